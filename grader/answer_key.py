@@ -1,0 +1,294 @@
+"""Answer keys: one YAML file per assignment drives the worksheet, the crops and the scoring.
+
+`load_answer_key(path)` / `parse_answer_key(text, source)` validate with pydantic and raise
+AnswerKeyInvalid with a message a teacher can act on: the file, the YAML line, the question id,
+the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from grader.errors import AnswerKeyInvalid
+from grader.paths import ANSWER_KEYS_DIR
+
+Kind = Literal["number", "math", "text", "chinese", "choice"]
+KINDS: tuple[str, ...] = ("number", "math", "text", "chinese", "choice")
+PAPERS: tuple[str, ...] = ("A4", "Letter")
+
+
+class Match(BaseModel):
+    """Scoring rules of one question (the marks side interprets them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "exact", "fuzzy", "numeric", "choice"] = "auto"
+    threshold: float = Field(85.0, ge=0, le=100)  # rapidfuzz similarity, 0-100
+    tolerance: float = Field(0.0, ge=0)  # absolute numeric tolerance
+    equivalent_forms: bool = True  # 0.5 = 1/2 = .50
+    case_sensitive: bool = False
+    ignore_spaces: bool = True
+    normalize_width: bool = True  # full-width -> half-width (Ｘ -> X)
+    partial_credit: Literal["none", "fuzzy_band", "per_token"] = "none"
+
+
+def _as_text(value: Any) -> Any:
+    """YAML reads `answers: [4, 0.75]` as numbers; the key stores text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    label: str = ""  # printed next to the box; defaults to the id
+    page: int = Field(ge=1)
+    box: tuple[float, float, float, float]  # x, y, w, h as fractions of the page, origin top-left
+    kind: Kind
+    answers: list[str] = Field(min_length=1)  # the first is the canonical answer
+    points: float = Field(1.0, gt=0)
+    prompt: str = ""
+    match: Match = Field(default_factory=Match)
+
+    @field_validator("id", "label", "prompt", mode="before")
+    @classmethod
+    def _text_field(cls, value: Any) -> Any:
+        return _as_text(value)
+
+    @field_validator("answers", mode="before")
+    @classmethod
+    def _answers_text(cls, value: Any) -> Any:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, list):
+            return [_as_text(v) for v in value]
+        return value
+
+    @field_validator("answers")
+    @classmethod
+    def _answers_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not a.strip() for a in value):
+            raise ValueError("every accepted answer must be non-empty text")
+        return value
+
+    @field_validator("box")
+    @classmethod
+    def _box_inside_page(cls, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x, y, w, h = box
+        if w <= 0 or h <= 0:
+            raise ValueError(f"width and height must be positive, got w={w}, h={h}")
+        if x < 0 or y < 0 or x + w > 1 + 1e-9 or y + h > 1 + 1e-9:
+            raise ValueError(
+                f"the box must lie inside the page (0 <= x, y and x + w, y + h <= 1), got {list(box)}"
+            )
+        return box
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.label:
+            self.label = self.id
+
+
+class AnswerKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str = Field(min_length=1)
+    paper: Literal["A4", "Letter"] = "A4"
+    pages: int = Field(1, ge=1, le=50)
+    questions: list[Question] = Field(min_length=1)
+    # Teachers' own sheets: blank template images (one per page), relative to the key file.
+    templates: list[str] = Field(default_factory=list)
+
+    _source: str = PrivateAttr(default="<answer key>")
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @field_validator("id", "title", mode="before")
+    @classmethod
+    def _text_field(cls, value: Any) -> Any:
+        return _as_text(value)
+
+    def questions_on_page(self, page: int) -> list[Question]:
+        return [q for q in self.questions if q.page == page]
+
+    def question(self, question_id: str) -> Question:
+        for q in self.questions:
+            if q.id == question_id:
+                return q
+        raise KeyError(question_id)
+
+    @property
+    def source(self) -> str:
+        """Where the key was read from (a path or a name), for messages."""
+        return self._source
+
+    def template_path(self, page: int) -> Path | None:
+        """The blank template image of `page` for a teacher's own sheet, if the key names one."""
+        if not self.templates or page > len(self.templates):
+            return None
+        path = Path(self.templates[page - 1])
+        if not path.is_absolute() and self._folder is not None:
+            path = self._folder / path
+        return path
+
+
+# --- YAML line numbers -------------------------------------------------------------------------
+
+
+def _line_map(text: str) -> dict[tuple, int]:
+    """Map a location tuple like ('questions', 3, 'box') to its 1-based YAML line."""
+    lines: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, loc: tuple) -> None:
+        lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                lines[loc + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, loc + (key,))
+                lines[loc + (key,)] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, loc + (index,))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _where(source: str, lines: dict[tuple, int], loc: tuple, data: Any) -> str:
+    """`file, line N, question 'q3', field 'box'` for a location in the YAML document."""
+    parts = [source]
+    line = _line_of(lines, loc)
+    if line is not None:
+        parts.append(f"line {line}")
+    if len(loc) >= 2 and loc[0] == "questions" and isinstance(loc[1], int):
+        qid = None
+        if isinstance(data, dict) and isinstance(data.get("questions"), list):
+            items = data["questions"]
+            if loc[1] < len(items) and isinstance(items[loc[1]], dict):
+                qid = items[loc[1]].get("id")
+        parts.append(f"question {qid!r}" if qid is not None else f"question #{loc[1] + 1}")
+        field = ".".join(str(p) for p in loc[2:])
+    else:
+        field = ".".join(str(p) for p in loc)
+    if field:
+        parts.append(f"field {field!r}")
+    return ", ".join(parts)
+
+
+def _expectation(error: dict) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        return "is not a known field (check the spelling)"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"expected one of {expected}, got {error.get('input')!r}"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"{message}, got {error.get('input')!r}" if "got" not in message else message
+
+
+# --- cross-field checks ------------------------------------------------------------------------
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    return min(ax + aw, bx + bw) - max(ax, bx) > 1e-9 and min(ay + ah, by + bh) - max(ay, by) > 1e-9
+
+
+def _check_consistency(key: AnswerKey) -> list[tuple[tuple, str]]:
+    """Problems across questions: duplicate ids, pages out of range, overlapping boxes."""
+    problems: list[tuple[tuple, str]] = []
+    seen: dict[str, int] = {}
+    for index, q in enumerate(key.questions):
+        if q.id in seen:
+            problems.append(((("questions", index, "id")), f"duplicate id: question #{seen[q.id] + 1} already uses {q.id!r}; ids must be unique"))
+        else:
+            seen[q.id] = index
+        if q.page > key.pages:
+            problems.append((("questions", index, "page"), f"expected a page between 1 and {key.pages} (the key has pages: {key.pages}), got {q.page}"))
+    for i, a in enumerate(key.questions):
+        for j in range(i):
+            b = key.questions[j]
+            if a.page == b.page and _overlap(a.box, b.box):
+                problems.append((("questions", i, "box"), f"expected boxes that do not overlap, but {list(a.box)} overlaps question {b.id!r} {list(b.box)} on page {a.page}"))
+    if key.templates and len(key.templates) != key.pages:
+        problems.append((("templates",), f"expected one template image per page ({key.pages}), got {len(key.templates)}"))
+    return problems
+
+
+# --- public entry points -----------------------------------------------------------------------
+
+
+def parse_answer_key(text: str, source: str = "<answer key>") -> AnswerKey:
+    """Validate YAML text into an AnswerKey; AnswerKeyInvalid names what is wrong and where."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}, line {mark.line + 1}" if mark is not None else source
+        problem = getattr(error, "problem", None) or str(error)
+        raise AnswerKeyInvalid(f"{where}: not valid YAML ({problem})") from None
+    if not isinstance(data, dict):
+        raise AnswerKeyInvalid(f"{source}: expected a YAML mapping with id, title, paper, pages and questions")
+    lines = _line_map(text)
+    try:
+        key = AnswerKey.model_validate(data)
+    except ValidationError as error:
+        messages = [f"{_where(source, lines, tuple(e['loc']), data)}: {_expectation(e)}" for e in error.errors()]
+        raise AnswerKeyInvalid(_join(messages)) from None
+    problems = _check_consistency(key)
+    if problems:
+        raise AnswerKeyInvalid(_join([f"{_where(source, lines, loc, data)}: {msg}" for loc, msg in problems]))
+    key._source = source
+    return key
+
+
+def _join(messages: list[str], limit: int = 8) -> str:
+    shown = messages[:limit]
+    if len(messages) > limit:
+        shown.append(f"... and {len(messages) - limit} more problems")
+    return "; ".join(shown) if len(shown) == 1 else "invalid answer key:\n  " + "\n  ".join(shown)
+
+
+def load_answer_key(path: str | Path) -> AnswerKey:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AnswerKeyInvalid(f"{path}: answer key file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise AnswerKeyInvalid(f"{path}: cannot read the answer key ({error})") from None
+    key = parse_answer_key(text, source=str(path))
+    key._folder = path.parent
+    return key
+
+
+def list_answer_keys(folder: str | Path = ANSWER_KEYS_DIR) -> list[AnswerKey]:
+    """Every valid key in `folder`, sorted by id. A broken file raises AnswerKeyInvalid."""
+    folder = Path(folder)
+    keys = [load_answer_key(p) for p in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))]
+    return sorted(keys, key=lambda k: k.id)
