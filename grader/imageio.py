@@ -1,0 +1,161 @@
+"""The edge where bytes become images: photos (JPEG, PNG, WebP, TIFF, BMP) and scanned PDFs.
+
+Everything is checked from the header before the pixels are decoded, so a 20000 x 20000 image or
+a PDF page the size of a wall is refused without allocating gigabytes. Every failure is an
+ImageUnreadable whose message says what is wrong with the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from grader.errors import ImageUnreadable
+
+PDF_DPI = 200  # scanned sheets are rendered at the worksheet's own resolution
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int = 50_000_000  # a 50-megapixel photo is already beyond any phone's default
+    max_side: int = 12_000
+    min_side: int = 8  # an answer crop may be small; a 1x1 image is never useful
+    max_pdf_pages: int = 50
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+def _label(name: str) -> str:
+    return f"{name}: " if name else ""
+
+
+def _check_size(width: int, height: int, name: str, limits: ImageLimits, what: str = "image") -> None:
+    if width < limits.min_side or height < limits.min_side:
+        raise ImageUnreadable(
+            f"{_label(name)}the {what} is only {width}x{height} px; at least "
+            f"{limits.min_side} px a side is needed"
+        )
+    if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+        raise ImageUnreadable(
+            f"{_label(name)}the {what} is {width}x{height} px ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {limits.max_pixels / 1e6:.0f} megapixels and {limits.max_side} px a side. "
+            "Send a smaller photo (a phone's normal setting is fine)"
+        )
+
+
+def _sniff(data: bytes) -> str:
+    """The container type from magic bytes: 'pdf', 'heic' or 'image'."""
+    head = data[:64]
+    if head.lstrip()[:5] == b"%PDF-":
+        return "pdf"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif"):
+        return "heic"
+    return "image"
+
+
+def load_images(data: bytes, name: str = "", limits: ImageLimits = DEFAULT_LIMITS) -> list[np.ndarray]:
+    """Decode a photo or a PDF into BGR uint8 images (one per PDF page)."""
+    if not data:
+        raise ImageUnreadable(f"{_label(name)}the file is empty (0 bytes)")
+    kind = _sniff(data)
+    if kind == "pdf":
+        return _load_pdf(data, name, limits)
+    if kind == "heic":
+        raise ImageUnreadable(
+            f"{_label(name)}HEIC/AVIF photos are not supported; set the phone camera to 'most compatible' "
+            "(JPEG) or export the photo as JPEG"
+        )
+    return [_load_raster(data, name, limits)]
+
+
+def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
+    # PIL reads only the header here; the pixels are decoded below by OpenCV.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:
+                width, height = header.size
+                fmt = header.format or "unknown"
+    except Image.DecompressionBombError as error:
+        raise ImageUnreadable(f"{_label(name)}the image is too large to decode safely ({error})") from None
+    except Exception:
+        preview = data[:40].decode("utf-8", errors="replace")
+        looks_text = all(32 <= b < 127 or b in (9, 10, 13) for b in data[:200])
+        reason = f"it looks like a text file ({preview.strip()[:30]!r}...)" if looks_text else "unknown or corrupt format"
+        raise ImageUnreadable(
+            f"{_label(name)}not an image we can read: {reason}. Upload a JPEG, PNG or PDF"
+        ) from None
+    _check_size(width, height, name, limits)
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-65536:]:
+        # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning; refuse it instead.
+        raise ImageUnreadable(f"{_label(name)}the JPEG file is truncated (incomplete upload or copy?)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        image = _decode_with_pil(data, name)
+    return image
+
+
+def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
+    """Fallback for formats OpenCV lacks (e.g. some TIFF/GIF variants); refuses truncated files."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            rgb = np.asarray(img.convert("RGB"))
+    except Exception as error:
+        raise ImageUnreadable(f"{_label(name)}the image is corrupt or truncated ({error})") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _load_pdf(data: bytes, name: str, limits: ImageLimits) -> list[np.ndarray]:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except Exception as error:
+        raise ImageUnreadable(f"{_label(name)}the PDF cannot be opened ({error})") from None
+    try:
+        if len(pdf) == 0:
+            raise ImageUnreadable(f"{_label(name)}the PDF has no pages")
+        if len(pdf) > limits.max_pdf_pages:
+            raise ImageUnreadable(
+                f"{_label(name)}the PDF has {len(pdf)} pages; at most {limits.max_pdf_pages} are accepted at once"
+            )
+        images = []
+        for index in range(len(pdf)):
+            page = pdf[index]
+            width_pt, height_pt = page.get_size()
+            # pdfium rounds the bitmap size up; the tiny shrink keeps a 1654.0000001 px page at 1654,
+            # so our own worksheets come back with exactly the template's geometry.
+            scale = PDF_DPI / 72.0 * (1 - 1e-7)
+            _check_size(round(width_pt * scale), round(height_pt * scale), name, limits, f"PDF page {index + 1}")
+            rgb = np.asarray(page.render(scale=scale).to_pil().convert("RGB"))
+            images.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        return images
+    finally:
+        pdf.close()
+
+
+def read_images(path: str | Path, limits: ImageLimits = DEFAULT_LIMITS) -> list[np.ndarray]:
+    """Read a photo or PDF file; ImageUnreadable names the file and the problem."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageUnreadable(f"{path}: file not found") from None
+    except OSError as error:
+        raise ImageUnreadable(f"{path}: cannot read the file ({error.strerror or error})") from None
+    return load_images(data, path.name, limits)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", image)
+    if not ok:
+        raise ImageUnreadable("could not encode the image as PNG")
+    return buffer.tobytes()

@@ -1,0 +1,249 @@
+"""Printable worksheets: markers, QR, title, name box, prompts and answer boxes, at 200 dpi.
+
+`render_page` draws one page as a BGR raster; `worksheet_pdf_bytes` wraps the same rasters in a
+PDF at 200 dpi, so a printed sheet has exactly the geometry the registration expects.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+
+from grader.answer_key import AnswerKey, Question
+from grader.errors import GraderError
+from grader.layout import (
+    DPI,
+    HEADER_BOTTOM_PX,
+    MARKER_MARGIN_PX,
+    MARKER_PX,
+    marker_origins_px,
+    page_size_px,
+    qr_payload,
+    qr_rect_px,
+)
+
+BOX_BORDER_PX = 3
+BOX_GREY = 70  # dark enough to photograph, lighter than ink so the crops can tell them apart
+TEXT_GREY = 25
+
+_LATIN_FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+)
+_LATIN_BOLD = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",)
+_CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf",
+)
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    name: str = ""
+
+
+# --- fonts --------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _font(size: int, cjk: bool = False, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A printed-text font; CJK text gets a CJK font, and a missing font falls back gracefully."""
+    candidates = (_CJK_FONTS if cjk else ()) + (_LATIN_BOLD if bold else ()) + _LATIN_FONTS + _CJK_FONTS
+    for path in candidates:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size)
+
+
+def _needs_cjk(text: str) -> bool:
+    return any(ord(ch) >= 0x2E80 for ch in text)
+
+
+def _text_font(text: str, size: int, bold: bool = False):
+    return _font(size, _needs_cjk(text), bold)
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """Greedy word wrap (character wrap for CJK text, which has no spaces)."""
+    tokens = list(text) if _needs_cjk(text) and " " not in text else text.split(" ")
+    joiner = "" if _needs_cjk(text) and " " not in text else " "
+    lines: list[str] = []
+    current = ""
+    for token in tokens:
+        trial = token if not current else current + joiner + token
+        if draw.textlength(trial, font=font) <= width or not current:
+            current = trial
+        else:
+            lines.append(current)
+            current = token
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _draw_fitted(draw, text: str, rect: tuple[int, int, int, int], size: int, min_size: int = 18) -> None:
+    """Draw `text` wrapped inside rect (x, y, w, h), shrinking the font until it fits."""
+    x, y, w, h = rect
+    for s in range(size, min_size - 1, -2):
+        font = _text_font(text, s)
+        lines = _wrap(draw, text, font, w)
+        line_h = round(s * 1.2)
+        if len(lines) * line_h <= h and all(draw.textlength(line, font=font) <= w for line in lines):
+            break
+    top = y + (h - len(lines) * line_h) // 2
+    for i, line in enumerate(lines):
+        draw.text((x, top + i * line_h), line, fill=TEXT_GREY, font=font)
+
+
+# --- page parts ---------------------------------------------------------------------------------
+
+
+def _draw_markers(canvas: np.ndarray, paper: str) -> None:
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    for marker_id, (x, y) in marker_origins_px(paper).items():
+        marker = cv2.aruco.generateImageMarker(dictionary, marker_id, MARKER_PX, borderBits=1)
+        canvas[y : y + MARKER_PX, x : x + MARKER_PX] = marker
+
+
+def _qr_image(payload: str, side: int) -> np.ndarray:
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(payload)
+    code.make(fit=True)
+    modules = np.array(code.get_matrix(), dtype=bool)
+    quiet = 2
+    module_px = max(1, side // (len(modules) + 2 * quiet))
+    image = np.where(modules, 0, 255).astype(np.uint8)
+    image = np.kron(image, np.ones((module_px, module_px), np.uint8))
+    out = np.full((side, side), 255, np.uint8)
+    offset = (side - image.shape[0]) // 2
+    out[offset : offset + image.shape[0], offset : offset + image.shape[1]] = image
+    return out
+
+
+def _draw_header(draw, key: AnswerKey, page: int, student: Student | None, width: int) -> None:
+    left = MARKER_MARGIN_PX + MARKER_PX + 36
+    qr_x = qr_rect_px(key.paper)[0]
+    title_w = qr_x - left - 30
+    _draw_fitted(draw, key.title, (left, MARKER_MARGIN_PX - 10, title_w, 96), 46, 24)
+    # The name box: pre-filled on per-student sheets, otherwise for the student to write in.
+    box_top, box_bottom = MARKER_MARGIN_PX + 104, MARKER_MARGIN_PX + 190
+    draw.rectangle((left, box_top, qr_x - 30, box_bottom), outline=BOX_GREY, width=BOX_BORDER_PX)
+    draw.text((left + 10, box_top + 6), "Name", fill=TEXT_GREY, font=_font(22))
+    if student is not None:
+        label = student.name or student.id
+        draw.text((left + 100, box_top + 24), label, fill=TEXT_GREY, font=_text_font(label, 40))
+    pages = f"page {page} of {key.pages}" if key.pages > 1 else ""
+    info = "   ".join(x for x in (key.id, pages, f"student {student.id}" if student else "") if x)
+    draw.text((left, box_bottom + 14), info, fill=TEXT_GREY, font=_font(24))
+
+
+def _prompt_rect(question: Question, others: Sequence[Question], width: int, height: int) -> tuple[int, int, int, int]:
+    """The free space left of a box on its row, where its label and prompt go."""
+    x, y, w, h = question.box
+    left = 0.05
+    for other in others:
+        ox, oy, ow, oh = other.box
+        same_row = min(oy + oh, y + h) - max(oy, y) > 0
+        if other is not question and same_row and ox + ow <= x:
+            left = max(left, ox + ow + 0.02)
+    return round(left * width), round(y * height), round((x - left - 0.012) * width), round(h * height)
+
+
+def _draw_question(draw, question: Question, others: Sequence[Question], width: int, height: int) -> None:
+    x, y, w, h = question.box
+    x0, y0 = round(x * width), round(y * height)
+    x1, y1 = round((x + w) * width) - 1, round((y + h) * height) - 1
+    draw.rectangle((x0, y0, x1, y1), outline=BOX_GREY, width=BOX_BORDER_PX)
+    px, py, pw, ph = _prompt_rect(question, others, width, height)
+    label = f"{question.label}."
+    label_font = _font(34, bold=True)
+    label_w = round(draw.textlength(label, font=label_font)) + 14
+    if pw < label_w + 40:
+        # Too little room for a prompt: the label alone, just left of the box.
+        draw.text((max(0, x0 - label_w), py + ph // 2 - 20), label, fill=TEXT_GREY, font=label_font)
+        return
+    draw.text((px, py + ph // 2 - 20), label, fill=TEXT_GREY, font=label_font)
+    if question.prompt:
+        _draw_fitted(draw, question.prompt, (px + label_w, py, pw - label_w, ph), 34)
+
+
+def render_page(key: AnswerKey, page: int, student_id: str | None = None, student_name: str = "") -> np.ndarray:
+    """One worksheet page as a BGR uint8 image at 200 dpi (page_size_px(key.paper))."""
+    if not 1 <= page <= key.pages:
+        raise GraderError(f"{key.id} has pages 1 to {key.pages}; there is no page {page}")
+    width, height = page_size_px(key.paper)
+    student = Student(student_id, student_name) if student_id else None
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    _draw_header(draw, key, page, student, width)
+    questions = key.questions_on_page(page)
+    for question in questions:
+        _draw_question(draw, question, questions, width, height)
+    footer = f"{key.id} · page {page}/{key.pages}"
+    draw.text((width // 2 - round(draw.textlength(footer, font=_font(22))) // 2, height - MARKER_MARGIN_PX - 30),
+              footer, fill=120, font=_font(22))
+    canvas = np.asarray(image).copy()
+    _draw_markers(canvas, key.paper)
+    qx, qy, qw, qh = qr_rect_px(key.paper)
+    canvas[qy : qy + qh, qx : qx + qw] = _qr_image(qr_payload(key.id, page, student_id), qw)
+    return cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR)
+
+
+def render_pages(key: AnswerKey, student_id: str | None = None, student_name: str = "") -> list[np.ndarray]:
+    return [render_page(key, p, student_id, student_name) for p in range(1, key.pages + 1)]
+
+
+def _roster_entries(roster: Sequence[str | Student] | None) -> list[Student | None]:
+    if not roster:
+        return [None]
+    return [r if isinstance(r, Student) else Student(str(r)) for r in roster]
+
+
+def worksheet_pdf_bytes(key: AnswerKey, roster: Sequence[str | Student] | None = None) -> bytes:
+    """All pages (one set per student when a roster is given) as a PDF at 200 dpi."""
+    images: list[Image.Image] = []
+    for student in _roster_entries(roster):
+        for page in range(1, key.pages + 1):
+            bgr = render_page(key, page, student.id if student else None, student.name if student else "")
+            # Grayscale keeps the PDF small; markers and QR are pure black and white.
+            images.append(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)))
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PDF", resolution=float(DPI), save_all=True, append_images=images[1:],
+                   title=key.title, quality=92)
+    return buffer.getvalue()
+
+
+def parse_roster_csv(text: str, source: str = "roster") -> list[Student]:
+    """Students from a CSV with a header row: an id column (id, student_id or student) and an
+    optional name column; a header-less single column is read as ids."""
+    rows = [row for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise GraderError(f"{source}: the roster is empty; expected a CSV with an 'id' column")
+    header = [cell.strip().lower() for cell in rows[0]]
+    id_names = ("id", "student_id", "student id", "student")
+    if not any(name in header for name in id_names):
+        if len(header) == 1:
+            return [Student(row[0].strip()) for row in rows]
+        raise GraderError(f"{source}: expected a header row with an 'id' column (and optionally 'name'), got {rows[0]}")
+    id_col = next(header.index(n) for n in id_names if n in header)
+    name_col = header.index("name") if "name" in header else None
+    students = []
+    for line, row in enumerate(rows[1:], start=2):
+        if id_col >= len(row) or not row[id_col].strip():
+            raise GraderError(f"{source}, line {line}: the student id is empty")
+        name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
+        students.append(Student(row[id_col].strip(), name))
+    if not students:
+        raise GraderError(f"{source}: the roster has a header but no students")
+    return students
