@@ -1,0 +1,467 @@
+"""The REST API: `/ocr` for other school systems, grading and the gradebook over HTTP.
+
+`create_app(settings)` builds a FastAPI app from a typed `ApiSettings`; `python -m grader serve-api`
+serves it through uvicorn. The API is a thin boundary over the same core functions the command
+line calls: it turns bytes into images (grader.imageio), named errors into `{"success": false,
+"error": "..."}` with a 4xx status, and never lets a bad input become a 500.
+
+Safety by default:
+- a bearer token (`GRADER_API_TOKEN`) guards every endpoint except `/health` (and the docs);
+  the token is compared in constant time;
+- the request body is capped (default 20 MB) from the Content-Length header *and* while it
+  streams in, so an oversized upload is refused before it is held in memory;
+- uploaded file names are only ever labels in the results, never paths;
+- the recogniser is loaded once, lazily, under a lock, and shared by all requests; inference runs
+  in worker threads (ONNX Runtime's `run()` is thread-safe) so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import os
+import re
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from grader.errors import (
+    AlignmentFailed,
+    AnswerKeyInvalid,
+    GraderError,
+    ImageUnreadable,
+    ModelUnavailable,
+    StoreError,
+    WrongAssignment,
+)
+from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
+
+log = logging.getLogger("grader.api")
+
+MB = 1024 * 1024
+Kind = Literal["number", "math", "text", "chinese", "choice"]
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything the API needs, with its defaults in one place (see `from_env`)."""
+
+    token: str | None = None  # None: no auth (serve-api then binds loopback only)
+    max_body_bytes: int = 20 * MB
+    database_url: str | None = None  # None: the store's default (GRADER_DATABASE_URL or local SQLite)
+    models_dir: Path = MODELS_DIR
+    answer_keys_dir: Path = ANSWER_KEYS_DIR
+    precision: str = "int8"  # recogniser weights: int8 (default) or fp32
+    inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
+    max_parallel_inference: int = 2  # requests recognising at once (one per core here)
+    max_files_per_request: int = 200
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
+        """Read GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL, GRADER_MODELS_DIR."""
+        env = os.environ if environ is None else environ
+        settings = cls(
+            token=env.get("GRADER_API_TOKEN") or None,  # an empty token means none, never "any"
+            max_body_bytes=int(float(env.get("GRADER_API_MAX_BODY_MB", "20")) * MB),
+            database_url=env.get("GRADER_DATABASE_URL") or None,
+            models_dir=Path(env.get("GRADER_MODELS_DIR") or MODELS_DIR),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------------
+# Response bodies (they are the OpenAPI contract too)
+
+
+class ErrorBody(BaseModel):
+    success: Literal[False] = False
+    error: str
+
+
+class OcrRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_base64: str = Field(description="The crop image (PNG, JPEG, WebP, ...) in base64; a data: URL prefix is accepted")
+    kind: Kind | None = Field(None, description="Alphabet hint: number, math, text, chinese or choice")
+
+
+class OcrResult(BaseModel):
+    success: Literal[True] = True
+    text: str
+    confidence: float = Field(description="Calibrated probability that the reading is right, 0-1")
+    time_used_ms: int = Field(description="Server time spent decoding and reading the image")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    model_loaded: bool
+    auth_required: bool
+    max_body_bytes: int
+
+
+class ApiError(Exception):
+    """An error answered as `{"success": false, "error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Bad input: empty body, bad base64, malformed JSON or form",
+        401: "Missing or wrong bearer token",
+        413: "Body over the configured limit",
+        415: "Unsupported content type, or the bytes are not an image we can decode",
+        422: "A field is missing or has the wrong type or value",
+    }.items()
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Request-size limit (pure ASGI, so it sees the body before anything buffers it)
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes: by Content-Length before reading, else while streaming.
+
+    The streaming cap raises HTTPException(413) inside `receive`, which FastAPI's body reading
+    re-raises untouched, so the app's handler answers it as JSON like any other error.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared == -1:
+            await _send_error(send, 400, "the Content-Length header is not a number")
+            return
+        if declared is not None and declared > self.limit:
+            await _send_error(send, 413, _too_large(declared, self.limit))
+            return
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, _too_large(received, self.limit, at_least=True))
+            return message
+
+        await self.app(scope, capped_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length; None when absent, -1 when it is not a number."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return int(value) if value.strip().isdigit() else -1
+    return None
+
+
+def _too_large(size: int, limit: int, at_least: bool = False) -> str:
+    over = "more than " if at_least else ""
+    return (
+        f"the request body is {over}{size / MB:.1f} MB; the limit is {limit / MB:.1f} MB "
+        "(send fewer or smaller files per request)"
+    )
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"success": False, "error": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            # The unread body makes the connection unusable for another request: say so.
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+# --------------------------------------------------------------------------------------------
+# Shared recogniser
+
+
+class SharedRecognizer:
+    """Loads the recogniser once, on first use, and hands the same instance to every request."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._recognizer: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._recognizer is not None
+
+    def get(self) -> Any:
+        if self._recognizer is None:
+            with self._lock:  # double-checked: only the first caller pays for loading
+                if self._recognizer is None:
+                    try:
+                        from grader.recognizer import Recognizer
+                    except ImportError as error:
+                        raise ModelUnavailable(f"the recogniser is not installed ({error})") from None
+                    self._recognizer = Recognizer.load(
+                        self._settings.models_dir,
+                        precision=self._settings.precision,
+                        threads=self._settings.inference_threads,
+                    )
+        return self._recognizer
+
+
+# --------------------------------------------------------------------------------------------
+# Small pure helpers
+
+
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.IGNORECASE)
+
+
+def decode_base64(text: str) -> bytes:
+    """Strict base64 (standard or URL-safe alphabet, padding optional, whitespace ignored)."""
+    compact = re.sub(r"\s+", "", _DATA_URL.sub("", text.strip(), count=1))
+    if not compact:
+        raise ApiError(400, "image_base64 is empty")
+    if "-" in compact or "_" in compact:
+        compact = compact.replace("-", "+").replace("_", "/")
+    compact += "=" * (-len(compact) % 4)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "image_base64 is not valid base64") from None
+
+
+def upload_label(filename: str | None, index: int) -> str:
+    """A display label for an uploaded file: its base name, printable, short; never a path."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return name[:120] or f"upload-{index + 1}"
+
+
+def _media_type(request: Request) -> str:
+    return (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _validation_message(errors: list[dict[str, Any]] | Any) -> str:
+    parts = []
+    for error in list(errors)[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _grayscale(image: Any) -> Any:
+    import cv2
+
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
+
+# --------------------------------------------------------------------------------------------
+# Request parsing
+
+
+async def _ocr_input(request: Request, max_files: int) -> tuple[bytes, str | None, str]:
+    """(image bytes, kind, label) from a JSON or multipart /ocr request."""
+    media = _media_type(request)
+    if media == "application/json" or media.endswith("+json"):
+        raw = await request.body()
+        if not raw.strip():
+            raise ApiError(400, "the request body is empty; send {\"image_base64\": \"...\"}")
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ApiError(400, f"the body is not valid JSON ({error})") from None
+        try:
+            parsed = OcrRequest.model_validate(payload)
+        except ValidationError as error:
+            raise ApiError(422, _validation_message(error.errors())) from None
+        return decode_base64(parsed.image_base64), parsed.kind, "image_base64"
+    if media == "multipart/form-data":
+        async with request.form(max_files=max_files, max_fields=20) as form:
+            upload = form.get("file")
+            kind = form.get("kind") or None
+            if not isinstance(upload, UploadFile):
+                raise ApiError(400, "the multipart form needs the image in a file part named 'file'")
+            if kind is not None and (not isinstance(kind, str) or kind not in Kind.__args__):
+                raise ApiError(422, f"kind: expected one of {', '.join(Kind.__args__)}")
+            data = await upload.read()
+            return data, kind, upload_label(upload.filename, 0)
+    if not media:
+        raise ApiError(415, "missing Content-Type; send application/json or multipart/form-data")
+    raise ApiError(415, f"unsupported Content-Type {media!r}; send application/json or multipart/form-data")
+
+
+OCR_BODY_SCHEMA: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": OcrRequest.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "the crop image"},
+                    "kind": {"type": "string", "enum": list(Kind.__args__)},
+                },
+            }
+        },
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The app
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings.from_env()
+    app = FastAPI(
+        title="Homework grader API",
+        version="1.0",
+        description="Read handwriting, grade worksheet photos and fetch gradebooks. "
+        "Send `Authorization: Bearer <GRADER_API_TOKEN>` on every call except /health.",
+    )
+    app.state.settings = settings
+    app.state.recognizer = SharedRecognizer(settings)
+    # At most this many inferences at once: more threads than cores only adds queueing inside ORT.
+    app.state.inference_limiter = anyio.CapacityLimiter(settings.max_parallel_inference)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    _install_error_handlers(app)
+
+    bearer = HTTPBearer(auto_error=False, description="GRADER_API_TOKEN")
+
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if settings.token is None:
+            return
+        offered = credentials.credentials if credentials else ""
+        # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
+        if not credentials or not hmac.compare_digest(offered.encode(), settings.token.encode()):
+            raise HTTPException(
+                401, "missing or wrong API token (send 'Authorization: Bearer <token>')",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    guarded = [Depends(require_token)]
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness: no token needed."""
+        return Health(
+            model_loaded=app.state.recognizer.loaded,
+            auth_required=settings.token is not None,
+            max_body_bytes=settings.max_body_bytes,
+        )
+
+    @app.post(
+        "/ocr",
+        response_model=OcrResult,
+        dependencies=guarded,
+        responses={**ERROR_RESPONSES, 503: {"model": ErrorBody, "description": "Model files missing"}},
+        openapi_extra={"requestBody": OCR_BODY_SCHEMA},
+        tags=["recognition"],
+    )
+    async def ocr(request: Request) -> OcrResult:
+        """Read the handwriting in one answer crop.
+
+        Send JSON `{"image_base64": "...", "kind": "number"}` (kind optional) or a multipart form
+        with the image in `file` (and optionally `kind`).
+        """
+        data, kind, label = await _ocr_input(request, settings.max_files_per_request)
+        started = time.perf_counter()
+        reading = await anyio.to_thread.run_sync(
+            _read_one, app.state.recognizer, data, kind, label, limiter=app.state.inference_limiter
+        )
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        return OcrResult(text=reading.text, confidence=round(float(reading.confidence), 4), time_used_ms=elapsed_ms)
+
+    return app
+
+
+def _read_one(shared: SharedRecognizer, data: bytes, kind: str | None, label: str) -> Any:
+    """Decode one uploaded crop and read it (runs in a worker thread)."""
+    from grader.imageio import load_images
+
+    if not data:
+        raise ApiError(400, f"{label}: the image is empty (0 bytes)")
+    images = load_images(data, label)
+    if len(images) != 1:
+        raise ApiError(400, f"{label}: send one crop image, not a {len(images)}-page PDF")
+    return shared.get().read([_grayscale(images[0])], kind=kind)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Errors -> {"success": false, "error": ...}
+
+# Named core errors a request can cause, and the status that says whose fault it is.
+GRADER_ERROR_STATUS: tuple[tuple[type[GraderError], int], ...] = (
+    (ImageUnreadable, 415),
+    (AnswerKeyInvalid, 422),
+    (AlignmentFailed, 422),
+    (WrongAssignment, 422),
+    (ModelUnavailable, 503),
+    (StoreError, 503),
+)
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"success": False, "error": message}, status_code=status, headers=dict(headers or {}))
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
+        return _error(error.status, error.message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail), error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(error.errors()))
+
+    @app.exception_handler(GraderError)
+    async def grader_error(_: Request, error: GraderError) -> JSONResponse:
+        status = next((code for cls, code in GRADER_ERROR_STATUS if isinstance(error, cls)), 400)
+        return _error(status, str(error))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # Last resort: a bug of ours. Log it in full; the client gets a clean JSON line.
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return _error(500, "internal error; the server log has the details")
