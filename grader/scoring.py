@@ -1,0 +1,395 @@
+"""Scores: a reading of one answer crop, checked against the answer key.
+
+Two kinds of evidence decide a verdict:
+
+1. **The text.** The reading is normalised like the accepted answers (`grader.normalize`) and
+   compared under the key's `match.mode`: `exact`, `fuzzy` (rapidfuzz ratio against a threshold),
+   `numeric` (values, tolerance, equivalent forms), `choice` (a letter), or `auto`, which picks
+   by the question's kind. Partial credit (`fuzzy_band`, `per_token`) comes from the text too.
+2. **The model's own view of the key** (key-aware verification, DESIGN.md). The recogniser gives
+   the CTC log-likelihood of any string (forced alignment), so we can ask how likely each accepted
+   answer is compared with the model's best free reading. With the reading's calibrated
+   confidence `c` standing for the model's probability of its reading, the probability that an
+   accepted answer was written is estimated as
+
+       q_key = c * sum_a exp(ll(a) - ll(reading))     (+ c itself when the reading is accepted)
+
+   An answer the model finds nearly as likely as its best guess gets a high `q_key` even when the
+   greedy text is one stroke off; an answer it finds unlikely gets a low one, and a lenient fuzzy
+   threshold does not rescue it (in `auto` mode a fuzzy-only match counts only when there are no
+   likelihoods to ask).
+
+`logit(q_key)` against two thresholds gives `correct` / `review` / `incorrect`; the distance to
+the nearest threshold is the `margin` (negative inside the review band: the most negative is the
+most doubtful). The thresholds live in `ScoringConfig` and are chosen on validation data by
+`bench/grading.py`. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Mapping, Protocol, Sequence
+
+from rapidfuzz import fuzz
+
+from grader.normalize import (
+    NormalizeOptions,
+    normalize,
+    numbers_equal,
+    parse_choice,
+    parse_number,
+)
+
+VERDICTS = ("correct", "partial", "incorrect", "review", "blank")
+STATUSES = ("auto", "review", "blank")
+MODES = ("auto", "exact", "fuzzy", "numeric", "choice")
+# What `auto` means for each kind of question.
+AUTO_MODE_BY_KIND = {"number": "numeric", "math": "exact", "text": "fuzzy", "chinese": "fuzzy",
+                     "choice": "choice"}
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Every threshold of the verdict in one place (chosen on validation data, see bench/grading.py).
+
+    accept_logit: logit(q_key) at or above this -> `correct` without review.
+    reject_logit: logit(q_key) at or below this -> `incorrect` without review.
+    no_likelihood_share: without likelihoods, the share of the reading's doubt (1 - confidence)
+        assumed to lie on an accepted answer when the reading is not one.
+    partial_min_confidence: partial credit comes from the reading's text alone, so below this
+        confidence it goes to review instead.
+    fuzzy_band_width: for `partial_credit: fuzzy_band`, credit falls linearly from full at the
+        threshold to none this many similarity points below it.
+    credit_step: partial credit is rounded down to a multiple of this many points.
+    """
+
+    accept_logit: float = 1.5
+    reject_logit: float = -2.0
+    no_likelihood_share: float = 0.5
+    partial_min_confidence: float = 0.6
+    fuzzy_band_width: float = 20.0
+    credit_step: float = 0.5
+
+
+DEFAULT_CONFIG = ScoringConfig()
+
+
+class MatchRules(Protocol):
+    """The key's `match` block (grader.answer_key.Match); missing fields take these defaults."""
+
+    mode: str
+    threshold: float
+    tolerance: float
+    equivalent_forms: bool
+    case_sensitive: bool
+    ignore_spaces: bool
+    normalize_width: bool
+    partial_credit: str
+
+
+class QuestionLike(Protocol):
+    """What scoring needs of a question (grader.answer_key.Question satisfies it)."""
+
+    id: str
+    kind: str
+    answers: Sequence[str]
+    points: float
+    match: Any
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A question's match rules with every default filled in."""
+
+    mode: str = "auto"
+    threshold: float = 85.0
+    tolerance: float = 0.0
+    equivalent_forms: bool = True
+    case_sensitive: bool = False
+    ignore_spaces: bool = True
+    normalize_width: bool = True
+    partial_credit: str = "none"
+
+    @classmethod
+    def of(cls, match: Any) -> "Rules":
+        """Rules from a pydantic Match, a dict, or None (all defaults)."""
+        if match is None:
+            return cls()
+        get = match.get if isinstance(match, Mapping) else (lambda name, d: getattr(match, name, d))
+        defaults = cls()
+        values = {name: get(name, getattr(defaults, name)) for name in cls.__dataclass_fields__}
+        values = {k: (getattr(defaults, k) if v is None else v) for k, v in values.items()}
+        return cls(**values)
+
+    def options(self) -> NormalizeOptions:
+        return NormalizeOptions(self.case_sensitive, self.ignore_spaces, self.normalize_width)
+
+
+def resolve_mode(mode: str, kind: str) -> str:
+    """The comparison actually used: `auto` becomes the kind's natural mode."""
+    if mode != "auto":
+        return mode
+    return AUTO_MODE_BY_KIND.get(kind, "exact")
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """How the reading's text compares with the accepted answers.
+
+    accepted: the mode's rule passes for some accepted answer.
+    exact: it passes without fuzzy leniency (equal after normalisation, numerically equal, same
+        choice letter).
+    similarity: best rapidfuzz ratio (0-100) between normalised reading and accepted answers.
+    credit: fraction of the points the text alone earns (1 when accepted; partial credit rules
+        otherwise).
+    matched: the accepted answer that gave the best result.
+    """
+
+    accepted: bool
+    exact: bool
+    similarity: float
+    credit: float
+    matched: str | None
+
+
+def _similarity(a: str, b: str) -> float:
+    return float(fuzz.ratio(a, b))
+
+
+def _tokens(text: str, kind: str, rules: Rules) -> list[str]:
+    """Tokens for per-token credit: characters for Chinese, words otherwise."""
+    spaced = normalize(text, kind, NormalizeOptions(rules.case_sensitive, False,
+                                                     rules.normalize_width))
+    if kind == "chinese":
+        return [ch for ch in spaced if ch.isalnum()]
+    return [t for t in re.split(r"[\s,;]+", spaced) if t]
+
+
+def _token_credit(reading: str, answer: str, kind: str, rules: Rules) -> float:
+    want, got = Counter(_tokens(answer, kind, rules)), Counter(_tokens(reading, kind, rules))
+    if not want:
+        return 0.0
+    # Divide by the longer list so that writing every word you can think of earns nothing extra.
+    return sum((want & got).values()) / max(sum(want.values()), sum(got.values()))
+
+
+def _passes(reading: str, answer: str, mode: str, kind: str, rules: Rules) -> tuple[bool, bool]:
+    """(accepted, exact) for one accepted answer; both strings already normalised."""
+    if mode == "choice":
+        letter = parse_choice(reading)
+        ok = letter is not None and letter == parse_choice(answer)
+        return ok, ok
+    if mode == "numeric" or (mode == "exact" and kind == "math"):
+        a, b = parse_number(reading), parse_number(answer)
+        if a is not None and b is not None:
+            ok = numbers_equal(a, b, tolerance=rules.tolerance,
+                               equivalent_forms=rules.equivalent_forms)
+            return ok, ok
+        if mode == "numeric":
+            return False, False
+    if reading == answer:
+        return True, True
+    if mode == "fuzzy":
+        return _similarity(reading, answer) >= rules.threshold, False
+    return False, False
+
+
+def match_text(reading: str, question: QuestionLike,
+               config: ScoringConfig = DEFAULT_CONFIG) -> TextMatch:
+    """Compare a reading's text with the question's accepted answers under its match rules."""
+    rules = Rules.of(question.match)
+    mode = resolve_mode(rules.mode, question.kind)
+    norm_reading = normalize(reading, question.kind, rules.options())
+    best: TextMatch | None = None
+    for answer in question.answers:
+        norm_answer = normalize(str(answer), question.kind, rules.options())
+        accepted, exact = _passes(norm_reading, norm_answer, mode, question.kind, rules)
+        similarity = 100.0 if exact else _similarity(norm_reading, norm_answer)
+        credit = 1.0 if accepted else _partial_credit(reading, str(answer), similarity, question,
+                                                      rules, config)
+        candidate = TextMatch(accepted, exact, similarity, credit, str(answer))
+        if best is None or _rank(candidate) > _rank(best):
+            best = candidate
+    return best or TextMatch(False, False, 0.0, 0.0, None)
+
+
+def _rank(match: TextMatch) -> tuple:
+    return (match.exact, match.accepted, match.credit, match.similarity)
+
+
+def _partial_credit(reading: str, answer: str, similarity: float, question: QuestionLike,
+                    rules: Rules, config: ScoringConfig) -> float:
+    if rules.partial_credit == "fuzzy_band":
+        lower = rules.threshold - config.fuzzy_band_width
+        return min(1.0, max(0.0, (similarity - lower) / (rules.threshold - lower)))
+    if rules.partial_credit == "per_token":
+        return _token_credit(reading, answer, question.kind, rules)
+    return 0.0
+
+
+def _round_points(points: float, credit: float, step: float) -> float:
+    """Points for a credit fraction, rounded down to a multiple of `step` points (half points)."""
+    if credit >= 1.0:
+        return float(points)
+    raw = float(points) * max(credit, 0.0)
+    return math.floor(raw / step + 1e-9) * step if step > 0 else raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate strings for the recogniser's likelihoods
+
+
+def _number_forms(value: Fraction) -> list[str]:
+    """Other ways a child may write the same number: 3/4, 0.75, .75."""
+    forms = []
+    if value.denominator != 1:
+        sign = "-" if value < 0 else ""
+        forms.append(f"{sign}{abs(value.numerator)}/{value.denominator}")
+    decimal = value.numerator / value.denominator
+    text = f"{decimal:.6f}".rstrip("0").rstrip(".")
+    if Fraction(text) == value:  # only terminating decimals
+        forms.append(text)
+        if text.startswith("0."):
+            forms.append(text[1:])
+        if text.startswith("-0."):
+            forms.append("-" + text[2:])
+    return forms
+
+
+def candidate_strings(question: QuestionLike, limit: int = 12) -> list[str]:
+    """The strings whose CTC likelihood the recogniser is asked for: the accepted answers as
+    written, their case variants when case does not count, the times/divide signs a child may
+    use instead, and (numeric questions with equivalent forms) the other forms of the value.
+    """
+    rules = Rules.of(question.match)
+    mode = resolve_mode(rules.mode, question.kind)
+    out: list[str] = []
+
+    def add(text: str) -> None:
+        if text and text not in out:
+            out.append(text)
+
+    for answer in map(str, question.answers):
+        add(answer)
+        if not rules.case_sensitive and any(ch.isalpha() for ch in answer):
+            for variant in (answer.lower(), answer.upper(), answer[:1].upper() + answer[1:]):
+                add(variant)
+        if question.kind in ("math", "number"):
+            add(answer.replace("*", "×").replace("x", "×") if question.kind == "number"
+                else answer.replace("*", "×"))
+            add(answer.replace("÷", "/"))
+            add(answer.replace("/", "÷"))
+        if mode == "numeric" and rules.equivalent_forms:
+            parsed = parse_number(normalize(answer, question.kind, rules.options()))
+            if parsed is not None:
+                for form in _number_forms(parsed.value):
+                    add(form)
+    return out[:limit]
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict
+
+
+@dataclass(frozen=True)
+class ScoredAnswer:
+    """One question's result: what was read, the verdict, the points, and how sure we are.
+
+    verdict: correct | partial | incorrect | review | blank
+    status: auto (decided without the teacher) | review (the teacher should look) | blank
+    points: the score; for `review`, the provisional score from the reading.
+    margin: distance of logit(q_key) from the nearest threshold; >= 0 for automatic verdicts,
+        < 0 inside the review band (most negative = most doubtful); None for blank answers.
+    q_key: estimated probability that an accepted answer was written.
+    """
+
+    question_id: str
+    text: str
+    confidence: float
+    verdict: str
+    status: str
+    points: float
+    max_points: float
+    margin: float | None
+    q_key: float | None = None
+    matched: str | None = None
+    similarity: float = 0.0
+
+
+def blank_answer(question: QuestionLike) -> ScoredAnswer:
+    """A blank answer: 0 points, status blank; it never reached the recogniser."""
+    return ScoredAnswer(question.id, "", 0.0, "blank", "blank", 0.0, float(question.points), None)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def score_answer(question: QuestionLike, text: str, confidence: float,
+                 reading_ll: float | None = None,
+                 answer_lls: Mapping[str, float] | None = None,
+                 config: ScoringConfig = DEFAULT_CONFIG) -> ScoredAnswer:
+    """Verdict, points and margin for one non-blank answer.
+
+    text, confidence: the recogniser's reading and its calibrated confidence.
+    reading_ll: CTC log-likelihood of `text` (from `Recognizer.string_log_likelihoods`, so it is
+        comparable with the answers'); `Reading.log_likelihood` is the fallback.
+    answer_lls: candidate string -> CTC log-likelihood (see `candidate_strings`); strings the
+        charset cannot write have -inf and are ignored. None: judge by the text alone.
+    """
+    rules = Rules.of(question.match)
+    mode = resolve_mode(rules.mode, question.kind)
+    text_match = match_text(text, question, config)
+    has_lls = bool(answer_lls) and reading_ll is not None and math.isfinite(reading_ll)
+    # In `auto` mode fuzzy matching only absorbs recogniser noise: with likelihoods to ask, a
+    # fuzzy-only match must be confirmed by them (an unlikely answer is not rescued). A key that
+    # asks for `fuzzy` explicitly accepts misspellings, so its fuzzy match counts as is.
+    own_counts = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or not has_lls)
+    # Candidates equal to the reading (after normalisation) are the reading itself.
+    reading_norm = normalize(text, question.kind, rules.options())
+    others = {s: ll for s, ll in (answer_lls or {}).items()
+              if normalize(s, question.kind, rules.options()) != reading_norm}
+    q_key = _key_probability(confidence, reading_ll if has_lls else None, others, own_counts,
+                             has_lls, config)
+    return _verdict(question, text, confidence, text_match, q_key, mode, config)
+
+
+def _key_probability(confidence: float, reading_ll: float | None, others: Mapping[str, float],
+                     own_counts: bool, has_lls: bool, config: ScoringConfig) -> float:
+    confidence = min(max(confidence, 0.0), 1.0)
+    if not has_lls:
+        return confidence if own_counts else (1.0 - confidence) * config.no_likelihood_share
+    mass = 1.0 if own_counts else 0.0
+    for ll in others.values():
+        if ll is not None and math.isfinite(ll):
+            mass += math.exp(min(ll - reading_ll, 30.0))
+    return min(confidence * mass, 1.0)
+
+
+def _verdict(question: QuestionLike, text: str, confidence: float, text_match: TextMatch,
+             q_key: float, mode: str, config: ScoringConfig) -> ScoredAnswer:
+    points = float(question.points)
+    logit = _logit(q_key)
+    partial_points = _round_points(points, text_match.credit, config.credit_step)
+    if logit >= config.accept_logit:
+        verdict, status, score = "correct", "auto", points
+        margin = logit - config.accept_logit
+    elif logit <= config.reject_logit:
+        margin = config.reject_logit - logit
+        score = 0.0 if text_match.accepted else partial_points
+        if score > 0 and confidence < config.partial_min_confidence:
+            verdict, status = "review", "review"
+            margin = confidence - config.partial_min_confidence  # < 0: doubtful reading
+        else:
+            verdict, status = ("partial" if score > 0 else "incorrect"), "auto"
+    else:
+        verdict, status = "review", "review"
+        margin = -min(config.accept_logit - logit, logit - config.reject_logit)
+        score = points if text_match.accepted else partial_points
+    return ScoredAnswer(question.id, text, float(confidence), verdict, status, score, points,
+                        float(margin), float(q_key), text_match.matched, text_match.similarity)

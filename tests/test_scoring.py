@@ -1,0 +1,277 @@
+"""Normalisation and scoring: tables of cases and property tests (pure functions)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from grader.normalize import NormalizeOptions, normalize, numbers_equal, parse_choice, parse_number
+from grader.scoring import (
+    DEFAULT_CONFIG,
+    ScoringConfig,
+    blank_answer,
+    candidate_strings,
+    match_text,
+    resolve_mode,
+    score_answer,
+)
+
+
+def question(kind: str, answers: list[str], points: float = 2, **match) -> SimpleNamespace:
+    """A question as the answer key gives it (only the fields scoring reads)."""
+    return SimpleNamespace(id="q1", kind=kind, answers=answers, points=points, match=match)
+
+
+# --- normalisation ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, kind, expected", [
+    ("３／４", "number", "3/4"),              # full-width digits and slash
+    ("\u22123", "number", "-3"),              # unicode minus
+    ("－3", "number", "-3"),                  # full-width minus
+    ("2 x 7", "number", "2×7"),               # x between digits is times in a number answer
+    ("2*7", "math", "2×7"),
+    ("3x+5=11", "math", "3x+5=11"),           # but x stays a variable in math
+    ("12÷4", "math", "12/4"),
+    ("Hello  World", "text", "helloworld"),
+    ("我爱你。", "chinese", "我爱你"),         # end punctuation of a word answer dropped
+    ("你好，世界！", "chinese", "你好,世界"),
+    ("½", "number", "1/2"),
+    ("(Ｂ)", "choice", "(b)"),
+])
+def test_normalize_table(text, kind, expected):
+    assert normalize(text, kind) == expected
+
+
+def test_normalize_options_keep_case_and_spaces():
+    options = NormalizeOptions(case_sensitive=True, ignore_spaces=False)
+    assert normalize("  New   York ", "text", options) == "New York"
+
+
+@given(st.text(max_size=30), st.sampled_from([None, "number", "math", "text", "chinese", "choice"]),
+       st.booleans(), st.booleans(), st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_normalize_is_idempotent(text, kind, case_sensitive, ignore_spaces, width):
+    options = NormalizeOptions(case_sensitive, ignore_spaces, width)
+    once = normalize(text, kind, options)
+    assert normalize(once, kind, options) == once
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, value, form", [
+    ("12", Fraction(12), "integer"),
+    ("-3", Fraction(-3), "integer"),
+    ("0.5", Fraction(1, 2), "decimal"),
+    (".50", Fraction(1, 2), "decimal"),
+    ("3,5", Fraction(7, 2), "decimal"),
+    ("1,000", Fraction(1000), "integer"),
+    ("-3/4", Fraction(-3, 4), "fraction"),
+    ("50%", Fraction(1, 2), "percent"),
+    ("十二", Fraction(12), "chinese"),
+    ("三百五十", Fraction(350), "chinese"),
+    ("一千零八", Fraction(1008), "chinese"),
+])
+def test_parse_number_table(text, value, form):
+    parsed = parse_number(text)
+    assert parsed is not None and parsed.value == value and parsed.form == form
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1/0", "3/", "1.2.3", "--3", "十二三"])
+def test_parse_number_refuses(text):
+    assert parse_number(text) is None
+
+
+@pytest.mark.parametrize("a, b, equivalent, tolerance, equal", [
+    ("0.5", "1/2", True, 0, True),
+    ("0.5", ".50", False, 0, True),
+    ("0.5", "1/2", False, 0, False),
+    ("2/4", "1/2", True, 0, True),
+    ("2/4", "1/2", False, 0, False),
+    ("50%", "0.5", True, 0, True),
+    ("3.14", "3.1416", True, 0.01, True),
+    ("3.2", "3.1416", True, 0.01, False),
+    ("-3", "3", True, 0, False),
+])
+def test_numbers_equal_table(a, b, equivalent, tolerance, equal):
+    result = numbers_equal(parse_number(a), parse_number(b), tolerance=tolerance,
+                           equivalent_forms=equivalent)
+    assert result is equal
+
+
+numbers = st.one_of(
+    st.integers(-1000, 1000).map(str),
+    st.tuples(st.integers(-99, 99), st.integers(1, 50)).map(lambda t: f"{t[0]}/{t[1]}"),
+    st.decimals(-100, 100, places=3, allow_nan=False, allow_infinity=False).map(str),
+)
+
+
+@given(numbers, numbers, st.booleans(), st.sampled_from([0, 0.01, 0.5]))
+@settings(max_examples=300, deadline=None)
+def test_numeric_equivalence_is_symmetric(a, b, equivalent, tolerance):
+    pa, pb = parse_number(normalize(a, "number")), parse_number(normalize(b, "number"))
+    assert pa is not None and pb is not None
+    assert numbers_equal(pa, pb, tolerance=tolerance, equivalent_forms=equivalent) == \
+        numbers_equal(pb, pa, tolerance=tolerance, equivalent_forms=equivalent)
+    assert numbers_equal(pa, pa, tolerance=tolerance, equivalent_forms=equivalent)
+
+
+@given(st.fractions(min_value=-100, max_value=100, max_denominator=64))
+@settings(max_examples=200, deadline=None)
+def test_every_candidate_form_of_a_number_scores_correct(value):
+    q = question("number", [f"{value.numerator}/{value.denominator}"])
+    for form in candidate_strings(q):
+        assert match_text(form, q).accepted, form
+
+
+@pytest.mark.parametrize("text, letter", [("B", "B"), ("(b)", "B"), ("c.", "C"), ("AB", None),
+                                          ("", None)])
+def test_parse_choice(text, letter):
+    assert parse_choice(text) == letter
+
+
+# --- text matching ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, answers, reading, match, accepted", [
+    ("number", ["3/4", "0.75"], "0.75", {}, True),
+    ("number", ["3/4"], ".75", {}, True),
+    ("number", ["3/4"], "0.75", {"equivalent_forms": False}, False),
+    ("number", ["-5"], "−5", {}, True),
+    ("number", ["3.14"], "3.1", {"tolerance": 0.05}, True),
+    ("number", ["12"], "12 apples", {}, False),
+    ("math", ["2×7=14"], "2*7=14", {}, True),
+    ("math", ["x=4"], "X = 4", {}, True),
+    ("math", ["x=4"], "x=4", {"case_sensitive": True}, True),
+    ("math", ["12÷4"], "12/4", {}, True),
+    ("math", ["0.5"], "1/2", {}, True),             # math answers that are numbers compare as numbers
+    ("text", ["Paris"], "paris", {}, True),
+    ("text", ["Paris"], "paris", {"case_sensitive": True}, False),
+    ("text", ["receive"], "recieve", {}, True),     # within the fuzzy threshold 85
+    ("text", ["elephant"], "elegant", {}, False),
+    ("text", ["receive"], "recieve", {"mode": "exact"}, False),
+    ("chinese", ["你好"], "你好。", {}, True),       # a full stop after the word is no error
+    ("chinese", ["学校"], "学生", {}, False),
+    ("choice", ["B"], "b", {}, True),
+    ("choice", ["B"], "D", {}, False),
+])
+def test_match_text_table(kind, answers, reading, match, accepted):
+    assert match_text(reading, question(kind, answers, **match)).accepted is accepted
+
+
+@pytest.mark.parametrize("mode, kind, resolved", [("auto", "number", "numeric"),
+                                                   ("auto", "text", "fuzzy"),
+                                                   ("auto", "choice", "choice"),
+                                                   ("exact", "text", "exact")])
+def test_resolve_mode(mode, kind, resolved):
+    assert resolve_mode(mode, kind) == resolved
+
+
+@pytest.mark.parametrize("reading, match, points", [
+    ("the red cat", {"partial_credit": "per_token"}, 3.0),
+    ("the blue cat", {"partial_credit": "per_token"}, 2.0),     # 2 of 3 words
+    ("the the the", {"partial_credit": "per_token"}, 1.0),      # repeats earn nothing extra
+    ("xyz", {"partial_credit": "per_token"}, 0.0),
+])
+def test_per_token_partial_credit(reading, match, points):
+    q = question("text", ["the red cat"], points=3, mode="exact", **match)
+    assert score_answer(q, reading, 0.99).points == points
+
+
+def test_fuzzy_band_partial_credit_falls_with_similarity():
+    q = question("text", ["photosynthesis"], points=2, mode="fuzzy", threshold=90,
+                 partial_credit="fuzzy_band")
+    scores = [score_answer(q, r, 0.99).points for r in
+              ("photosynthesis", "photosynthesls", "fotosinthesis", "banana")]
+    assert scores[0] == 2 and scores[-1] == 0
+    assert scores == sorted(scores, reverse=True)
+
+
+# --- verdicts: key-aware verification ---------------------------------------------------------
+
+def test_blank_scores_zero_with_status_blank():
+    result = blank_answer(question("number", ["3"]))
+    assert (result.points, result.status, result.verdict, result.margin) == (0.0, "blank", "blank",
+                                                                             None)
+
+
+def test_confident_right_reading_is_correct():
+    r = score_answer(question("number", ["3/4"]), "3/4", 0.97, -0.5, {"3/4": -0.5})
+    assert (r.verdict, r.status, r.points) == ("correct", "auto", 2.0) and r.margin >= 0
+
+
+def test_key_nearly_as_likely_as_reading_rescues_a_misread_stroke():
+    # Greedy decoding read "3/9", but summed over alignments the model finds "3/4" more likely
+    # than its own reading: the answer was right and the greedy text was off by a stroke.
+    r = score_answer(question("number", ["3/4"]), "3/9", 0.5, -1.0, {"3/4": -0.2})
+    assert r.verdict == "correct" and r.points == 2.0
+
+
+def test_unlikely_answer_is_not_rescued_by_fuzzy_threshold():
+    # "recieve" passes fuzzy 85, but the model is sure it does not say "receive".
+    r = score_answer(question("text", ["receive"]), "recieve", 0.95, -0.3, {"receive": -12.0})
+    assert (r.verdict, r.points) == ("incorrect", 0.0)
+
+
+def test_explicit_fuzzy_key_accepts_misspelling():
+    r = score_answer(question("text", ["receive"], mode="fuzzy"), "recieve", 0.95, -0.3,
+                     {"receive": -12.0})
+    assert r.verdict == "correct"
+
+
+def test_confident_wrong_reading_is_incorrect():
+    r = score_answer(question("number", ["12"]), "17", 0.96, -0.2, {"12": -9.0})
+    assert (r.verdict, r.status, r.points) == ("incorrect", "auto", 0.0)
+
+
+def test_doubtful_reading_goes_to_review_with_negative_margin():
+    r = score_answer(question("number", ["12"]), "17", 0.5, -1.0, {"12": -1.7})
+    assert (r.verdict, r.status) == ("review", "review") and r.margin < 0
+
+
+def test_without_likelihoods_text_and_confidence_decide():
+    q = question("number", ["12"])
+    assert score_answer(q, "12", 0.95).verdict == "correct"
+    assert score_answer(q, "12", 0.55).verdict == "review"
+    assert score_answer(q, "17", 0.99).verdict == "incorrect"
+
+
+def test_candidates_outside_the_charset_are_ignored():
+    r = score_answer(question("text", ["naïve"]), "naive", 0.97, -0.3, {"naïve": -math.inf})
+    assert r.verdict != "review" or r.margin < 0   # -inf contributes nothing, no crash
+    assert math.isfinite(r.q_key)
+
+
+@given(st.floats(0, 1), st.floats(-30, 0), st.floats(-30, 0))
+@settings(max_examples=300, deadline=None)
+def test_margin_sign_matches_status(confidence, reading_ll, answer_ll):
+    r = score_answer(question("number", ["12"]), "17", confidence, reading_ll, {"12": answer_ll})
+    assert (r.status == "review") == (r.margin < 0)
+    assert 0 <= r.points <= r.max_points
+
+
+@given(st.floats(0.01, 0.99), st.floats(-20, 0), st.floats(-20, 0), st.floats(0, 5))
+@settings(max_examples=300, deadline=None)
+def test_more_likely_key_never_lowers_the_score(confidence, reading_ll, answer_ll, boost):
+    q = question("number", ["12"])
+    low = score_answer(q, "17", confidence, reading_ll, {"12": answer_ll})
+    high = score_answer(q, "17", confidence, reading_ll, {"12": answer_ll + boost})
+    assert high.q_key >= low.q_key
+    order = {"incorrect": 0, "review": 1, "correct": 2}
+    assert order[high.verdict] >= order[low.verdict]
+
+
+def test_thresholds_come_from_the_config():
+    q = question("number", ["12"])
+    strict = ScoringConfig(accept_logit=4.0)
+    assert score_answer(q, "12", 0.95).verdict == "correct"
+    assert score_answer(q, "12", 0.95, config=strict).verdict == "review"
+    assert DEFAULT_CONFIG.accept_logit > DEFAULT_CONFIG.reject_logit
+
+
+def test_candidate_strings_cover_case_and_sign_variants():
+    assert {"Paris", "paris", "PARIS"} <= set(candidate_strings(question("text", ["Paris"])))
+    assert {"12÷4", "12/4"} <= set(candidate_strings(question("math", ["12÷4"])))
+    assert {"3/4", "0.75", ".75"} <= set(candidate_strings(question("number", ["3/4"])))
