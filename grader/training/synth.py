@@ -1,0 +1,601 @@
+"""Synthetic answer crops: label strings rendered to look like `crop_answers(...).ink`.
+
+A crop is built in three steps:
+1. glyphs -> an ink alpha line: real MNIST digits, pen-drawn symbols, handwriting fonts, and
+   Chinese characters drawn from hanzi-writer stroke medians with per-stroke jitter and pressure;
+2. geometry: slant, rotation, slight perspective, stroke width;
+3. paper: ink tone (black, blue, pencil) on tinted paper with uneven light and shadow, leftover
+   fragments of box borders / ruled lines / grid at the margins, blur, noise, JPEG artefacts,
+   then trimmed to the ink plus a small margin (what the paper side's cleaner produces).
+
+`render_dataset` renders a fixed set once into memory-mapped uint8 arrays (already passed
+through `prepare_line_u8`, height 32) so training does not spend its two cores on rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from grader.charset import HANZI
+from grader.recognizer import prepare_line_u8
+
+CATEGORIES = ("number", "math", "text", "chinese", "choice")
+PEN_SYMBOLS = set(".,-/+×÷=()<>:")
+CN_DIGITS = "零一二三四五六七八九"
+
+
+# ---------------------------------------------------------------- sources
+
+
+@dataclass
+class Sources:
+    latin_fonts: list[str]
+    cjk_fonts: list[str]
+    digits: np.ndarray  # (N, 28, 28) uint8 MNIST images
+    digit_labels: np.ndarray
+    medians: dict[str, list]
+    cn_words: list[str]
+    cn_probs: np.ndarray
+    en_words: list[str]
+    digit_index: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.digit_index = [np.flatnonzero(self.digit_labels == d) for d in range(10)]
+
+
+def load_sources(split: str = "train") -> Sources:
+    """Training ('train') or validation ('val') sources; fonts are shared, MNIST splits differ."""
+    from grader.training import data
+
+    mnist = data.load_mnist(split)
+    allowed = set(HANZI)
+    words, freqs = data.load_jieba_words(allowed)
+    probs = np.sqrt(freqs)  # flatten the Zipf curve so rare characters still appear
+    return Sources(
+        latin_fonts=data.latin_fonts(), cjk_fonts=data.cjk_fonts(),
+        digits=mnist.images, digit_labels=mnist.labels,
+        medians={k: v for k, v in data.load_hanzi_medians().items() if k in allowed},
+        cn_words=words, cn_probs=probs / probs.sum(), en_words=data.load_english_words(),
+    )
+
+
+@lru_cache(maxsize=512)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+@lru_cache(maxsize=64)
+def font_chars(path: str) -> frozenset[str]:
+    """Characters a font has glyphs for (so missing glyphs are never rendered as boxes)."""
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(path, fontNumber=0, lazy=True)
+    return frozenset(chr(c) for c in font.getBestCmap())
+
+
+# ---------------------------------------------------------------- labels
+
+
+def _int_str(rng: np.random.Generator, max_digits: int = 4) -> str:
+    n = int(rng.choice([1, 2, 3, 4, 5][:max_digits], p=_norm([3, 4, 3, 2, 1][:max_digits])))
+    first = str(rng.integers(1, 10))
+    return first + "".join(str(d) for d in rng.integers(0, 10, n - 1))
+
+
+def _norm(weights: list[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    return w / w.sum()
+
+
+def number_label(rng: np.random.Generator) -> str:
+    form = rng.choice(["int", "dec", "neg", "frac", "pct", "zero", "thousands", "negdec"],
+                      p=_norm([30, 22, 10, 16, 10, 4, 3, 5]))
+    if form == "int":
+        return _int_str(rng, 5)
+    if form == "dec":
+        whole = "0" if rng.random() < 0.3 else _int_str(rng, 3)
+        return whole + "." + "".join(str(d) for d in rng.integers(0, 10, rng.integers(1, 4)))
+    if form == "neg":
+        return "-" + _int_str(rng, 3)
+    if form == "negdec":
+        return "-" + _int_str(rng, 2) + "." + str(rng.integers(0, 10))
+    if form == "frac":
+        return _int_str(rng, 2) + "/" + _int_str(rng, 2)
+    if form == "pct":
+        s = _int_str(rng, 3)
+        if rng.random() < 0.25:
+            s += "." + str(rng.integers(0, 10))
+        return s + "%"
+    if form == "zero":
+        return "0"
+    return _int_str(rng, 1) + "," + "".join(str(d) for d in rng.integers(0, 10, 3))
+
+
+def math_label(rng: np.random.Generator) -> str:
+    a, b, c = (_int_str(rng, 2) for _ in range(3))
+    v = str(rng.choice(list("xyzabn"), p=_norm([8, 3, 1, 2, 2, 2])))
+    op = str(rng.choice(list("+-×÷")))
+    forms = [
+        f"{a}{v}{op}{b}={c}", f"{a}{op}{b}", f"{a}{op}{b}={c}", f"{v}={a}", f"{v}=-{a}",
+        f"{a}{v}={b}", f"{v}{op}{a}={b}", f"({a}{op}{b}){op}{c}", f"{a}<{b}", f"{a}>{b}",
+        f"{a}:{b}", f"{v}/{a}={b}", f"{a}{v}", f"{v}={a}/{b}", f"{a}.{b}{op}{c}",
+        f"y={a}x{op}{b}", f"{a}{op}{b}{op}{c}",
+    ]
+    return forms[int(rng.integers(len(forms)))]
+
+
+def text_label(rng: np.random.Generator, words: list[str]) -> str:
+    def word() -> str:
+        w = words[int(rng.integers(len(words)))]
+        r = rng.random()
+        if r < 0.08:
+            return w.upper() if len(w) <= 6 else w
+        if r < 0.3:
+            return w[:1].upper() + w[1:]
+        return w
+    n = int(rng.choice([1, 2, 3], p=[0.72, 0.2, 0.08]))
+    s = word()
+    for _ in range(n - 1):
+        w = word()
+        if len(s) + 1 + len(w) <= 22:
+            s += " " + w
+    if rng.random() < 0.08:
+        s += str(rng.choice(list(".?!,")))
+    return s
+
+
+def chinese_numeral(n: int) -> str:
+    """Standard reading of 1..99999 (十二, 三百五十, 一千零八); 10-19 drop the leading 一."""
+    units = ["", "十", "百", "千", "万"]
+    digits = [int(d) for d in str(n)][::-1]
+    out, zero = [], False
+    for i in range(len(digits) - 1, -1, -1):
+        d = digits[i]
+        if d == 0:
+            zero = True
+            continue
+        if zero and out:
+            out.append("零")
+        zero = False
+        out.append(CN_DIGITS[d] + units[i])
+    s = "".join(out) or "零"
+    return s[1:] if s.startswith("一十") else s
+
+
+def chinese_label(rng: np.random.Generator, src: Sources) -> str:
+    r = rng.random()
+    if r < 0.55:
+        return src.cn_words[int(rng.choice(len(src.cn_words), p=src.cn_probs))]
+    if r < 0.9:  # uniform characters: every level-1 hanzi appears many times
+        return "".join(HANZI[i] for i in rng.integers(0, len(HANZI), rng.integers(1, 5)))
+    return chinese_numeral(int(rng.choice([rng.integers(1, 100), rng.integers(100, 10000)])))
+
+
+def choice_label(rng: np.random.Generator) -> str:
+    return str(rng.choice(list("ABCDABCDabcd")))
+
+
+# ---------------------------------------------------------------- glyphs
+
+
+@dataclass
+class Glyph:
+    alpha: np.ndarray  # float32 (h, w) in 0..1
+    top: int  # y of the first row relative to the baseline (negative = above)
+
+
+def font_glyph(text: str, path: str, size: int) -> Glyph:
+    font = _font(path, size)
+    left, top, right, bottom = font.getbbox(text, anchor="ls")
+    w, h = max(1, right - left + 2), max(1, bottom - top + 2)
+    img = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(img).text((1 - left, 1 - top), text, font=font, fill=255, anchor="ls")
+    return Glyph(np.asarray(img, dtype=np.float32) / 255.0, top - 1)
+
+
+def mnist_glyph(src: Sources, digit: int, cap: float, rng: np.random.Generator) -> Glyph:
+    idx = src.digit_index[digit]
+    img = src.digits[idx[int(rng.integers(len(idx)))]].astype(np.float32) / 255.0
+    ys, xs = np.nonzero(img > 0.1)
+    img = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    h = max(4, int(round(cap * rng.uniform(0.85, 1.1))))
+    w = max(2, int(round(img.shape[1] * h / img.shape[0])))
+    return Glyph(cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), -h)
+
+
+def pen_symbol(ch: str, cap: float, thick: float, rng: np.random.Generator) -> Glyph:
+    """Draw a symbol as a child would with a pen: a few jittered strokes, no font."""
+    s = cap
+    j = lambda: rng.normal(0, 0.04 * s)  # noqa: E731 - tiny hand tremor per point
+    strokes: list[list[tuple[float, float]]]  # y measured down from the cap line
+    if ch == ".":
+        r = max(1.0, thick * rng.uniform(0.6, 1.2))
+        strokes = [[(0.15 * s, s - r), (0.15 * s + r * 0.6, s - r * 0.6)]]
+    elif ch == ",":
+        strokes = [[(0.2 * s, 0.85 * s), (0.15 * s, 1.15 * s)]]
+    elif ch == "-":
+        w = s * rng.uniform(0.35, 0.6)
+        y = s * rng.uniform(0.45, 0.6)
+        strokes = [[(0, y), (w, y + j())]]
+    elif ch == "/":
+        w = s * rng.uniform(0.25, 0.5)
+        strokes = [[(w, 0), (0, s)]]
+    elif ch == "+":
+        w = s * rng.uniform(0.45, 0.65)
+        strokes = [[(0, 0.55 * s), (w, 0.55 * s)], [(w / 2, 0.55 * s - w / 2), (w / 2, 0.55 * s + w / 2)]]
+    elif ch == "×":
+        w = s * rng.uniform(0.35, 0.55)
+        y0 = 0.55 * s - w / 2
+        strokes = [[(0, y0), (w, y0 + w)], [(w, y0), (0, y0 + w)]]
+    elif ch == "÷":
+        w = s * rng.uniform(0.45, 0.65)
+        d = max(1.0, thick * 0.6)
+        strokes = [[(0, 0.55 * s), (w, 0.55 * s)], [(w / 2, 0.3 * s), (w / 2 + d, 0.3 * s)],
+                   [(w / 2, 0.8 * s), (w / 2 + d, 0.8 * s)]]
+    elif ch == "=":
+        w = s * rng.uniform(0.45, 0.65)
+        g = s * rng.uniform(0.14, 0.22)
+        strokes = [[(0, 0.55 * s - g), (w, 0.55 * s - g)], [(0, 0.55 * s + g), (w, 0.55 * s + g)]]
+    elif ch in "()":
+        w = s * 0.25
+        pts = [(w * (1 - math.sin(t)) if ch == "(" else w * math.sin(t), -0.1 * s + 1.2 * s * t / math.pi)
+               for t in np.linspace(0, math.pi, 8)]
+        strokes = [pts]
+    elif ch in "<>":
+        w = s * 0.45
+        a, b = (w, 0) if ch == "<" else (0, w)
+        strokes = [[(a, 0.2 * s), (b, 0.55 * s), (a, 0.9 * s)]]
+    elif ch == ":":
+        d = max(1.0, thick * 0.6)
+        strokes = [[(0, 0.35 * s), (d, 0.35 * s)], [(0, 0.85 * s), (d, 0.85 * s)]]
+    else:
+        raise ValueError(ch)
+    return _draw_strokes([[(x + j(), y + j()) for x, y in st] for st in strokes], thick, -int(s), s)
+
+
+def _draw_strokes(strokes: list[list[tuple[float, float]]], thick: float, top: int, s: float) -> Glyph:
+    pts = np.concatenate([np.asarray(st, dtype=np.float32) for st in strokes])
+    pad = thick + 2
+    x0, y0 = pts.min(0) - pad
+    x1, y1 = pts.max(0) + pad
+    scale = 4  # draw 4x larger then shrink: smooth antialiased strokes at sub-pixel widths
+    img = np.zeros((int((y1 - y0) * scale) + 1, int((x1 - x0) * scale) + 1), np.uint8)
+    for st in strokes:
+        p = ((np.asarray(st, np.float32) - [x0, y0]) * scale).round().astype(np.int32)
+        cv2.polylines(img, [p], False, 255, max(1, int(round(thick * scale))), cv2.LINE_AA)
+    small = cv2.resize(img, (max(1, img.shape[1] // scale), max(1, img.shape[0] // scale)),
+                       interpolation=cv2.INTER_AREA)
+    return Glyph(small.astype(np.float32) / 255.0, top + int(round(y0)))
+
+
+def hanzi_glyph(medians: list, em: float, thick: float, rng: np.random.Generator) -> Glyph:
+    """A character drawn from its stroke medians (1024-unit box, y up, baseline 900 below top)."""
+    scale = 3
+    size = int(em * scale)
+    margin = int(0.15 * size)  # strokes pushed outside the unit box by the jitter stay whole
+    img = np.zeros((size + 2 * margin + 1, size + 2 * margin + 1), np.uint8)
+    # Whole-character shape change (a child's character is not the font's square).
+    sx, sy = rng.uniform(0.85, 1.1), rng.uniform(0.85, 1.1)
+    shear = rng.normal(0, 0.06)
+    for stroke in medians:
+        p = np.asarray(stroke, np.float32)
+        p[:, 1] = 900 - p[:, 1]
+        p = p / 1024.0
+        # per-stroke jitter: offset and slight rotation around the stroke centre
+        c = p.mean(0)
+        ang = rng.normal(0, 0.06)
+        rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]], np.float32)
+        p = (p - c) @ rot.T * rng.uniform(0.9, 1.1) + c + rng.normal(0, 0.018, 2)
+        p = p + rng.normal(0, 0.006, p.shape)
+        p[:, 0] = (p[:, 0] - 0.5) * sx + 0.5 + shear * (p[:, 1] - 0.5)
+        p[:, 1] = (p[:, 1] - 0.5) * sy + 0.5
+        q = (p * size + margin).round().astype(np.int32)
+        n = len(q) - 1
+        for i in range(n):
+            # pressure: heavier at the start, lighter toward the end of a stroke
+            w = thick * scale * (1.15 - 0.45 * i / max(1, n)) * rng.uniform(0.9, 1.1)
+            cv2.line(img, tuple(q[i]), tuple(q[i + 1]), 255, max(1, int(round(w))), cv2.LINE_AA)
+    out = int(round(img.shape[0] / scale))
+    small = cv2.resize(img, (out, out), interpolation=cv2.INTER_AREA)
+    return Glyph(small.astype(np.float32) / 255.0, -int(em * 0.88) - margin // scale)
+
+
+def compose(glyphs: list[Glyph], gaps: list[float], rng: np.random.Generator, jitter: float) -> np.ndarray:
+    """Place glyphs left to right on a shared baseline with spacing and baseline wobble."""
+    tops = [g.top + int(round(rng.normal(0, jitter))) for g in glyphs]
+    above = max(-t for t in tops)
+    below = max(t + g.alpha.shape[0] for t, g in zip(tops, glyphs))
+    height = above + max(below, 0) + 2
+    xs, x = [], 0.0
+    for g, gap in zip(glyphs, gaps):
+        xs.append(int(round(x)))
+        x += g.alpha.shape[1] + gap
+    width = max(xs[i] + glyphs[i].alpha.shape[1] for i in range(len(glyphs))) + 2
+    xs = [v - min(0, min(xs)) for v in xs]
+    width += max(0, -min(xs))
+    line = np.zeros((height, width + 2), np.float32)
+    for g, t, x0 in zip(glyphs, tops, xs):
+        y0 = above + t
+        h, w = g.alpha.shape
+        y0 = max(0, y0)
+        region = line[y0:y0 + h, x0:x0 + w]
+        np.maximum(region, g.alpha[:region.shape[0], :region.shape[1]], out=region)
+    return line
+
+
+# ---------------------------------------------------------------- rendering by category
+
+
+def _latin_font(src: Sources, rng: np.random.Generator, needed: str) -> str | None:
+    for _ in range(6):
+        path = src.latin_fonts[int(rng.integers(len(src.latin_fonts)))]
+        if set(needed) <= font_chars(path):
+            return path
+    return None
+
+
+def render_digits_symbols(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+    """Numbers and math: MNIST digits with pen symbols (letters from a font), or one font."""
+    em = int(rng.integers(36, 56))
+    cap = em * 0.7
+    thick = em * rng.uniform(0.05, 0.1)
+    use_mnist = rng.random() < 0.7
+    font = _latin_font(src, rng, label.replace("×", "").replace("÷", "")) or "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    glyphs, gaps = [], []
+    for ch in label:
+        if ch.isdigit() and use_mnist:
+            g = mnist_glyph(src, int(ch), cap, rng)
+        elif ch in PEN_SYMBOLS and (use_mnist or ch not in font_chars(font) or rng.random() < 0.3):
+            g = pen_symbol(ch, cap, thick, rng)
+        elif ch in font_chars(font):
+            g = font_glyph(ch, font, em)
+        else:
+            g = font_glyph(ch, "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", int(em * 0.9))
+        glyphs.append(g)
+        gaps.append(em * rng.uniform(-0.02, 0.18) if ch != " " else em * 0.4)
+    return compose(glyphs, gaps, rng, jitter=em * 0.03)
+
+
+def render_text(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+    em = int(rng.integers(34, 54))
+    font = _latin_font(src, rng, label) or "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf"
+    if rng.random() < 0.6:
+        return font_glyph(label, font, em).alpha  # whole string: keeps cursive joins and kerning
+    glyphs = [font_glyph(ch, font, em) if ch != " " else Glyph(np.zeros((2, int(em * 0.3)), np.float32), -2)
+              for ch in label]
+    gaps = [em * rng.uniform(-0.03, 0.08) for _ in label]
+    return compose(glyphs, gaps, rng, jitter=em * 0.025)
+
+
+def render_chinese(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+    em = int(rng.integers(36, 56))
+    if rng.random() < 0.7 and all(c in src.medians for c in label):
+        thick = em * rng.uniform(0.03, 0.065)
+        glyphs = [hanzi_glyph(src.medians[c], em * rng.uniform(0.9, 1.05), thick, rng) for c in label]
+        gaps = [em * rng.uniform(-0.35, -0.1) for _ in label]  # glyph boxes carry a 0.15 em margin
+        return compose(glyphs, gaps, rng, jitter=em * 0.03)
+    font = src.cjk_fonts[int(rng.integers(len(src.cjk_fonts)))]
+    if not set(label) <= font_chars(font):
+        font = src.cjk_fonts[0]
+    glyphs = [font_glyph(c, font, em) for c in label]
+    gaps = [em * rng.uniform(-0.02, 0.2) for _ in label]
+    return compose(glyphs, gaps, rng, jitter=em * 0.03)
+
+
+def render_choice(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+    return render_text(label, src, rng)
+
+
+# ---------------------------------------------------------------- photo-crop degradation
+
+
+def _warp(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = alpha.shape
+    pad = int(0.35 * h + 0.06 * w) + 4  # room for shear, rotation and scale about the centre
+    a = cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    H, W = a.shape
+    shear = rng.normal(0, 0.15)
+    ang = math.radians(rng.normal(0, 1.5))
+    cx, cy = W / 2, H / 2
+    m = np.array([[1, -shear, shear * cy], [0, 1, 0], [0, 0, 1]], np.float64)
+    r = cv2.getRotationMatrix2D((cx, cy), math.degrees(ang), rng.uniform(0.95, 1.05))
+    m = np.vstack([r, [0, 0, 1]]) @ m
+    if rng.random() < 0.3:  # slight perspective: the phone was not parallel to the page
+        d = 0.03 * min(H, W)
+        src_pts = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
+        dst_pts = src_pts + rng.uniform(-d, d, (4, 2)).astype(np.float32)
+        m = cv2.getPerspectiveTransform(src_pts, dst_pts) @ m
+    return cv2.warpPerspective(a, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _stroke_width(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    r = rng.random()
+    if r < 0.2:
+        return cv2.dilate(alpha, np.ones((2, 2), np.uint8))
+    if r < 0.3:
+        return cv2.erode(alpha, np.ones((2, 2), np.uint8)) * 0.5 + alpha * 0.5
+    return alpha
+
+
+def _trim(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ys, xs = np.nonzero(alpha > 0.2)
+    if len(ys) == 0:
+        return alpha
+    m = [int(rng.integers(1, 8)) for _ in range(4)]
+    y0, y1 = max(0, ys.min() - m[0]), ys.max() + 1 + m[1]
+    x0, x1 = max(0, xs.min() - m[2]), xs.max() + 1 + m[3]
+    a = alpha[y0:y1, x0:x1]
+    return cv2.copyMakeBorder(a, max(0, m[0] - ys.min()), max(0, y1 - alpha.shape[0]),
+                              max(0, m[2] - xs.min()), max(0, x1 - alpha.shape[1]),
+                              cv2.BORDER_CONSTANT, value=0)
+
+
+def _fragments(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Leftovers the paper side's line removal may miss: box edges, ruled lines, grid dots."""
+    frag = np.zeros((h, w), np.float32)
+    r = rng.random()
+    t = int(rng.integers(1, 3))
+    val = float(rng.uniform(0.25, 0.8))
+    if r < 0.12:  # a piece of the box border along one edge
+        side = int(rng.integers(4))
+        off = int(rng.integers(0, 3))
+        if side == 0:
+            cv2.line(frag, (int(rng.integers(0, w // 2)), off), (int(rng.integers(w // 2, w)), off), val, t)
+        elif side == 1:
+            cv2.line(frag, (int(rng.integers(0, w // 2)), h - 1 - off), (int(rng.integers(w // 2, w)), h - 1 - off), val, t)
+        elif side == 2:
+            cv2.line(frag, (off, int(rng.integers(0, h // 2))), (off, int(rng.integers(h // 2, h))), val, t)
+        else:
+            cv2.line(frag, (w - 1 - off, int(rng.integers(0, h // 2))), (w - 1 - off, int(rng.integers(h // 2, h))), val, t)
+    elif r < 0.2:  # faint ruled line under the writing
+        y = int(h * rng.uniform(0.75, 0.98))
+        cv2.line(frag, (0, y), (w, y + int(rng.integers(-1, 2))), val * 0.5, 1)
+    elif r < 0.25:  # grid dots
+        step = int(rng.integers(8, 16))
+        frag[::step, ::2] = val * 0.3
+    elif r < 0.3:  # speck of dirt / eraser residue
+        for _ in range(int(rng.integers(1, 4))):
+            cv2.circle(frag, (int(rng.integers(w)), int(rng.integers(h))), int(rng.integers(1, 2)), val * 0.6, -1)
+    return frag
+
+
+def photo_crop(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ink alpha line -> grayscale crop as the paper side's cleaner would hand it over."""
+    alpha = _stroke_width(_warp(alpha, rng), rng)
+    alpha = _trim(alpha, rng)
+    h, w = alpha.shape
+    # Final crop resolution: the pen line is 24-70 px high in a 200 dpi registered page.
+    target_h = int(rng.integers(22, 72))
+    scale = target_h / max(1, h)
+    nw, nh = max(4, int(round(w * scale))), max(4, int(round(h * scale)))
+    alpha = cv2.resize(alpha, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    alpha = np.maximum(alpha, _fragments(nh, nw, rng))
+    ink = rng.choice([rng.uniform(0.75, 0.97), rng.uniform(0.45, 0.75), rng.uniform(0.3, 0.55)],
+                     p=[0.6, 0.25, 0.15])  # black pen, blue pen in gray, pencil
+    paper = rng.uniform(185, 250)
+    yy, xx = np.mgrid[0:nh, 0:nw].astype(np.float32)
+    light = 1 + rng.uniform(-0.12, 0.12) * (xx / nw - 0.5) + rng.uniform(-0.12, 0.12) * (yy / nh - 0.5)
+    if rng.random() < 0.15:  # a soft shadow across part of the crop
+        edge = rng.uniform(0.2, 0.8) * nw
+        light *= 1 - rng.uniform(0.1, 0.3) / (1 + np.exp(-(xx - edge) / max(2.0, nw * 0.05)))
+    if rng.random() < 0.5:
+        alpha = alpha * (1 - rng.uniform(0, 0.25) * rng.random(alpha.shape).astype(np.float32))
+    img = paper * light * (1 - ink * np.clip(alpha, 0, 1))
+    if rng.random() < 0.5:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.0))
+    img = img + rng.normal(0, rng.uniform(0, 6), img.shape)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return img
+
+
+RENDERERS = {
+    "number": render_digits_symbols, "math": render_digits_symbols, "text": render_text,
+    "chinese": render_chinese, "choice": render_choice,
+}
+
+
+def make_label(category: str, src: Sources, rng: np.random.Generator) -> str:
+    if category == "number":
+        return number_label(rng)
+    if category == "math":
+        return math_label(rng)
+    if category == "text":
+        return text_label(rng, src.en_words)
+    if category == "chinese":
+        return chinese_label(rng, src)
+    return choice_label(rng)
+
+
+def make_sample(category: str, src: Sources, rng: np.random.Generator, label: str | None = None) -> tuple[np.ndarray, str]:
+    """One (crop, label) pair of a category; the crop is a grayscale uint8 image."""
+    label = label or make_label(category, src, rng)
+    alpha = RENDERERS[category](label, src, rng)
+    return photo_crop(alpha, rng), label
+
+
+# ---------------------------------------------------------------- dataset on disk
+
+HEIGHT = 32
+MAX_WIDTH = 320
+MIX = {"number": 0.2, "math": 0.13, "text": 0.2, "chinese": 0.44, "choice": 0.03}
+
+
+@dataclass
+class RenderJob:
+    start: int
+    count: int
+    seed: int
+    split: str
+
+
+_WORKER_SOURCES: dict[str, Sources] = {}
+
+
+def _category_for(index: int, seed: int) -> str:
+    rng = np.random.default_rng([seed, index, 7])
+    return str(rng.choice(list(MIX), p=list(MIX.values())))
+
+
+def _render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str], list[int]]:
+    if job.split not in _WORKER_SOURCES:
+        _WORKER_SOURCES[job.split] = load_sources(job.split)
+    src = _WORKER_SOURCES[job.split]
+    images = np.full((job.count, HEIGHT, MAX_WIDTH), 0, np.uint8)
+    widths, labels, cats = np.zeros(job.count, np.int32), [], []
+    for k in range(job.count):
+        i = job.start + k
+        rng = np.random.default_rng([job.seed, i])
+        cat = _category_for(i, job.seed)
+        crop, label = make_sample(cat, src, rng)
+        line = prepare_line_u8(crop, HEIGHT, MAX_WIDTH)
+        images[k, :, :line.shape[1]] = line
+        widths[k] = line.shape[1]
+        labels.append(label)
+        cats.append(CATEGORIES.index(cat))
+    return job.start, images, widths, labels, cats
+
+
+def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500) -> None:
+    """Render `count` samples into out/{images.u8, meta.json}; images hold prepare_line_u8 output."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = np.lib.format.open_memmap(out / "images.npy", mode="w+", dtype=np.uint8,
+                                       shape=(count, HEIGHT, MAX_WIDTH))
+    widths = np.zeros(count, np.int32)
+    labels: list[str] = [""] * count
+    cats = np.zeros(count, np.int8)
+    jobs = [RenderJob(s, min(chunk, count - s), seed, split) for s in range(0, count, chunk)]
+    t0, done = time.time(), 0
+    with mp.get_context("fork").Pool(workers) as pool:
+        for start, imgs, w, lab, cat in pool.imap_unordered(_render_chunk, jobs):
+            n = len(lab)
+            images[start:start + n] = imgs
+            widths[start:start + n] = w
+            labels[start:start + n] = lab
+            cats[start:start + n] = cat
+            done += n
+            print(f"{out.name}: {done}/{count} rendered, {done / (time.time() - t0):.0f}/s", flush=True)
+    images.flush()
+    np.save(out / "widths.npy", widths)
+    np.save(out / "cats.npy", cats)
+    (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False))
+
+
+def render_dataset_cli(scale: float = 1.0, workers: int = 2) -> None:
+    from grader.paths import cache_dir
+
+    root = cache_dir() / "dataset"
+    render_dataset(root / "val", int(6000 * scale), seed=2, split="val", workers=workers)
+    render_dataset(root / "train", int(400_000 * scale), seed=1, split="train", workers=workers)
