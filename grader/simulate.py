@@ -1,0 +1,304 @@
+"""Synthetic test data: handwriting in the answer boxes, then a phone photo of the sheet.
+
+Shared by the tests, the benches and the app's demo. Only non-reserved fonts are used (Debian's
+fonts-dkg-handwriting, fonts-comic-neue and fonts-lxgw-wenkai); the @fontsource fonts reserved
+for evaluation never appear here. Everything is deterministic given the numpy Generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from grader.answer_key import AnswerKey
+
+LATIN_HANDS = (
+    "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
+    "/usr/share/fonts/truetype/fifthhorseman/dkgIt.ttf",
+    "/usr/share/fonts/truetype/fifthhorseman/dkgBd.ttf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Light.otf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Italic.otf",
+    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Bold.otf",
+)
+CJK_HANDS = (
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf",
+    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Bold.ttf",
+)
+# Last resort so a missing handwriting package degrades the look, not the test run.
+FALLBACK_FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+)
+INKS_BGR = ((120, 40, 20), (40, 30, 25), (25, 25, 25), (150, 60, 30), (60, 50, 50))  # blue, black, grey pens
+
+
+@lru_cache(maxsize=None)
+def _charset(path: str) -> frozenset[int]:
+    from fontTools.ttLib import TTCollection, TTFont
+
+    if path.endswith(".ttc"):
+        font = TTCollection(path).fonts[0]
+    else:
+        font = TTFont(path, lazy=True)
+    return frozenset(font.getBestCmap() or {})
+
+
+def _fonts_covering(text: str, candidates: tuple[str, ...]) -> list[str]:
+    needed = {ord(ch) for ch in text if not ch.isspace()}
+    return [p for p in candidates if Path(p).exists() and needed <= _charset(p)]
+
+
+def pick_font(text: str, rng: np.random.Generator) -> str:
+    """A handwriting font with every glyph of `text` (CJK fonts for Chinese)."""
+    is_cjk = any(ord(ch) >= 0x2E80 for ch in text)
+    pools = (CJK_HANDS,) if is_cjk else (LATIN_HANDS, CJK_HANDS)
+    for pool in pools + (FALLBACK_FONTS,):
+        fonts = _fonts_covering(text, pool)
+        if fonts:
+            return fonts[int(rng.integers(len(fonts)))]
+    raise RuntimeError(f"no installed font can write {text!r}")
+
+
+def render_handwriting(text: str, height_px: int, rng: np.random.Generator, font_path: str | None = None) -> np.ndarray:
+    """An ink-coverage mask (uint8, 255 = ink) of `text`, slanted and slightly rotated."""
+    font_path = font_path or pick_font(text, rng)
+    size = max(8, int(height_px))
+    font = ImageFont.truetype(font_path, size)
+    stroke = int(rng.integers(0, 2)) if size > 30 else 0
+    left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
+    pad = size // 2
+    canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
+    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+    mask = np.asarray(canvas)
+    shear = float(rng.uniform(-0.25, 0.2))
+    angle = float(rng.uniform(-4, 4))
+    h, w = mask.shape
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    affine = rot @ np.array([[1, shear, -shear * h / 2], [0, 1, 0], [0, 0, 1]], np.float64)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64) @ affine.T
+    shift = -corners.min(axis=0)
+    affine[:, 2] += shift
+    out_w, out_h = np.ceil(corners.max(axis=0) + shift).astype(int)
+    mask = cv2.warpAffine(mask, affine, (int(out_w), int(out_h)), flags=cv2.INTER_LINEAR)
+    ys, xs = np.nonzero(mask > 20)
+    if len(xs) == 0:
+        return mask[:1, :1] * 0
+    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def fill_answers(page_bgr: np.ndarray, key: AnswerKey, page: int, answers: dict[str, str],
+                 rng: np.random.Generator) -> np.ndarray:
+    """Write each answer (question id -> text) inside its box in a random hand, size and ink."""
+    out = page_bgr.copy()
+    height, width = out.shape[:2]
+    for question in key.questions_on_page(page):
+        text = answers.get(question.id, "")
+        if not text.strip():
+            continue
+        x, y, w, h = question.box
+        bx0, by0 = round(x * width) + 8, round(y * height) + 8  # stay clear of the 3 px border
+        bw, bh = round(w * width) - 16, round(h * height) - 16
+        mask = render_handwriting(text, round(bh * rng.uniform(0.55, 0.8)), rng)
+        scale = min(1.0, bw / mask.shape[1], bh / mask.shape[0])
+        if scale < 1.0:
+            mask = cv2.resize(mask, (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale))),
+                              interpolation=cv2.INTER_AREA)
+        mh, mw = mask.shape
+        ox = bx0 + int(rng.integers(0, max(1, bw - mw + 1)))
+        oy = by0 + int(rng.integers(0, max(1, bh - mh + 1)))
+        ink = np.array(INKS_BGR[int(rng.integers(len(INKS_BGR)))], np.float32)
+        alpha = (mask.astype(np.float32) / 255.0 * rng.uniform(0.85, 1.0))[:, :, None]
+        region = out[oy : oy + mh, ox : ox + mw].astype(np.float32)
+        out[oy : oy + mh, ox : ox + mw] = (region * (1 - alpha) + ink * alpha).astype(np.uint8)
+    return out
+
+
+# --- phone photos --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoParams:
+    """How the simulated phone photo is taken. `fill` is the page's share of the frame's area."""
+
+    frame: tuple[int, int] = (1600, 1200)  # width, height of the photo
+    rotation_deg: float = 0.0  # in-plane rotation; 90/180/270 for sideways or upside-down photos
+    tilt_deg: float = 0.0  # perspective: the angle between the page and the sensor plane
+    tilt_axis_deg: float = 0.0  # direction of the tilt axis in the page plane
+    fill: float = 0.6  # 0.3-1.0 of the frame area (capped so all four markers stay in view)
+    center_jitter: float = 0.0  # fraction of the free space the page centre moves off-centre
+    light_low: float = 1.0  # darkest corner of the lighting gradient (multiplier)
+    shadow: float = 0.0  # 0 = no shadow, 0.5 = a shadow that halves the light
+    blur_sigma: float = 0.0  # Gaussian blur in pixels of the frame
+    noise_sigma: float = 0.0  # sensor noise, grey levels
+    jpeg_quality: int = 90
+    background: str = "wood"  # wood | cloth | plain
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, severity: float = 1.0, frame: tuple[int, int] = (1600, 1200)) -> "PhotoParams":
+        """Parameters drawn over the issue's range; severity 0..1 scales how hard they get."""
+        s = float(np.clip(severity, 0, 1))
+        return cls(
+            frame=frame,
+            rotation_deg=float(rng.choice([0, 90, 180, 270]) + rng.uniform(-12, 12) * s),
+            tilt_deg=float(rng.uniform(0, 30 * s)),
+            tilt_axis_deg=float(rng.uniform(0, 360)),
+            fill=float(rng.uniform(1.0 - 0.7 * s, 1.0)),
+            center_jitter=float(rng.uniform(0, 0.8 * s)),
+            light_low=float(1.0 - rng.uniform(0, 0.5 * s)),
+            shadow=float(rng.uniform(0, 0.55 * s)),
+            blur_sigma=float(rng.uniform(0, 1.5 * s)) * max(frame) / 1600,
+            noise_sigma=float(rng.uniform(0, 8 * s)),
+            jpeg_quality=int(rng.integers(round(90 - 40 * s), 91)),
+            background=str(rng.choice(["wood", "cloth", "plain"])),
+        )
+
+
+@dataclass
+class SimulatedPhoto:
+    image: np.ndarray  # decoded BGR photo, what a teacher would upload
+    jpeg: bytes  # the same photo as JPEG bytes
+    homography: np.ndarray  # 3x3: page pixel -> photo pixel (the ground truth)
+    params: PhotoParams = field(default_factory=PhotoParams)
+
+    def page_corners(self, page_shape: tuple[int, ...]) -> np.ndarray:
+        h, w = page_shape[:2]
+        pts = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64)
+        return cv2.perspectiveTransform(pts, self.homography).reshape(4, 2)
+
+
+def _rotation(axis_deg: float, tilt_deg: float, roll_deg: float) -> np.ndarray:
+    a, t, r = np.radians([axis_deg, tilt_deg, roll_deg])
+    axis = np.array([np.cos(a), np.sin(a), 0.0])
+    # Rodrigues: tilt the page about an in-plane axis, then roll it about the optical axis.
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    tilt = np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+    roll = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return roll @ tilt
+
+
+def _projection(page_shape: tuple[int, ...], p: PhotoParams, rng: np.random.Generator) -> np.ndarray:
+    """The page -> photo homography of a pinhole camera looking at the tilted, rolled page."""
+    h, w = page_shape[:2]
+    fw, fh = p.frame
+    focal = 1.0 * max(fw, fh)  # roughly a phone's 26 mm-equivalent lens
+    rot = _rotation(p.tilt_axis_deg, p.tilt_deg, p.rotation_deg)
+    distance = 3.0 * max(w, h)
+    centred = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], np.float64)
+    # Plane point (u, v) -> camera (R [u v 0]^T + [0 0 d]); projection K [r1 r2 t].
+    extrinsic = np.column_stack([rot[:, 0], rot[:, 1], [0, 0, distance]])
+    intrinsic = np.array([[focal, 0, 0], [0, focal, 0], [0, 0, 1]], np.float64)
+    homography = intrinsic @ extrinsic @ centred
+    corners = cv2.perspectiveTransform(np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64), homography).reshape(4, 2)
+    area = cv2.contourArea(corners.astype(np.float32))
+    scale = np.sqrt(p.fill * fw * fh / max(area, 1e-6))
+    # Cap the scale so the markers (inset by 4 % of the page) stay inside the frame with a margin.
+    inset = np.array([[0.04 * w, 0.04 * w], [0.96 * w, 0.04 * w], [0.96 * w, h - 0.04 * w], [0.04 * w, h - 0.04 * w]])
+    marks = cv2.perspectiveTransform(inset.reshape(-1, 1, 2), homography).reshape(4, 2)
+    span = marks.max(axis=0) - marks.min(axis=0)
+    scale = min(scale, 0.97 * fw / span[0], 0.97 * fh / span[1])
+    centre = (marks.max(axis=0) + marks.min(axis=0)) / 2 * scale
+    free = np.array([fw, fh]) - span * scale
+    offset = np.array([fw / 2, fh / 2]) - centre + rng.uniform(-0.5, 0.5, 2) * free * p.center_jitter
+    placement = np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]])
+    return placement @ homography
+
+
+def _background(frame: tuple[int, int], kind: str, rng: np.random.Generator) -> np.ndarray:
+    fw, fh = frame
+    small = (max(8, fw // 8), max(8, fh // 8))
+    if kind == "wood":
+        base = np.array(rng.uniform([40, 70, 110], [90, 130, 190]), np.float32)  # browns in BGR
+        y = np.linspace(0, 1, small[1])[:, None]
+        grain = np.sin(2 * np.pi * (y * rng.uniform(15, 40) + rng.normal(0, 0.6, (small[1], small[0])).cumsum(axis=1) * 0.02))
+        tex = (grain[:, :, None] * 18 + base).astype(np.float32)
+    elif kind == "cloth":
+        base = np.array(rng.uniform(30, 200, 3), np.float32)
+        tex = base + rng.normal(0, 12, (small[1], small[0], 1)).astype(np.float32)
+    else:
+        tex = np.full((small[1], small[0], 3), rng.uniform(60, 200), np.float32)
+    tex = cv2.resize(tex, (fw, fh), interpolation=cv2.INTER_LINEAR)
+    if tex.ndim == 2:
+        tex = tex[:, :, None]
+    return np.clip(tex + rng.normal(0, 4, (fh, fw, 1)), 0, 255).astype(np.uint8)
+
+
+def _lighting(frame: tuple[int, int], p: PhotoParams, rng: np.random.Generator) -> np.ndarray:
+    """A multiplicative light field: a linear gradient plus one soft-edged shadow."""
+    fw, fh = frame
+    sw, sh = max(8, fw // 8), max(8, fh // 8)
+    gx, gy = np.meshgrid(np.linspace(0, 1, sw), np.linspace(0, 1, sh))
+    a = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(a) * gx + np.sin(a) * gy)
+    ramp = (ramp - ramp.min()) / max(1e-6, np.ptp(ramp))
+    light = p.light_low + (1.0 - p.light_low) * ramp
+    if p.shadow > 0:
+        shadow = np.zeros((sh, sw), np.float32)
+        c = rng.uniform([0, 0], [sw, sh])
+        pts = (c + rng.normal(0, 0.35, (6, 2)) * [sw, sh]).astype(np.int32)
+        cv2.fillPoly(shadow, [cv2.convexHull(pts)], 1.0)
+        shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, sw / 60))
+        light = light * (1 - p.shadow * shadow)
+    light = cv2.resize(light.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
+    tint = rng.uniform(0.9, 1.05, 3).astype(np.float32)  # warm or cool light
+    return light[:, :, None] * tint
+
+
+def simulate_photo(page_bgr: np.ndarray, rng: np.random.Generator, params: PhotoParams | None = None) -> SimulatedPhoto:
+    """Photograph a page: perspective, rotation, background, light, shadow, blur, noise, JPEG."""
+    p = params or PhotoParams.random(rng)
+    fw, fh = p.frame
+    homography = _projection(page_bgr.shape, p, rng)
+    frame = _background(p.frame, p.background, rng)
+    page_mask = np.full(page_bgr.shape[:2], 255, np.uint8)
+    # A camera integrates over each pixel: pre-blur the page when it shrinks, against aliasing.
+    corners = cv2.perspectiveTransform(np.array([[[0, 0]], [[page_bgr.shape[1], 0]], [[page_bgr.shape[1], page_bgr.shape[0]]],
+                                                 [[0, page_bgr.shape[0]]]], np.float64), homography)
+    shrink = np.sqrt(cv2.contourArea(corners.astype(np.float32)) / (page_bgr.shape[0] * page_bgr.shape[1]))
+    source = cv2.GaussianBlur(page_bgr, (0, 0), 0.5 * (1 / shrink - 1)) if shrink < 0.8 else page_bgr
+    warped = cv2.warpPerspective(source, homography, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    cover = cv2.warpPerspective(page_mask, homography, (fw, fh), flags=cv2.INTER_LINEAR)
+    alpha = (cover.astype(np.float32) / 255.0)[:, :, None]
+    image = frame.astype(np.float32) * (1 - alpha) + warped.astype(np.float32) * alpha
+    image *= _lighting(p.frame, p, rng)
+    if p.blur_sigma > 0.05:
+        image = cv2.GaussianBlur(image, (0, 0), p.blur_sigma)
+    if p.noise_sigma > 0:
+        image += rng.normal(0, p.noise_sigma, image.shape[:2])[:, :, None].astype(np.float32)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
+    jpeg = buffer.tobytes()
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    return SimulatedPhoto(decoded, jpeg, homography, p)
+
+
+def photograph(page_bgr: np.ndarray, rng: np.random.Generator, params: PhotoParams | None = None) -> np.ndarray:
+    """A simulated phone photo of `page_bgr` (BGR). See simulate_photo for the ground truth."""
+    return simulate_photo(page_bgr, rng, params).image
+
+
+def with_params(params: PhotoParams, **changes) -> PhotoParams:
+    return replace(params, **changes)
+
+
+def sample_answers(key: AnswerKey, page: int, rng: np.random.Generator, blank_fraction: float = 0.15,
+                   wrong_fraction: float = 0.2) -> dict[str, str]:
+    """Answers a class might write: mostly accepted ones, some wrong (another question's), some blank."""
+    questions = key.questions_on_page(page)
+    pool = [a for q in key.questions for a in q.answers]
+    answers: dict[str, str] = {}
+    for q in questions:
+        roll = rng.uniform()
+        if roll < blank_fraction:
+            continue
+        if roll < blank_fraction + wrong_fraction:
+            answers[q.id] = str(rng.choice(pool))
+        else:
+            answers[q.id] = str(rng.choice(q.answers))
+    return answers
