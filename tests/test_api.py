@@ -1,0 +1,431 @@
+"""The REST API, end to end: the real server (`python -m grader serve-api`) in a subprocess on a
+free loopback port, spoken to over HTTP with httpx; the real recogniser from models/.
+
+Two servers run for the whole session: one with an API token and one without (auth on and off).
+Both cap the body at 1 MB so the size limit is exercised with small uploads.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from grader.api import ApiSettings, decode_base64, upload_label, ApiError
+from grader.commands.serve_api import is_loopback
+from grader.paths import MODELS_DIR, REPO_ROOT
+
+TOKEN = "test-token-0123456789abcdef"
+BODY_LIMIT_MB = 1.0
+HANDWRITING_FONT = "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf"
+needs_model = pytest.mark.skipif(
+    not (MODELS_DIR / "model.json").exists(), reason="needs the committed recogniser in models/ (ink side)"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(token: str | None, db_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_API_")}
+    env.pop("GRADER_API_TOKEN", None)
+    if token is not None:
+        env["GRADER_API_TOKEN"] = token
+    env["GRADER_DATABASE_URL"] = db_url
+    return env
+
+
+@contextmanager
+def serve(folder: Path, token: str | None) -> Iterator[str]:
+    """Run `python -m grader serve-api` until the block ends; yields its base URL."""
+    port = free_port()
+    log_path = folder / "server.log"
+    env = server_env(token, f"sqlite:///{folder / 'gradebook.db'}")
+    command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port),
+               "--max-body-mb", str(BODY_LIMIT_MB), "--log-level", "warning"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"serve-api exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve-api did not answer /health within 60 s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    # A 500 anywhere in the session shows up as a traceback in the server's log.
+    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+
+
+def render_crop(text: str, height: int = 64, fmt: str = "PNG") -> bytes:
+    """A handwriting-font answer crop: dark ink on white paper, as the crops stage cuts them."""
+    font = ImageFont.truetype(HANDWRITING_FONT, int(height * 0.7))
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + height // 2, height), 255)
+    ImageDraw.Draw(image).text((height // 4 - left, (height - (bottom - top)) // 2 - top), text, font=font, fill=25)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def assert_error(response: httpx.Response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and isinstance(body["error"], str) and body["error"], body
+    for word in words:
+        assert word.lower() in body["error"].lower(), body
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: the two servers
+
+
+@pytest.fixture(scope="session")
+def open_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(tmp_path_factory.mktemp("api-open"), token=None) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def secured_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(tmp_path_factory.mktemp("api-secured"), token=TOKEN) as url:
+        yield url
+
+
+@pytest.fixture()
+def client(open_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=open_url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture()
+def authed(secured_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=secured_url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and small pure parts
+
+
+def test_settings_defaults_and_environment() -> None:
+    assert ApiSettings.from_env({}).max_body_bytes == 20 * 1024 * 1024
+    assert ApiSettings.from_env({}).token is None
+    assert ApiSettings.from_env({"GRADER_API_TOKEN": ""}).token is None  # empty never means "any token"
+    settings = ApiSettings.from_env(
+        {"GRADER_API_TOKEN": "t", "GRADER_API_MAX_BODY_MB": "5", "GRADER_DATABASE_URL": "sqlite:///x.db",
+         "GRADER_MODELS_DIR": "/m"}
+    )
+    assert (settings.token, settings.max_body_bytes, settings.database_url, str(settings.models_dir)) == (
+        "t", 5 * 1024 * 1024, "sqlite:///x.db", "/m")
+
+
+@pytest.mark.parametrize(
+    "host, loopback",
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("example.org", False), ("", False)],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    "text, data",
+    [("aGk=", b"hi"), ("aGk", b"hi"), ("aG\nk=", b"hi"), ("data:image/png;base64,aGk=", b"hi"), ("_-8=", b"\xff\xef")],
+)
+def test_decode_base64_accepts(text: str, data: bytes) -> None:
+    assert decode_base64(text) == data
+
+
+@pytest.mark.parametrize("text", ["", "   ", "!!!!", "a", "aGk=aGk=x"])
+def test_decode_base64_refuses(text: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        decode_base64(text)
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "filename, label",
+    [("../../etc/passwd", "passwd"), ("C:\\Users\\x\\photo.jpg", "photo.jpg"), ("a\x00b\nc.png", "abc.png"),
+     ("", "upload-3"), (None, "upload-3"), ("..", ".."), ("/", "upload-3")],
+)
+def test_upload_label_is_never_a_path(filename: str | None, label: str) -> None:
+    assert upload_label(filename, 2) == label
+
+
+# --------------------------------------------------------------------------------------------
+# serve-api refuses to expose an unguarded server
+
+
+def test_serve_api_refuses_non_loopback_without_token(tmp_path: Path) -> None:
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "grader", "serve-api", "--host", "0.0.0.0", "--port", str(port)],
+        cwd=REPO_ROOT, env=server_env(None, f"sqlite:///{tmp_path / 'g.db'}"),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "refusing to serve on 0.0.0.0 without an API token" in result.stderr
+    assert "GRADER_API_TOKEN" in result.stderr
+    with socket.socket() as sock:  # nothing was left listening
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+# --------------------------------------------------------------------------------------------
+# /health, docs, auth
+
+
+def test_health_needs_no_token(open_url: str, secured_url: str) -> None:
+    open_health = httpx.get(f"{open_url}/health").json()
+    secured_health = httpx.get(f"{secured_url}/health").json()
+    assert open_health["status"] == secured_health["status"] == "ok"
+    assert (open_health["auth_required"], secured_health["auth_required"]) == (False, True)
+    assert secured_health["max_body_bytes"] == int(BODY_LIMIT_MB * 1024 * 1024)
+
+
+def test_openapi_docs_are_served(open_url: str) -> None:
+    schema = httpx.get(f"{open_url}/openapi.json").json()
+    assert {"/health", "/ocr"} <= set(schema["paths"])
+    ocr_body = schema["paths"]["/ocr"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(ocr_body)
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    docs = httpx.get(f"{open_url}/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer"},
+     {"Authorization": f"Bearer {TOKEN}x"}, {"Authorization": "Bearer " + "é" * 40}],
+    ids=["missing", "wrong", "not-bearer", "empty", "longer", "non-ascii"],
+)
+def test_missing_or_wrong_token_is_refused(secured_url: str, headers: dict[str, str]) -> None:
+    encoded = {k: v.encode() for k, v in headers.items()}  # httpx sends str headers as ASCII only
+    response = httpx.post(f"{secured_url}/ocr", json={"image_base64": b64(render_crop("42"))},
+                          headers=encoded)
+    assert_error(response, 401, "token")
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_right_token_passes(authed: httpx.Client) -> None:
+    # Bad base64 answers 400 only after the token was accepted (no model needed for that).
+    assert_error(authed.post("/ocr", json={"image_base64": "!!"}), 400, "base64")
+
+
+def test_no_token_configured_means_open(client: httpx.Client) -> None:
+    assert_error(client.post("/ocr", json={"image_base64": "!!"}), 400, "base64")
+
+
+def test_token_checked_before_the_body_is_read(secured_url: str) -> None:
+    # An anonymous caller gets 401 for a body within the limit, never a parse of it.
+    response = httpx.post(f"{secured_url}/ocr", content=b"x" * 1000, headers={"content-type": "multipart/form-data"})
+    assert_error(response, 401)
+
+
+# --------------------------------------------------------------------------------------------
+# /ocr bad input: every one a clean JSON error with the right 4xx
+
+
+def _tiny_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 255).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, words",
+    [
+        ({"json": {"image_base64": "not base64!"}}, 400, ["base64"]),
+        ({"json": {"image_base64": ""}}, 400, ["empty"]),
+        ({"json": {"image_base64": b64(b"just some text, not a picture")}}, 415, ["not an image"]),
+        ({"json": {"image_base64": b64(render_crop("7")[:60])}}, 415, []),  # truncated PNG
+        ({"json": {"image_base64": b64(_tiny_png(1, 1))}}, 415, ["1x1"]),
+        ({"json": {"image_base64": b64(render_crop("7")), "kind": "roman"}}, 422, ["kind"]),
+        ({"json": {"image_base64": 42}}, 422, ["image_base64"]),
+        ({"json": {}}, 422, ["image_base64"]),
+        ({"json": {"image_base64": b64(render_crop("7")), "extra": 1}}, 422, ["extra"]),
+        ({"json": ["image_base64"]}, 422, []),
+        ({"content": b"", "headers": {"content-type": "application/json"}}, 400, ["empty"]),
+        ({"content": b'{"image_base64": ', "headers": {"content-type": "application/json"}}, 400, ["json"]),
+        ({"content": b"\xff\xfe\x00", "headers": {"content-type": "application/json"}}, 400, ["json"]),
+        ({"content": render_crop("7"), "headers": {"content-type": "image/png"}}, 415, ["content-type"]),
+        ({"content": b"image_base64=abc", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+         415, ["content-type"]),
+        ({"content": b"abc"}, 415, ["content-type"]),
+        ({"files": {"image": ("a.png", render_crop("7"))}}, 400, ["'file'"]),
+        ({"files": {"file": ("a.png", b"")}}, 400, ["empty"]),
+        ({"files": {"file": ("../../etc/passwd", b"root:x:0:0")}}, 415, ["passwd"]),
+        ({"files": {"file": ("a.png", render_crop("7"))}, "data": {"kind": "roman"}}, 422, ["kind"]),
+        ({"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 400, []),
+        ({"content": b"abc", "headers": {"content-type": "multipart/form-data"}}, 400, []),
+    ],
+    ids=["bad-base64", "empty-base64", "text-not-image", "truncated-png", "1x1-image", "unknown-kind",
+         "base64-not-string", "missing-field", "extra-field", "json-array", "empty-body", "malformed-json",
+         "binary-json", "raw-png", "form-urlencoded", "no-content-type", "multipart-no-file",
+         "multipart-empty-file", "multipart-text-file", "multipart-unknown-kind", "multipart-broken",
+         "multipart-no-boundary"],
+)
+def test_ocr_bad_input(client: httpx.Client, kwargs: dict, status: int, words: list[str]) -> None:
+    assert_error(client.post("/ocr", **kwargs), status, *words)
+
+
+def test_oversized_body_refused_by_content_length(client: httpx.Client) -> None:
+    body = b'{"image_base64": "' + b"A" * int(1.5 * 1024 * 1024) + b'"}'
+    response = client.post("/ocr", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 413, "limit is 1.0 MB")
+
+
+def test_oversized_body_refused_while_streaming(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap must count the stream
+        yield b'{"image_base64": "'
+        for _ in range(40):
+            yield b"A" * 64 * 1024
+        yield b'"}'
+
+    response = client.post("/ocr", content=chunks(), headers={"content-type": "application/json"})
+    assert_error(response, 413, "limit is 1.0 MB")
+
+
+def test_oversized_multipart_refused(client: httpx.Client) -> None:
+    response = client.post("/ocr", files={"file": ("big.png", os.urandom(2 * 1024 * 1024))})
+    assert_error(response, 413)
+
+
+def test_bad_content_length_refused(open_url: str) -> None:
+    # httpx always sends a correct Content-Length, so speak HTTP/1.1 by hand.
+    host, port = open_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /ocr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 12abc\r\n\r\n{}")
+        reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 400"), reply
+
+
+def test_unknown_route_and_method_are_json(client: httpx.Client) -> None:
+    assert_error(client.get("/nowhere"), 404)
+    assert_error(client.get("/ocr"), 405)
+
+
+# --------------------------------------------------------------------------------------------
+# /ocr with the real recogniser
+
+
+@needs_model
+def test_ocr_json_and_multipart_agree_with_the_recogniser(client: httpx.Client) -> None:
+    from grader.recognizer import Recognizer
+
+    crop = render_crop("307")
+    expected = Recognizer.load(MODELS_DIR).read([np.array(Image.open(io.BytesIO(crop)))], kind="number")[0]
+    by_json = client.post("/ocr", json={"image_base64": b64(crop), "kind": "number"})
+    by_form = client.post("/ocr", files={"file": ("crop.png", crop, "image/png")}, data={"kind": "number"})
+    for response in (by_json, by_form):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["success"] is True
+        assert body["text"] == expected.text
+        assert body["confidence"] == pytest.approx(expected.confidence, abs=1e-3)
+        assert 0.0 <= body["confidence"] <= 1.0
+        assert isinstance(body["time_used_ms"], int) and body["time_used_ms"] >= 0
+    assert by_json.json()["text"] == "307"
+
+
+@needs_model
+def test_ocr_kind_is_optional_and_jpeg_works(client: httpx.Client) -> None:
+    response = client.post("/ocr", json={"image_base64": "data:image/jpeg;base64," + b64(render_crop("58", fmt="JPEG"))})
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True
+
+
+@needs_model
+def test_ocr_with_token(authed: httpx.Client) -> None:
+    response = authed.post("/ocr", json={"image_base64": b64(render_crop("12")), "kind": "number"})
+    assert response.status_code == 200, response.text
+
+
+@needs_model
+def test_concurrent_ocr_requests_share_one_recogniser(client: httpx.Client, open_url: str) -> None:
+    crops = [render_crop(text) for text in ("12", "345", "6/7", "0.5", "89", "-4", "100", "23")]
+    sequential = [client.post("/ocr", json={"image_base64": b64(c)}).json() for c in crops]
+
+    def call(crop: bytes) -> dict:
+        with httpx.Client(base_url=open_url, timeout=30) as own:
+            return own.post("/ocr", json={"image_base64": b64(crop)}).json()
+
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(call, crops * 3))
+    assert [r["text"] for r in concurrent] == [r["text"] for r in sequential] * 3
+    assert httpx.get(f"{open_url}/health").json()["model_loaded"] is True
+
+
+# --------------------------------------------------------------------------------------------
+# Schema-driven fuzzing: whatever the OpenAPI schema allows (and what it does not), never a 5xx
+
+import schemathesis  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+
+FUZZ_EXAMPLES = 25  # per operation and mode: about 20 s for the whole schema on this machine
+
+
+def _has_inputs(operation: schemathesis.APIOperation) -> bool:
+    return bool(list(operation.body)) or any(True for _ in operation.iter_parameters())
+
+
+@pytest.mark.parametrize("mode", [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE])
+def test_schema_fuzz_finds_no_server_error(secured_url: str, mode: schemathesis.GenerationMode) -> None:
+    # The plain Python API, not the pytest plugin: the plugin's lazy fixtures break on pytest 9.
+    schema = schemathesis.openapi.from_url(f"{secured_url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.path for op in operations} >= {"/health", "/ocr"}
+    for operation in operations:
+        if mode == schemathesis.GenerationMode.NEGATIVE and not _has_inputs(operation):
+            continue  # nothing to make invalid (GET /health)
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
+        def no_server_error(case: schemathesis.Case) -> None:
+            # Every other call carries the token, so both the guarded and the refused paths run.
+            headers = {"Authorization": f"Bearer {TOKEN}"} if len(repr(case.body)) % 2 == 0 else {}
+            response = case.call(base_url=secured_url, headers=headers, timeout=30)
+            case.validate_response(response, checks=[not_a_server_error])
+
+        no_server_error()
