@@ -19,7 +19,7 @@ MARKER_DICT = "DICT_4X4_50"
 MARKER_IDS = (0, 1, 2, 3)  # top-left, top-right, bottom-right, bottom-left
 MARKER_PX = 108  # 6 modules of 18 px: 13.7 mm at 200 dpi
 MARKER_MARGIN_PX = 64  # 8 mm from the paper edge, inside any printer's unprintable border
-QR_PX = 210  # QR code side including its quiet zone
+QR_PX = 280  # QR code side including its quiet zone: big enough for a 2-megapixel photo
 QR_GAP_PX = 24  # between the QR and the top-right marker
 HEADER_BOTTOM_PX = 330  # title, name box and QR live above this line
 

@@ -117,7 +117,7 @@ def _draw_markers(canvas: np.ndarray, paper: str) -> None:
 
 
 def _qr_image(payload: str, side: int) -> np.ndarray:
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_L, border=0)
     code.add_data(payload)
     code.make(fit=True)
     modules = np.array(code.get_matrix(), dtype=bool)

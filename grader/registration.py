@@ -1,0 +1,436 @@
+"""Register a photo onto its template page: ArUco markers, else page outline, else features.
+
+`register(photo, key)` returns a RegisteredPage (the photo warped to the 200 dpi template size,
+the page number, the method that worked, its reprojection error and the QR code's content) or
+raises AlignmentFailed / WrongAssignment with the reason. It never guesses silently: an outline
+or feature alignment must also look like the template before it is accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from grader.answer_key import AnswerKey
+from grader.errors import AlignmentFailed, WrongAssignment
+from grader.layout import (
+    MARKER_IDS,
+    QrInfo,
+    marker_corners_px,
+    page_size_px,
+    parse_qr_payload,
+    qr_rect_px,
+)
+from grader.template import template_image
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    detect_long_side: int = 1600  # markers are found on a copy this size, refined on the full photo
+    outline_long_side: int = 800
+    features_long_side: int = 1200
+    max_marker_error_px: float = 4.0  # RMS corner residual on the template, in template pixels
+    min_feature_inliers: int = 30
+    min_similarity: float = 0.25  # page-vs-template agreement an outline/feature alignment must reach
+
+
+DEFAULT_CONFIG = RegistrationConfig()
+
+
+@dataclass
+class RegisteredPage:
+    image: np.ndarray  # BGR, the template's size (page_size_px(key.paper))
+    page: int
+    method: str  # "markers" | "outline" | "features"
+    reprojection_error: float  # template pixels (RMS)
+    qr: QrInfo | None
+    homography: np.ndarray  # 3x3, photo pixel -> template pixel
+    markers_found: int = 0
+
+
+@dataclass
+class Outline:
+    corners: np.ndarray  # (4, 2) float64 in photo pixels, clockwise from an arbitrary corner
+    fit_error: float  # RMS distance of the outline's points from the fitted sides, photo pixels
+
+
+# --- markers ----------------------------------------------------------------------------------------
+
+_DETECTOR: cv2.aruco.ArucoDetector | None = None
+
+
+def _aruco_detector() -> cv2.aruco.ArucoDetector:
+    global _DETECTOR
+    if _DETECTOR is None:
+        params = cv2.aruco.DetectorParameters()
+        params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE  # refined on the full image below
+        params.adaptiveThreshWinSizeMin = 5
+        params.adaptiveThreshWinSizeMax = 45
+        params.adaptiveThreshWinSizeStep = 10
+        params.minMarkerPerimeterRate = 0.02
+        params.polygonalApproxAccuracyRate = 0.05
+        dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+        _DETECTOR = cv2.aruco.ArucoDetector(dictionary, params)
+    return _DETECTOR
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
+
+def _downscale(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    scale = min(1.0, long_side / max(gray.shape[:2]))
+    if scale >= 1.0:
+        return gray, 1.0
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return small, scale
+
+
+def detect_markers(gray: np.ndarray, config: RegistrationConfig = DEFAULT_CONFIG) -> dict[int, np.ndarray]:
+    """Our markers (ids 0-3) found in a grayscale photo: id -> (4, 2) corners in photo pixels."""
+    small, scale = _downscale(gray, config.detect_long_side)
+    corners, ids, _ = _aruco_detector().detectMarkers(small)
+    found: dict[int, np.ndarray] = {}
+    if ids is None:
+        return found
+    for quad, marker_id in zip(corners, ids.ravel()):
+        marker_id = int(marker_id)
+        if marker_id not in MARKER_IDS:
+            continue
+        quad = quad.reshape(4, 2).astype(np.float32)
+        # Two detections of one id: keep the larger, the other is a look-alike in the writing.
+        if marker_id in found and cv2.contourArea(found[marker_id] * scale) >= cv2.contourArea(quad):
+            continue
+        found[marker_id] = quad / scale
+    if found:
+        points = np.concatenate(list(found.values())).reshape(-1, 1, 2).astype(np.float32)
+        window = max(3, int(round(1.5 / scale)))
+        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.03)
+        refined = cv2.cornerSubPix(gray, points, (window, window), (-1, -1), criteria).reshape(-1, 4, 2)
+        found = {marker_id: refined[i] for i, marker_id in enumerate(found)}
+    return found
+
+
+def _homography_from_markers(found: dict[int, np.ndarray], paper: str) -> tuple[np.ndarray, float]:
+    """Photo -> template homography from the markers' corners, and its RMS residual (template px)."""
+    template = marker_corners_px(paper)
+    src = np.concatenate([found[i] for i in sorted(found)]).astype(np.float64)
+    dst = np.concatenate([template[i] for i in sorted(found)]).astype(np.float64)
+    homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 6.0)
+    if homography is None:
+        raise AlignmentFailed("the registration markers give no consistent page geometry")
+    keep = inliers.ravel().astype(bool)
+    # Refit on the inliers by least squares: RANSAC's model comes from a minimal sample.
+    homography, _ = cv2.findHomography(src[keep], dst[keep], 0)
+    mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
+    error = float(np.sqrt(np.mean(np.sum((mapped - dst) ** 2, axis=1))))
+    return homography, error
+
+
+# --- page outline -----------------------------------------------------------------------------------
+
+
+def _order_clockwise(corners: np.ndarray) -> np.ndarray:
+    centre = corners.mean(axis=0)
+    angles = np.arctan2(corners[:, 1] - centre[1], corners[:, 0] - centre[0])
+    return corners[np.argsort(angles)]
+
+
+def _refine_sides(contour: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float]:
+    """Fit a line to the contour points along each side of the rough quad; intersect them."""
+    points = contour.reshape(-1, 2).astype(np.float64)
+    lines = []
+    residuals = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        direction = (b - a) / max(np.linalg.norm(b - a), 1e-9)
+        normal = np.array([-direction[1], direction[0]])
+        t = (points - a) @ direction
+        d = (points - a) @ normal
+        length = np.linalg.norm(b - a)
+        near = (np.abs(d) < max(3.0, 0.02 * length)) & (t > 0.1 * length) & (t < 0.9 * length)
+        side = points[near] if near.sum() >= 5 else np.array([a, b])
+        vx, vy, x0, y0 = cv2.fitLine(side.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0], np.float64), np.array([vx, vy], np.float64)))
+        n = np.array([-vy, vx])
+        residuals.append((side - [x0, y0]) @ n)
+    corners = []
+    for i in range(4):
+        (p1, d1), (p2, d2) = lines[i - 1], lines[i]
+        matrix = np.column_stack([d1, -d2])
+        if abs(np.linalg.det(matrix)) < 1e-9:
+            return quad, float("inf")
+        s, _ = np.linalg.solve(matrix, p2 - p1)
+        corners.append(p1 + s * d1)
+    fit = float(np.sqrt(np.mean(np.concatenate(residuals) ** 2)))
+    return np.array(corners), fit
+
+
+def find_page_outline(photo_bgr: np.ndarray, config: RegistrationConfig = DEFAULT_CONFIG) -> Outline:
+    """The sheet's outline: the largest convex quadrilateral of bright paper edges in the photo."""
+    small, scale = _downscale(_gray(photo_bgr), config.outline_long_side)
+    blurred = cv2.GaussianBlur(small, (5, 5), 0)
+    edges = cv2.Canny(blurred, 30, 90)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    frame_area = small.shape[0] * small.shape[1]
+    best = None
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:5]:
+        hull = cv2.convexHull(contour)
+        area = cv2.contourArea(hull)
+        if area < 0.15 * frame_area:
+            break
+        approx = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+        if len(approx) == 4 and cv2.isContourConvex(approx):
+            best = (contour, approx.reshape(4, 2).astype(np.float64))
+            break
+    if best is None:
+        raise AlignmentFailed("no page outline found")
+    contour, quad = best
+    quad = _order_clockwise(quad)
+    corners, fit = _refine_sides(contour, quad)
+    return Outline(_order_clockwise(corners) / scale, fit / scale)
+
+
+def _similarity(registered: np.ndarray, template: np.ndarray) -> float:
+    """Agreement of a registered page with its template: correlation of low-res edge maps."""
+    def signature(image: np.ndarray) -> np.ndarray:
+        small = cv2.resize(_gray(image), (207, 292), interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = small - cv2.GaussianBlur(small, (0, 0), 6)  # remove lighting, keep printed structure
+        return cv2.GaussianBlur(np.abs(small), (0, 0), 1.5)
+
+    a, b = signature(registered), signature(template)
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def _outline_homography(outline: Outline, template: np.ndarray, photo: np.ndarray) -> tuple[np.ndarray, float]:
+    """Of the two portrait orientations of the outline, the one that matches the template."""
+    height, width = template.shape[:2]
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+    corners = outline.corners
+    if np.linalg.norm(corners[1] - corners[0]) > np.linalg.norm(corners[3] - corners[0]):
+        corners = np.roll(corners, -1, axis=0)  # make the first side a short (top) one
+    best = (None, -1.0)
+    for turn in (0, 2):
+        candidate = np.roll(corners, -turn, axis=0)
+        homography = cv2.getPerspectiveTransform(candidate.astype(np.float32), target.astype(np.float32))
+        preview = cv2.warpPerspective(photo, _scaled(homography, 0.125), (width // 8, height // 8))
+        score = _similarity(preview, template)
+        if score > best[1]:
+            best = (homography, score)
+    return best
+
+
+def _scaled(homography: np.ndarray, factor: float) -> np.ndarray:
+    return np.diag([factor, factor, 1.0]) @ homography
+
+
+# --- features ---------------------------------------------------------------------------------------
+
+_FEATURE_CACHE: dict[tuple[str, int], tuple] = {}
+
+
+def _template_features(key: AnswerKey, page: int, template: np.ndarray, long_side: int):
+    cache_key = (key.model_dump_json(), page)
+    if cache_key not in _FEATURE_CACHE:
+        small, scale = _downscale(_gray(template), long_side)
+        orb = cv2.ORB_create(nfeatures=4000, scaleFactor=1.2, nlevels=8)
+        points, descriptors = orb.detectAndCompute(small, None)
+        if len(_FEATURE_CACHE) > 16:
+            _FEATURE_CACHE.clear()
+        _FEATURE_CACHE[cache_key] = (points, descriptors, scale)
+    return _FEATURE_CACHE[cache_key]
+
+
+def _feature_homography(photo_gray: np.ndarray, key: AnswerKey, page: int, template: np.ndarray,
+                        config: RegistrationConfig) -> tuple[np.ndarray, float, int]:
+    """Photo -> template homography from ORB matches with RANSAC: (H, RMS error, inliers)."""
+    t_points, t_desc, t_scale = _template_features(key, page, template, config.features_long_side)
+    small, scale = _downscale(photo_gray, config.features_long_side)
+    orb = cv2.ORB_create(nfeatures=6000, scaleFactor=1.2, nlevels=8)
+    p_points, p_desc = orb.detectAndCompute(small, None)
+    if p_desc is None or t_desc is None or len(p_points) < 10:
+        return None, float("inf"), 0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(p_desc, t_desc, k=2)
+    good = [m for m, *rest in pairs if rest and m.distance < 0.8 * rest[0].distance]
+    if len(good) < config.min_feature_inliers:
+        return None, float("inf"), len(good)
+    src = np.float64([p_points[m.queryIdx].pt for m in good]) / scale
+    dst = np.float64([t_points[m.trainIdx].pt for m in good]) / t_scale
+    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, 8.0, maxIters=5000, confidence=0.999)
+    if homography is None:
+        return None, float("inf"), 0
+    keep = mask.ravel().astype(bool)
+    mapped = cv2.perspectiveTransform(src[keep].reshape(-1, 1, 2), homography).reshape(-1, 2)
+    error = float(np.sqrt(np.mean(np.sum((mapped - dst[keep]) ** 2, axis=1))))
+    return homography, error, int(keep.sum())
+
+
+def _plausible(homography: np.ndarray, photo_shape: tuple[int, ...], size: tuple[int, int]) -> bool:
+    """The template page maps back into the photo as a convex quad of sensible size."""
+    try:
+        inverse = np.linalg.inv(homography)
+    except np.linalg.LinAlgError:
+        return False
+    width, height = size
+    corners = np.array([[[0, 0]], [[width, 0]], [[width, height]], [[0, height]]], np.float64)
+    quad = cv2.perspectiveTransform(corners, inverse).reshape(4, 2).astype(np.float32)
+    area = cv2.contourArea(quad)
+    return bool(cv2.isContourConvex(quad)) and area > 0.02 * photo_shape[0] * photo_shape[1]
+
+
+# --- QR and pages -------------------------------------------------------------------------------
+
+
+def read_qr(registered_bgr: np.ndarray, paper: str) -> QrInfo | None:
+    """Our QR code on a registered page (looked for in its known place first, then anywhere)."""
+    x, y, w, h = qr_rect_px(paper)
+    pad = 40
+    gray = _gray(registered_bgr)
+    crop = gray[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+    detector = cv2.QRCodeDetector()
+    # Cheap first; binarised and smoothed variants rescue blurred or noisy photos.
+    variants = (
+        lambda: crop,
+        lambda: cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1],
+        lambda: cv2.threshold(cv2.GaussianBlur(crop, (0, 0), 2.0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1],
+        lambda: cv2.resize(crop, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
+    )
+    for make in variants:
+        text, _, _ = detector.detectAndDecode(make())
+        if text:
+            return parse_qr_payload(text)
+    return None
+
+
+def _choose_page(registered: np.ndarray, key: AnswerKey, qr: QrInfo | None, page: int | None) -> int:
+    if qr is not None:
+        return qr.page
+    if page is not None:
+        return page
+    if key.pages == 1:
+        return 1
+    scores = [_similarity(registered, template_image(key, p)) for p in range(1, key.pages + 1)]
+    return int(np.argmax(scores)) + 1
+
+
+def _check_assignment(qr: QrInfo | None, key: AnswerKey) -> None:
+    if qr is None:
+        return
+    if qr.assignment != key.id:
+        raise WrongAssignment(
+            f"this photo shows a sheet of assignment {qr.assignment!r} (page {qr.page}), not {key.id!r}"
+        )
+    if not 1 <= qr.page <= key.pages:
+        raise WrongAssignment(f"the sheet's QR code names page {qr.page}, but {key.id!r} has {key.pages} page(s)")
+
+
+# --- the entry point ------------------------------------------------------------------------------
+
+
+def _warp(photo: np.ndarray, homography: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.warpPerspective(photo, homography, size, flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+
+
+def _by_markers(photo: np.ndarray, gray: np.ndarray, key: AnswerKey, page: int | None,
+                config: RegistrationConfig) -> tuple[RegisteredPage | None, str]:
+    found = detect_markers(gray, config)
+    if len(found) < 3:
+        return None, f"{len(found)} of the 4 registration markers found (at least 3 are needed)"
+    homography, error = _homography_from_markers(found, key.paper)
+    if error > config.max_marker_error_px:
+        return None, f"the registration markers disagree (residual {error:.1f} px)"
+    size = page_size_px(key.paper)
+    registered = _warp(photo, homography, size)
+    qr = read_qr(registered, key.paper)
+    _check_assignment(qr, key)
+    chosen = _choose_page(registered, key, qr, page)
+    return RegisteredPage(registered, chosen, "markers", error, qr, homography, len(found)), ""
+
+
+def _by_outline(photo: np.ndarray, key: AnswerKey, page: int | None, config: RegistrationConfig) -> tuple[RegisteredPage | None, str]:
+    try:
+        outline = find_page_outline(photo, config)
+    except AlignmentFailed as error:
+        return None, str(error)
+    pages = [page] if page is not None else list(range(1, key.pages + 1))
+    size = page_size_px(key.paper)
+    best: tuple[float, int, np.ndarray] | None = None
+    for p in pages:
+        homography, score = _outline_homography(outline, template_image(key, p), photo)
+        if best is None or score > best[0]:
+            best = (score, p, homography)
+    score, chosen, homography = best
+    if score < config.min_similarity:
+        return None, f"a page outline was found but the page does not match the template (similarity {score:.2f})"
+    registered = _warp(photo, homography, size)
+    qr = read_qr(registered, key.paper)
+    _check_assignment(qr, key)
+    chosen = qr.page if qr is not None else chosen
+    # The outline's side-fit residual, in template pixels, stands for the reprojection error.
+    scale = size[0] / max(np.linalg.norm(outline.corners[1] - outline.corners[0]), 1.0)
+    return RegisteredPage(registered, chosen, "outline", outline.fit_error * scale, qr, homography), ""
+
+
+def _by_features(photo: np.ndarray, gray: np.ndarray, key: AnswerKey, page: int | None,
+                 config: RegistrationConfig) -> tuple[RegisteredPage | None, str]:
+    pages = [page] if page is not None else list(range(1, key.pages + 1))
+    size = page_size_px(key.paper)
+    best = None
+    inliers_seen = 0
+    for p in pages:
+        template = template_image(key, p)
+        homography, error, inliers = _feature_homography(gray, key, p, template, config)
+        inliers_seen = max(inliers_seen, inliers)
+        if homography is None or inliers < config.min_feature_inliers or not _plausible(homography, photo.shape, size):
+            continue
+        if best is None or inliers > best[0]:
+            best = (inliers, p, homography, error)
+    if best is None:
+        return None, f"too few features match the template ({inliers_seen} consistent matches)"
+    inliers, chosen, homography, error = best
+    registered = _warp(photo, homography, size)
+    score = _similarity(registered, template_image(key, chosen))
+    if score < config.min_similarity:
+        return None, f"the feature alignment does not match the template (similarity {score:.2f})"
+    qr = read_qr(registered, key.paper)
+    _check_assignment(qr, key)
+    return RegisteredPage(registered, qr.page if qr else chosen, "features", error, qr, homography), ""
+
+
+def register(photo_bgr: np.ndarray, key: AnswerKey, page: int | None = None,
+             config: RegistrationConfig = DEFAULT_CONFIG) -> RegisteredPage:
+    """Warp a photo onto its template page (markers, else outline, else features).
+
+    `page` forces the template page; by default it comes from the QR code, or the best-matching
+    template. Raises WrongAssignment for another assignment's sheet and AlignmentFailed (with the
+    reasons of every method tried) when no method gives a trustworthy alignment.
+    """
+    if photo_bgr is None or photo_bgr.ndim not in (2, 3) or min(photo_bgr.shape[:2]) < 32:
+        raise AlignmentFailed("the image is too small to hold a worksheet")
+    if photo_bgr.ndim == 2:
+        photo_bgr = cv2.cvtColor(photo_bgr, cv2.COLOR_GRAY2BGR)
+    gray = _gray(photo_bgr)
+    reasons = []
+    result, reason = _by_markers(photo_bgr, gray, key, page, config)
+    if result is not None:
+        return result
+    reasons.append(f"markers: {reason}")
+    result, reason = _by_outline(photo_bgr, key, page, config)
+    if result is not None:
+        return result
+    reasons.append(f"outline: {reason}")
+    result, reason = _by_features(photo_bgr, gray, key, page, config)
+    if result is not None:
+        return result
+    reasons.append(f"features: {reason}")
+    raise AlignmentFailed(
+        "the photo could not be matched to the worksheet (" + "; ".join(reasons) + "). "
+        "Retake it with the whole sheet in view, flat and in focus"
+    )
