@@ -1,0 +1,184 @@
+"""Grading one photo: photo -> registered page -> crops -> readings -> scores.
+
+`grade_photo` is a pure function of (photo, answer key, recogniser, roster): no database, no
+files. The `grade` command, the app and the API store its result with
+`grader.store.save_graded_page`; a distributed batch maps it over photos the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import cv2
+import numpy as np
+
+from grader.answer_key import AnswerKey, Question
+from grader.errors import ImageUnreadable
+from grader.imageio import encode_png, load_images
+from grader.normalize import normalize
+from grader.roster import NameMatchConfig, RosterEntry, match_name
+from grader.scoring import (
+    DEFAULT_CONFIG,
+    Rules,
+    ScoredAnswer,
+    ScoringConfig,
+    blank_answer,
+    candidate_strings,
+    score_answer,
+)
+
+if TYPE_CHECKING:
+    from grader.crops import AnswerCrop
+    from grader.recognizer import Recognizer
+    from grader.registration import RegisteredPage
+
+
+@dataclass
+class GradedAnswer:
+    """One question of a graded page: the score plus what the gradebook keeps of the crop."""
+
+    result: ScoredAnswer
+    normalized: str  # the reading normalised under the question's rules (groups answers)
+    crop_png: bytes | None  # colour crop for the teacher
+    ink_png: bytes | None  # cleaned crop the model read (for re-reading at regrade)
+    reading_ll: float | None  # CTC log-likelihood of the reading
+    answer_lls: dict[str, float] | None  # candidate answer -> CTC log-likelihood
+
+
+@dataclass
+class GradedPage:
+    """Everything grading one page produced; `grader.store.save_graded_page` stores it."""
+
+    assignment_id: str
+    page: int
+    student_id: str | None
+    student_method: str  # "qr" | "name" | "none"
+    name_text: str
+    registration_method: str
+    registration_error: float
+    answers: list[GradedAnswer]
+
+    @property
+    def total(self) -> float:
+        return sum(a.result.points for a in self.answers)
+
+    @property
+    def max_points(self) -> float:
+        return sum(a.result.max_points for a in self.answers)
+
+
+def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, recognizer: "Recognizer",
+                roster: Sequence[RosterEntry] = (),
+                config: ScoringConfig = DEFAULT_CONFIG) -> GradedPage:
+    """Register, crop, read and score one photo of a worksheet page.
+
+    Raises ImageUnreadable, AlignmentFailed or WrongAssignment (the photo is never guessed at).
+    """
+    from grader.crops import crop_answers
+    from grader.registration import register
+
+    image = photo if isinstance(photo, np.ndarray) else decode_single(photo)
+    registered = register(image, key)
+    crops = crop_answers(registered, key)
+    questions = {q.id: q for q in key.questions_on_page(registered.page)}
+    answers = read_and_score(crops, questions, recognizer, config)
+    student_id, method, name_text = identify_student(registered, key, recognizer, roster)
+    return GradedPage(key.id, registered.page, student_id, method, name_text, registered.method,
+                      float(registered.reprojection_error), answers)
+
+
+def decode_single(data: bytes, name: str = "") -> np.ndarray:
+    """The one image in `data`; a multi-page PDF must be split by the caller (grade_file)."""
+    images = load_images(data, name)
+    if len(images) != 1:
+        raise ImageUnreadable(f"{name or 'the file'} holds {len(images)} pages; grade each page "
+                              "separately")
+    return images[0]
+
+
+def read_and_score(crops: Sequence["AnswerCrop"], questions: dict[str, Question],
+                   recognizer: "Recognizer", config: ScoringConfig = DEFAULT_CONFIG
+                   ) -> list[GradedAnswer]:
+    """Read the non-blank crops in one batch (each with its question's kind), ask the model how
+    likely each accepted answer is, and score. Blank crops never reach the recogniser."""
+    inked = [c for c in crops if not c.blank and c.question_id in questions]
+    readings = recognizer.read([c.ink for c in inked],
+                               kind=[questions[c.question_id].kind for c in inked]) if inked else []
+    log_probs = recognizer.log_probs([c.ink for c in inked]) if inked else []
+    scored: dict[str, GradedAnswer] = {}
+    for crop, reading, lp in zip(inked, readings, log_probs):
+        question = questions[crop.question_id]
+        candidates = candidate_strings(question)
+        lls = recognizer.string_log_likelihoods(lp, [reading.text] + candidates)
+        reading_ll, answer_lls = float(lls[0]), dict(zip(candidates, map(float, lls[1:])))
+        result = score_answer(question, reading.text, reading.confidence, reading_ll,
+                              answer_lls, config)
+        scored[crop.question_id] = GradedAnswer(
+            result, normalize(reading.text, question.kind, Rules.of(question.match).options()),
+            _png(crop.color), _png(crop.ink), reading_ll, answer_lls)
+    out = []
+    for crop in crops:
+        if crop.question_id not in questions:
+            continue
+        if crop.question_id not in scored:  # blank
+            scored[crop.question_id] = GradedAnswer(blank_answer(questions[crop.question_id]),
+                                                    "", _png(crop.color), None, None, None)
+        out.append(scored[crop.question_id])
+    return out
+
+
+def _png(image: np.ndarray | None) -> bytes | None:
+    return None if image is None or image.size == 0 else encode_png(image)
+
+
+# --- who wrote it -------------------------------------------------------------------------------
+
+def identify_student(registered: "RegisteredPage", key: AnswerKey, recognizer: "Recognizer",
+                     roster: Sequence[RosterEntry],
+                     config: NameMatchConfig = NameMatchConfig()) -> tuple[str | None, str, str]:
+    """(student id or None, method, name as read): the QR of a per-student sheet first, else
+    the name box read and matched to the roster only when unambiguous, else nobody."""
+    if registered.qr is not None and registered.qr.student:
+        return registered.qr.student, "qr", ""
+    if not roster:
+        return None, "none", ""
+    ink = name_box_ink(registered.image, key.paper)
+    if ink is None:
+        return None, "none", ""
+    reading = recognizer.read([ink], kind="text")[0]
+    match = match_name(reading.text, roster, config)
+    return match.student_id, ("name" if match.student_id else "none"), reading.text
+
+
+def name_box_px(paper: str) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the handwriting area of the name box on a template page (right of the
+    printed word "Name"); from grader.layout when it provides it."""
+    from grader import layout
+
+    if hasattr(layout, "name_box_px"):
+        return layout.name_box_px(paper)
+    # Mirrors grader.worksheet._draw_header: box from the left marker's edge to the QR.
+    left = layout.MARKER_MARGIN_PX + layout.MARKER_PX + 36
+    top, bottom = layout.MARKER_MARGIN_PX + 104, layout.MARKER_MARGIN_PX + 190
+    right = layout.qr_rect_px(paper)[0] - 30
+    label = 95  # the printed "Name" label
+    inset = 8  # the box border
+    return left + label, top + inset, right - left - label - inset, bottom - top - 2 * inset
+
+
+def name_box_ink(page_bgr: np.ndarray, paper: str) -> np.ndarray | None:
+    """The name box as dark ink on white, trimmed to the writing; None when nothing is written."""
+    x, y, w, h = name_box_px(paper)
+    gray = cv2.cvtColor(page_bgr[y:y + h, x:x + w], cv2.COLOR_BGR2GRAY)
+    # Ink is what is clearly darker than the local paper (flattens shadows across the box).
+    background = cv2.medianBlur(gray, 31)
+    ink_mask = (background.astype(np.int16) - gray.astype(np.int16)) > 40
+    ink_mask = cv2.morphologyEx(ink_mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    if ink_mask.sum() < 40:
+        return None
+    ys, xs = np.nonzero(ink_mask)
+    pad = 6
+    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
+    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+    return gray[y0:y1, x0:x1]
