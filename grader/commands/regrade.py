@@ -1,0 +1,75 @@
+"""`python -m grader regrade --assignment ID [--db URL]`: rescore stored readings with the
+assignment's latest answer key (teacher overrides kept) and print what changed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from grader import db, store
+from grader.errors import ModelUnavailable
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assignment", required=True, help="assignment id (the answer key's id)")
+    parser.add_argument("--db", metavar="URL", help="database URL (default: $GRADER_DATABASE_URL "
+                        "or data/gradebook.db)")
+    parser.add_argument("--key", help="answer key YAML to store as the new version first")
+    parser.add_argument("--no-model", action="store_true",
+                        help="do not ask the recogniser about new accepted answers (text only)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from grader.commands.grade import read_key_text
+
+    engine = db.open_engine(args.db)
+    likelihoods = None if args.no_model else _model_likelihoods()
+    with db.write_session(engine) as session:
+        if args.key:
+            text, source = read_key_text(args.key)
+            version = store.save_answer_key(session, text, source)
+            if version.assignment_id != args.assignment:
+                from grader.errors import GraderError
+
+                raise GraderError(f"{source} is the key of {version.assignment_id!r}, "
+                                  f"not {args.assignment!r}")
+        report = store.regrade(session, args.assignment, likelihoods)
+    if args.json:
+        import json
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+    else:
+        print(report.summary(limit=50))
+    return 0
+
+
+def _model_likelihoods():
+    """Likelihoods of new candidates from the stored ink crops, when the model is there."""
+    try:
+        from grader.recognizer import Recognizer
+
+        recognizer = Recognizer.load()
+    except (ModelUnavailable, ImportError, AttributeError) as error:
+        print(f"note: no recogniser ({error}); new accepted answers are judged by the text",
+              file=sys.stderr)
+        return None
+    return store_likelihoods(recognizer)
+
+
+def store_likelihoods(recognizer):
+    """store.Likelihoods backed by a recogniser reading the stored ink PNG."""
+    import cv2
+    import numpy as np
+
+    def likelihoods(answer, candidates):
+        if not answer.ink_png:
+            return {}
+        ink = cv2.imdecode(np.frombuffer(answer.ink_png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if ink is None:
+            return {}
+        [log_probs] = recognizer.log_probs([ink])
+        return dict(zip(candidates, recognizer.string_log_likelihoods(log_probs, candidates)))
+
+    return likelihoods
