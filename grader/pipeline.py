@@ -103,14 +103,15 @@ def read_and_score(crops: Sequence["AnswerCrop"], questions: dict[str, Question]
     """Read the non-blank crops in one batch (each with its question's kind), ask the model how
     likely each accepted answer is, and score. Blank crops never reach the recogniser."""
     inked = [c for c in crops if not c.blank and c.question_id in questions]
-    readings = recognizer.read([c.ink for c in inked],
-                               kind=[questions[c.question_id].kind for c in inked]) if inked else []
+    # One pass of the model per crop: the reading and the key's likelihoods share its output.
     log_probs = recognizer.log_probs([c.ink for c in inked]) if inked else []
     scored: dict[str, GradedAnswer] = {}
-    for crop, reading, lp in zip(inked, readings, log_probs):
+    for crop, lp in zip(inked, log_probs):
         question = questions[crop.question_id]
+        reading = recognizer.decode(lp, question.kind)
         candidates = candidate_strings(question)
-        lls = recognizer.string_log_likelihoods(lp, [reading.text] + candidates)
+        # Same alphabet mask as the reading, so the likelihoods are comparable with it.
+        lls = recognizer.string_log_likelihoods(lp, [reading.text] + candidates, question.kind)
         reading_ll, answer_lls = float(lls[0]), dict(zip(candidates, map(float, lls[1:])))
         result = score_answer(question, reading.text, reading.confidence, reading_ll,
                               answer_lls, config)
@@ -168,17 +169,12 @@ def name_box_px(paper: str) -> tuple[int, int, int, int]:
 
 
 def name_box_ink(page_bgr: np.ndarray, paper: str) -> np.ndarray | None:
-    """The name box as dark ink on white, trimmed to the writing; None when nothing is written."""
+    """The name box cleaned like an answer (grader.preprocess); None when nothing is written."""
+    from grader.preprocess import clean_answer
+
     x, y, w, h = name_box_px(paper)
-    gray = cv2.cvtColor(page_bgr[y:y + h, x:x + w], cv2.COLOR_BGR2GRAY)
-    # Ink is what is clearly darker than the local paper (flattens shadows across the box).
-    background = cv2.medianBlur(gray, 31)
-    ink_mask = (background.astype(np.int16) - gray.astype(np.int16)) > 40
-    ink_mask = cv2.morphologyEx(ink_mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    if ink_mask.sum() < 40:
-        return None
-    ys, xs = np.nonzero(ink_mask)
-    pad = 6
-    y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
-    x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
-    return gray[y0:y1, x0:x1]
+    margin = 10
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    gray = cv2.cvtColor(page_bgr[y0:y + h + margin, x0:x + w + margin], cv2.COLOR_BGR2GRAY)
+    cleaned = clean_answer(gray, (x - x0, y - y0, x - x0 + w, y - y0 + h))
+    return None if cleaned.blank else cleaned.ink

@@ -437,8 +437,9 @@ class RegradeReport:
                 f"{self.rescored} answers rescored, {self.kept_overrides} teacher overrides kept)")
 
 
-# (answer, candidate strings) -> CTC log-likelihood of each candidate, from the stored ink crop
-Likelihoods = Callable[[Answer, Sequence[str]], dict[str, float]]
+# (answer, candidate strings, question kind) -> CTC log-likelihood of each candidate, e.g. the
+# recogniser on the stored ink crop (grader.commands.regrade.store_likelihoods)
+Likelihoods = Callable[[Answer, Sequence[str], str], dict[str, float]]
 
 
 def regrade(session: Session, assignment_id: str, likelihoods: Likelihoods | None = None,
@@ -483,7 +484,7 @@ def _rescore(answer: Answer, question, likelihoods: Likelihoods | None, config: 
     lls = {c: stored[c] for c in candidates if c in stored}
     missing = [c for c in candidates if c not in stored]
     if missing and likelihoods is not None:
-        fresh = likelihoods(answer, missing) or {}
+        fresh = likelihoods(answer, missing, question.kind) or {}
         lls.update({c: v for c, v in fresh.items() if v is not None and math.isfinite(v)})
         answer.answer_lls = {**stored, **_finite_map(fresh)}
     return score_answer(question, answer.text, answer.confidence, answer.reading_ll,

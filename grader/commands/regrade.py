@@ -63,13 +63,13 @@ def store_likelihoods(recognizer):
     import cv2
     import numpy as np
 
-    def likelihoods(answer, candidates):
+    def likelihoods(answer, candidates, kind):
         if not answer.ink_png:
             return {}
         ink = cv2.imdecode(np.frombuffer(answer.ink_png, np.uint8), cv2.IMREAD_GRAYSCALE)
         if ink is None:
             return {}
         [log_probs] = recognizer.log_probs([ink])
-        return dict(zip(candidates, recognizer.string_log_likelihoods(log_probs, candidates)))
+        return dict(zip(candidates, recognizer.string_log_likelihoods(log_probs, candidates, kind)))
 
     return likelihoods
