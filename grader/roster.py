@@ -32,7 +32,7 @@ class NameMatchConfig:
     the second best (two students with similar names are never guessed between)."""
 
     min_score: float = 80.0
-    min_gap: float = 15.0
+    min_gap: float = 20.0
 
 
 _ID_COLUMNS = ("id", "student_id", "student id", "student", "学号")
