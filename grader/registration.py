@@ -150,7 +150,7 @@ def _refine_sides(contour: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, fl
         t = (points - a) @ direction
         d = (points - a) @ normal
         length = np.linalg.norm(b - a)
-        near = (np.abs(d) < max(3.0, 0.02 * length)) & (t > 0.1 * length) & (t < 0.9 * length)
+        near = (np.abs(d) < max(4.0, 0.015 * length)) & (t > 0.08 * length) & (t < 0.92 * length)
         side = points[near] if near.sum() >= 5 else np.array([a, b])
         vx, vy, x0, y0 = cv2.fitLine(side.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
         lines.append((np.array([x0, y0], np.float64), np.array([vx, vy], np.float64)))
@@ -190,7 +190,9 @@ def find_page_outline(photo_bgr: np.ndarray, config: RegistrationConfig = DEFAUL
         raise AlignmentFailed("no page outline found")
     contour, quad = best
     quad = _order_clockwise(quad)
-    corners, fit = _refine_sides(contour, quad)
+    # Refit the sides on the thin Canny edge pixels, not on the dilated contour (biased outward).
+    ys, xs = np.nonzero(cv2.Canny(blurred, 30, 90))
+    corners, fit = _refine_sides(np.column_stack([xs, ys]), quad)
     return Outline(_order_clockwise(corners) / scale, fit / scale)
 
 
@@ -234,12 +236,24 @@ def _scaled(homography: np.ndarray, factor: float) -> np.ndarray:
 _FEATURE_CACHE: dict[tuple[str, int], tuple] = {}
 
 
+def _features(gray: np.ndarray, mask: np.ndarray | None = None):
+    # SIFT: slower than ORB but far steadier under perspective; this is the last resort anyway.
+    sift = cv2.SIFT_create(nfeatures=4000)
+    return sift.detectAndCompute(gray, mask)
+
+
 def _template_features(key: AnswerKey, page: int, template: np.ndarray, long_side: int):
+    """Keypoints of the blank template, answer boxes masked out (handwriting never matches)."""
     cache_key = (key.model_dump_json(), page)
     if cache_key not in _FEATURE_CACHE:
         small, scale = _downscale(_gray(template), long_side)
-        orb = cv2.ORB_create(nfeatures=4000, scaleFactor=1.2, nlevels=8)
-        points, descriptors = orb.detectAndCompute(small, None)
+        mask = np.full(small.shape, 255, np.uint8)
+        height, width = small.shape
+        for q in key.questions_on_page(page):
+            x, y, w, h = q.box
+            cv2.rectangle(mask, (int(x * width) + 4, int(y * height) + 4),
+                          (int((x + w) * width) - 4, int((y + h) * height) - 4), 0, -1)
+        points, descriptors = _features(small, mask)
         if len(_FEATURE_CACHE) > 16:
             _FEATURE_CACHE.clear()
         _FEATURE_CACHE[cache_key] = (points, descriptors, scale)
@@ -248,24 +262,24 @@ def _template_features(key: AnswerKey, page: int, template: np.ndarray, long_sid
 
 def _feature_homography(photo_gray: np.ndarray, key: AnswerKey, page: int, template: np.ndarray,
                         config: RegistrationConfig) -> tuple[np.ndarray, float, int]:
-    """Photo -> template homography from ORB matches with RANSAC: (H, RMS error, inliers)."""
+    """Photo -> template homography from SIFT matches (ratio test, MAGSAC): (H, RMS error, inliers)."""
     t_points, t_desc, t_scale = _template_features(key, page, template, config.features_long_side)
     small, scale = _downscale(photo_gray, config.features_long_side)
-    orb = cv2.ORB_create(nfeatures=6000, scaleFactor=1.2, nlevels=8)
-    p_points, p_desc = orb.detectAndCompute(small, None)
+    p_points, p_desc = _features(small)
     if p_desc is None or t_desc is None or len(p_points) < 10:
         return None, float("inf"), 0
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(p_desc, t_desc, k=2)
-    good = [m for m, *rest in pairs if rest and m.distance < 0.8 * rest[0].distance]
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(p_desc, t_desc, k=2)
+    good = [m for m, *rest in pairs if rest and m.distance < 0.75 * rest[0].distance]
     if len(good) < config.min_feature_inliers:
         return None, float("inf"), len(good)
     src = np.float64([p_points[m.queryIdx].pt for m in good]) / scale
     dst = np.float64([t_points[m.trainIdx].pt for m in good]) / t_scale
-    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, 8.0, maxIters=5000, confidence=0.999)
+    homography, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, 4.0, maxIters=10000, confidence=0.9999)
     if homography is None:
         return None, float("inf"), 0
     keep = mask.ravel().astype(bool)
+    if keep.sum() >= 8:
+        homography, _ = cv2.findHomography(src[keep], dst[keep], 0)
     mapped = cv2.perspectiveTransform(src[keep].reshape(-1, 1, 2), homography).reshape(-1, 2)
     error = float(np.sqrt(np.mean(np.sum((mapped - dst[keep]) ** 2, axis=1))))
     return homography, error, int(keep.sum())
