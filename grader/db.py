@@ -68,13 +68,14 @@ def _sqlite_begin(connection) -> None:
 
 
 def open_engine(url: str | None = None, *, migrate: bool = True,
-                busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+                busy_timeout_s: float | None = None) -> Engine:
     """An engine on the gradebook, its schema brought up to date (`alembic upgrade head`).
 
     Raises StoreError when the URL is malformed, the file cannot be opened, the database is
     locked, or its schema is newer than this program.
     """
     url = database_url(url)
+    busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
     try:
         parsed = make_url(url)
     except ArgumentError:
