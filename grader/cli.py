@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "regrade": ("grader.commands.regrade", "rescore stored answers after a key edit"),
     "export": ("grader.commands.export", "write the gradebook of an assignment as CSV"),
     "serve-api": ("grader.commands.serve_api", "serve the REST API"),
+    "demo": ("grader.commands.demo", "fill an empty gradebook with the demo the app opens on"),
 }
 
 
