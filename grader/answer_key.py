@@ -210,6 +210,20 @@ def _expectation(error: dict) -> str:
     return f"{message}, got {error.get('input')!r}" if "got" not in message else message
 
 
+def _box_error(loc: tuple, data: Any) -> tuple[tuple, str] | None:
+    """A box that is not four numbers gets one message about the whole box."""
+    if len(loc) < 4 or loc[0] != "questions" or loc[2] != "box" or not isinstance(loc[3], int):
+        if not (len(loc) == 3 and loc[0] == "questions" and loc[2] == "box"):
+            return None
+    try:
+        value = data["questions"][loc[1]]["box"]
+    except (KeyError, IndexError, TypeError):
+        value = None
+    if isinstance(value, list) and len(value) == 4 and all(isinstance(v, (int, float)) for v in value):
+        return None  # four numbers: the range check's own message is the precise one
+    return loc[:3], f"expected 4 numbers [x, y, w, h] as fractions of the page, got {value!r}"
+
+
 # --- cross-field checks ------------------------------------------------------------------------
 
 
@@ -258,7 +272,12 @@ def parse_answer_key(text: str, source: str = "<answer key>") -> AnswerKey:
     try:
         key = AnswerKey.model_validate(data)
     except ValidationError as error:
-        messages = [f"{_where(source, lines, tuple(e['loc']), data)}: {_expectation(e)}" for e in error.errors()]
+        messages = []
+        for e in error.errors():
+            loc, expectation = _box_error(tuple(e["loc"]), data) or (tuple(e["loc"]), _expectation(e))
+            message = f"{_where(source, lines, loc, data)}: {expectation}"
+            if message not in messages:
+                messages.append(message)
         raise AnswerKeyInvalid(_join(messages)) from None
     problems = _check_consistency(key)
     if problems:

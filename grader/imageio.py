@@ -8,6 +8,7 @@ ImageUnreadable whose message says what is wrong with the file.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,13 @@ def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
                 width, height = header.size
                 fmt = header.format or "unknown"
     except Image.DecompressionBombError as error:
-        raise ImageUnreadable(f"{_label(name)}the image is too large to decode safely ({error})") from None
+        # PIL refuses absurd sizes itself while reading the header; give our own message.
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+        raise ImageUnreadable(
+            f"{_label(name)}the image has {pixels}; the limit is {limits.max_pixels / 1e6:.0f} megapixels "
+            f"and {limits.max_side} px a side. Send a smaller photo (a phone's normal setting is fine)"
+        ) from None
     except Exception:
         preview = data[:40].decode("utf-8", errors="replace")
         looks_text = all(32 <= b < 127 or b in (9, 10, 13) for b in data[:200])

@@ -6,7 +6,6 @@ PDF at 200 dpi, so a printed sheet has exactly the geometry the registration exp
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from functools import lru_cache
@@ -222,28 +221,3 @@ def worksheet_pdf_bytes(key: AnswerKey, roster: Sequence[str | Student] | None =
     images[0].save(buffer, format="PDF", resolution=float(DPI), save_all=True, append_images=images[1:],
                    title=key.title, quality=92)
     return buffer.getvalue()
-
-
-def parse_roster_csv(text: str, source: str = "roster") -> list[Student]:
-    """Students from a CSV with a header row: an id column (id, student_id or student) and an
-    optional name column; a header-less single column is read as ids."""
-    rows = [row for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(cell.strip() for cell in row)]
-    if not rows:
-        raise GraderError(f"{source}: the roster is empty; expected a CSV with an 'id' column")
-    header = [cell.strip().lower() for cell in rows[0]]
-    id_names = ("id", "student_id", "student id", "student")
-    if not any(name in header for name in id_names):
-        if len(header) == 1:
-            return [Student(row[0].strip()) for row in rows]
-        raise GraderError(f"{source}: expected a header row with an 'id' column (and optionally 'name'), got {rows[0]}")
-    id_col = next(header.index(n) for n in id_names if n in header)
-    name_col = header.index("name") if "name" in header else None
-    students = []
-    for line, row in enumerate(rows[1:], start=2):
-        if id_col >= len(row) or not row[id_col].strip():
-            raise GraderError(f"{source}, line {line}: the student id is empty")
-        name = row[name_col].strip() if name_col is not None and name_col < len(row) else ""
-        students.append(Student(row[id_col].strip(), name))
-    if not students:
-        raise GraderError(f"{source}: the roster has a header but no students")
-    return students

@@ -9,7 +9,8 @@ import cv2
 
 from grader.answer_key import load_answer_key
 from grader.errors import GraderError
-from grader.worksheet import parse_roster_csv, render_page, worksheet_pdf_bytes
+from grader.roster import parse_roster
+from grader.worksheet import Student, render_page, worksheet_pdf_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             text = args.roster.read_text(encoding="utf-8")
         except OSError as error:
             raise GraderError(f"{args.roster}: cannot read the roster ({error.strerror or error})") from None
-        roster = parse_roster_csv(text, str(args.roster))
+        roster = [Student(entry.id, entry.name) for entry in parse_roster(text, str(args.roster))]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(worksheet_pdf_bytes(key, roster))
     sheets = len(roster) if roster else 1
