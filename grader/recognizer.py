@@ -1,12 +1,28 @@
 """Handwriting recogniser runtime: crops -> readings through the ONNX CRNN in models/.
 
+    rec = Recognizer.load()                      # int8, one thread
+    rec.read([crop1, crop2], kind="number")      # -> [Reading(text, confidence, log_likelihood)]
+
 `prepare_line` is the one preprocessing shared by training (grader/training) and serving.
+Everything the runtime needs (input height, normalisation, charset, confidence calibration)
+comes from models/model.json, never from constants repeated here.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+from grader import ctc
+from grader.charset import kind_mask, load_charset
+from grader.errors import ModelUnavailable
+from grader.paths import MODELS_DIR
 
 
 def prepare_line_u8(gray: np.ndarray, height: int = 32, max_width: int = 320) -> np.ndarray:
@@ -38,3 +54,143 @@ def to_float(line_u8: np.ndarray) -> np.ndarray:
 def prepare_line(gray: np.ndarray, height: int = 32, max_width: int = 320) -> np.ndarray:
     """Grayscale (or BGR) crop -> float32 (height, width) model input, ink 1, paper 0."""
     return to_float(prepare_line_u8(gray, height, max_width))
+
+
+@dataclass(frozen=True)
+class Reading:
+    text: str
+    confidence: float  # calibrated probability that `text` is exactly right
+    log_likelihood: float  # CTC log P(text | crop) under the kind's alphabet
+
+
+def confidence_features(log_probs: np.ndarray) -> np.ndarray:
+    """Features of a greedy reading that predict whether it is right.
+
+    [weakest character's peak log-prob, strongest missed character's log-prob in a blank frame,
+    log-margin between the best and second-best class at the weakest character's peak].
+    """
+    best = log_probs.argmax(axis=1)
+    top2 = np.partition(log_probs, -2, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    char_frames = np.flatnonzero(best != ctc.BLANK)
+    weakest = float(log_probs[char_frames, best[char_frames]].min()) if len(char_frames) else 0.0
+    weakest_margin = float(margin[char_frames].min()) if len(char_frames) else 10.0
+    blank_frames = np.flatnonzero(best == ctc.BLANK)
+    if len(blank_frames):
+        missed = float(log_probs[blank_frames, 1:].max())
+    else:
+        missed = -20.0
+    return np.array([weakest, max(missed, -20.0), min(weakest_margin, 10.0)], dtype=np.float64)
+
+
+def calibrated(features: np.ndarray, weights: Sequence[float]) -> float:
+    """Platt-style logistic map of the features to P(reading exactly right)."""
+    z = float(np.dot(features, weights[:-1]) + weights[-1])
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+class Recognizer:
+    """The ONNX CRNN with its charset and metadata, loaded once and reused."""
+
+    def __init__(self, session, meta: dict, chars: list[str], precision: str):
+        self.session = session
+        self.meta = meta
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+        self.precision = precision
+        self.height = int(meta["input"]["height"])
+        self.max_width = int(meta["input"]["max_width"])
+        self.multiple = int(meta["input"].get("width_multiple", 8))
+        # Fallback until calibration is fitted: the weakest character's peak probability.
+        self.calibration = meta.get("confidence", {}).get("weights", [1.0, 0.0, 0.0, 0.0])
+
+    @classmethod
+    def load(cls, models_dir: Path | str = MODELS_DIR, precision: str = "int8", threads: int = 1) -> "Recognizer":
+        models_dir = Path(models_dir)
+        if precision not in ("int8", "fp32"):
+            raise ValueError("precision must be 'int8' or 'fp32'")
+        try:
+            meta = json.loads((models_dir / "model.json").read_text())
+            chars = load_charset(models_dir / meta["charset"])
+            model_path = models_dir / meta["files"][precision]
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        except (OSError, KeyError, ValueError) as error:
+            raise ModelUnavailable(f"the handwriting model in {models_dir} cannot be loaded: {error}") from error
+        except Exception as error:  # onnxruntime raises its own exception types for broken files
+            raise ModelUnavailable(f"the handwriting model in {models_dir} cannot be loaded: {error}") from error
+        return cls(session, meta, chars, precision)
+
+    # ------------------------------------------------------------- model outputs
+
+    def log_probs(self, crops: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """Per crop, the (T, C) log-probabilities, T = the crop's own frames (padding dropped)."""
+        lines = [prepare_line(c, self.height, self.max_width) for c in crops]
+        out: list[np.ndarray | None] = [None] * len(lines)
+        order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # width buckets
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(lines[i].shape[1] for i in idx)
+            width = int(math.ceil(width / self.multiple) * self.multiple)
+            x = np.zeros((len(idx), 1, self.height, width), np.float32)
+            for j, i in enumerate(idx):
+                x[j, 0, :, :lines[i].shape[1]] = lines[i]
+            logits = self.session.run(None, {"image": x})[0]
+            lp = ctc.log_softmax(logits.astype(np.float64))
+            for j, i in enumerate(idx):
+                # keep the padded frames: training saw padding as blank paper too, and the
+                # blank frames there carry no characters
+                out[i] = lp[j]
+        return out  # type: ignore[return-value]
+
+    def string_log_likelihoods(self, log_probs: np.ndarray, candidates: Sequence[str],
+                               kind: str | None = None) -> list[float]:
+        """CTC log P(candidate | crop) by forced alignment; -inf for characters outside the charset."""
+        lp = ctc.apply_mask(log_probs, kind_mask(kind, self.chars)) if kind else log_probs
+        return [ctc.string_log_likelihood(lp, c, self.index) for c in candidates]
+
+    # ------------------------------------------------------------- readings
+
+    def read(self, crops: Sequence[np.ndarray], kind: str | None | Sequence[str | None] = None,
+             beam_width: int = 0) -> list[Reading]:
+        """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet."""
+        kinds = _per_crop(kind, len(crops))
+        readings = []
+        for lp, k in zip(self.log_probs(crops), kinds):
+            readings.append(self.decode(lp, k, beam_width))
+        return readings
+
+    def decode(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0) -> Reading:
+        lp = ctc.apply_mask(log_probs, kind_mask(kind, self.chars)) if kind else log_probs
+        if beam_width > 1:
+            text, ll = ctc.beam_search(lp, self.chars, beam_width)[0]
+        else:
+            text = ctc.greedy_decode(lp, self.chars)
+            ll = ctc.string_log_likelihood(lp, text, self.index)
+        confidence = calibrated(confidence_features(lp), self.calibration)
+        return Reading(text=text, confidence=confidence, log_likelihood=float(ll))
+
+    def read_lexicon(self, crop: np.ndarray, lexicon: Sequence[str], kind: str | None = None) -> Reading:
+        """Read a crop constrained to allowed strings (e.g. a class roster)."""
+        lp = self.log_probs([crop])[0]
+        if kind:
+            lp = ctc.apply_mask(lp, kind_mask(kind, self.chars))
+        text, ll = ctc.lexicon_decode(lp, lexicon, self.index)
+        free = ctc.string_log_likelihood(lp, ctc.greedy_decode(lp, self.chars), self.index)
+        # how close the constrained answer is to the model's own best reading
+        confidence = math.exp(min(0.0, ll - free)) if math.isfinite(ll) else 0.0
+        return Reading(text=text, confidence=confidence, log_likelihood=ll)
+
+
+def _per_crop(kind, n: int) -> list[str | None]:
+    if kind is None or isinstance(kind, str):
+        return [kind] * n
+    kinds = list(kind)
+    if len(kinds) != n:
+        raise ValueError(f"{len(kinds)} kinds given for {n} crops")
+    return kinds

@@ -1,0 +1,163 @@
+"""CTC decoding over one crop's log-probabilities (T, C), blank = index 0, char i = index i + 1.
+
+Plain numpy, shared by training (validation CER) and serving. References: Graves et al. 2006,
+"Connectionist Temporal Classification" (forward algorithm, best path); Hannun 2017,
+"Sequence Modeling with CTC" (prefix beam search).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+BLANK = 0
+NEG_INF = -math.inf
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def apply_mask(log_probs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Restrict outputs to an alphabet (blank always allowed) and renormalise per frame."""
+    if mask is None:
+        return log_probs
+    mask = mask.copy()
+    mask[BLANK] = True
+    masked = np.where(mask[None, :], log_probs, -np.inf)
+    m = masked.max(axis=1, keepdims=True)
+    return masked - (m + np.log(np.exp(masked - m).sum(axis=1, keepdims=True)))
+
+
+def encode(text: str, index: dict[str, int]) -> list[int] | None:
+    """Text -> output indices (1-based), or None when a character is outside the charset."""
+    out = []
+    for ch in text:
+        i = index.get(ch)
+        if i is None:
+            return None
+        out.append(i + 1)
+    return out
+
+
+def greedy_path(log_probs: np.ndarray) -> list[int]:
+    """Best path: argmax per frame, merge repeats, drop blanks."""
+    best = log_probs.argmax(axis=1)
+    out, prev = [], BLANK
+    for k in best:
+        if k != prev and k != BLANK:
+            out.append(int(k))
+        prev = k
+    return out
+
+
+def greedy_decode(log_probs: np.ndarray, chars: Sequence[str]) -> str:
+    return "".join(chars[k - 1] for k in greedy_path(log_probs))
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == NEG_INF:
+        return b
+    if b == NEG_INF:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def beam_search(log_probs: np.ndarray, chars: Sequence[str], beam_width: int = 8,
+                prune: float = -12.0) -> list[tuple[str, float]]:
+    """CTC prefix beam search; returns (text, log-likelihood) best first.
+
+    Each prefix keeps the probability of ending in blank (pb) and in its last character (pnb);
+    the sum over both is the total probability of every alignment of that prefix.
+    """
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
+    for t in range(log_probs.shape[0]):
+        row = log_probs[t]
+        candidates = np.flatnonzero(row > max(prune, row.max() + prune))
+        nxt: dict[tuple[int, ...], list[float]] = {}
+
+        def add(prefix: tuple[int, ...], pb: float, pnb: float) -> None:
+            cur = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
+            cur[0] = _logsumexp(cur[0], pb)
+            cur[1] = _logsumexp(cur[1], pnb)
+
+        for prefix, (pb, pnb) in beams.items():
+            total = _logsumexp(pb, pnb)
+            for k in candidates:
+                p = float(row[k])
+                if k == BLANK:
+                    add(prefix, total + p, NEG_INF)
+                    continue
+                last = prefix[-1] if prefix else None
+                extended = prefix + (int(k),)
+                if k == last:
+                    add(extended, NEG_INF, pb + p)  # repeat needs a blank in between
+                    add(prefix, NEG_INF, pnb + p)  # or it merges into the same character
+                else:
+                    add(extended, NEG_INF, total + p)
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
+        beams = {k: (v[0], v[1]) for k, v in ranked[:beam_width]}
+    ranked = sorted(beams.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
+    return [("".join(chars[k - 1] for k in prefix), _logsumexp(*v)) for prefix, v in ranked]
+
+
+def sequence_log_likelihood(log_probs: np.ndarray, labels: Sequence[int]) -> float:
+    """log P(labels | x) summed over all CTC alignments (forward algorithm in log space).
+
+    Equals -torch.nn.functional.ctc_loss(..., reduction='sum') for the same inputs; -inf when
+    the string cannot be aligned in T frames (too long, or repeats need blanks between them).
+    """
+    T = log_probs.shape[0]
+    ext = [BLANK]
+    for k in labels:
+        ext += [int(k), BLANK]
+    S = len(ext)
+    if T == 0:
+        return 0.0 if not labels else NEG_INF
+    lp = log_probs[:, ext]  # (T, S)
+    alpha = np.full(S, -np.inf)
+    alpha[0] = lp[0, 0]
+    if S > 1:
+        alpha[1] = lp[0, 1]
+    ext_arr = np.asarray(ext)
+    # skip transition s-2 -> s allowed into a non-blank that differs from the one two back
+    can_skip = np.zeros(S, dtype=bool)
+    can_skip[2:] = (ext_arr[2:] != BLANK) & (ext_arr[2:] != ext_arr[:-2])
+    for t in range(1, T):
+        prev1 = np.concatenate(([-np.inf], alpha[:-1]))
+        prev2 = np.concatenate(([-np.inf, -np.inf], alpha[:-2]))
+        prev2 = np.where(can_skip, prev2, -np.inf)
+        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t]
+    tail = alpha[-2:] if S > 1 else alpha[-1:]
+    result = float(np.logaddexp.reduce(tail))
+    return result if np.isfinite(result) else NEG_INF
+
+
+def string_log_likelihood(log_probs: np.ndarray, text: str, index: dict[str, int]) -> float:
+    labels = encode(text, index)
+    if labels is None:
+        return NEG_INF
+    return sequence_log_likelihood(log_probs, labels)
+
+
+def lexicon_decode(log_probs: np.ndarray, lexicon: Sequence[str], index: dict[str, int]) -> tuple[str, float]:
+    """The allowed string the model finds most likely, with its log-likelihood."""
+    if not lexicon:
+        raise ValueError("lexicon_decode needs at least one allowed string")
+    scored = [(s, string_log_likelihood(log_probs, s, index)) for s in lexicon]
+    return max(scored, key=lambda x: x[1])
+
+
+def char_error_rate(pred: str, truth: str) -> tuple[int, int]:
+    """(edit distance, len(truth)) so a corpus CER is sum(dist) / sum(len)."""
+    prev = list(range(len(truth) + 1))
+    for i, a in enumerate(pred, 1):
+        cur = [i] + [0] * len(truth)
+        for j, b in enumerate(truth, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
+        prev = cur
+    return prev[-1], len(truth)

@@ -1,0 +1,169 @@
+"""Export a trained checkpoint to models/: ONNX fp32, static QDQ int8, charset, model.json.
+
+    python -m grader.training.export [--checkpoint PATH] [--out models/]
+
+The graph ends at the logits (B, T, C); the runtime applies log-softmax and decoding, so
+training and serving share grader/ctc.py. int8 is static QDQ quantisation calibrated on
+generated validation crops (DESIGN.md: dynamic int8 is slower on convolutions). Accuracy and
+speed of both are measured here; if int8 is not faster at equal accuracy, the fp32 graph is
+written as crnn.int8.onnx so the runtime's default stays the best choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader import ctc
+from grader.charset import save_charset
+from grader.paths import MODELS_DIR, cache_dir
+from grader.recognizer import to_float
+from grader.training.synth import CATEGORIES, HEIGHT, MAX_WIDTH
+from grader.training.train import LineDataset, load_model
+
+FP32_NAME = "crnn.onnx"
+INT8_NAME = "crnn.int8.onnx"
+MODEL_VERSION = "crnn-1"
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    dummy = torch.rand(2, 1, HEIGHT, 96)
+    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}},
+                      opset_version=17, dynamo=False)
+
+
+class _Calibration:
+    """Feeds onnxruntime's static quantiser batches of generated validation lines."""
+
+    def __init__(self, data: LineDataset, count: int, batch: int = 16):
+        idx = np.random.default_rng(0).choice(len(data), size=min(count, len(data)), replace=False)
+        idx = idx[np.argsort(data.widths[idx])]
+        self.batches = [data.batch(idx[i:i + batch])[0].numpy() for i in range(0, len(idx), batch)]
+        self.pos = 0
+
+    def get_next(self):
+        if self.pos >= len(self.batches):
+            return None
+        self.pos += 1
+        return {"image": self.batches[self.pos - 1]}
+
+    def rewind(self):
+        self.pos = 0
+
+
+def quantize(fp32: Path, out: Path, data: LineDataset, count: int = 320) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out), _Calibration(data, count), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        op_types_to_quantize=["Conv", "MatMul", "Gemm"])
+
+
+def _session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_accuracy(path: Path, data: LineDataset, chars: list[str], limit: int) -> dict:
+    sess = _session(path, threads=2)
+    idx_all = np.arange(min(limit, len(data)))
+    order = idx_all[np.argsort(data.widths[idx_all])]
+    hit = {c: [0, 0] for c in CATEGORIES}
+    for i in range(0, len(order), 64):
+        idx = order[i:i + 64]
+        x = data.batch(idx)[0].numpy()
+        lp = ctc.log_softmax(sess.run(None, {"image": x})[0])
+        for j, k in enumerate(idx):
+            h = hit[CATEGORIES[data.cats[k]]]
+            h[0] += ctc.greedy_decode(lp[j], chars) == data.labels[k]
+            h[1] += 1
+    out = {c: h[0] / h[1] for c, h in hit.items() if h[1]}
+    out["all"] = sum(h[0] for h in hit.values()) / sum(h[1] for h in hit.values())
+    return out
+
+
+def ms_per_crop(path: Path, batch: int = 32, width: int = 160, repeats: int = 10) -> float:
+    sess = _session(path, threads=1)
+    x = np.random.default_rng(0).random((batch, 1, HEIGHT, width), dtype=np.float32)
+    sess.run(None, {"image": x})
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        sess.run(None, {"image": x})
+    return (time.perf_counter() - t0) / repeats / batch * 1000
+
+
+def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> dict:
+    model, ckpt = load_model(checkpoint)
+    chars = ckpt["charset"]
+    index = {c: i for i, c in enumerate(chars)}
+    val = LineDataset(cache_dir() / "dataset" / "val", index)
+    out.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out / FP32_NAME, out / INT8_NAME
+    export_onnx(model, fp32)
+    quantize(fp32, int8, val)
+    acc_fp32 = onnx_accuracy(fp32, val, chars, val_limit)
+    acc_int8 = onnx_accuracy(int8, val, chars, val_limit)
+    speed = {"fp32_ms_b32": ms_per_crop(fp32), "int8_ms_b32": ms_per_crop(int8)}
+    int8_kept = acc_int8["all"] >= acc_fp32["all"] - 0.01 and speed["int8_ms_b32"] < speed["fp32_ms_b32"]
+    if not int8_kept:
+        shutil.copyfile(fp32, int8)
+    save_charset(chars, out / "charset.txt")
+    torch.save({"model": model.state_dict(), "model_config": ckpt["model_config"],
+                "train_config": ckpt["train_config"], "step": ckpt["step"], "charset_file": "charset.txt"},
+               out / "crnn.pt")
+    meta = {
+        "version": MODEL_VERSION,
+        "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "input": {"height": HEIGHT, "max_width": MAX_WIDTH, "channels": 1, "width_multiple": 8,
+                  "normalisation": "prepare_line: ink 1.0, paper 0.0; contrast stretched between the darkest"
+                                   " pixel and the 90th percentile (paper); width follows the aspect ratio",
+                  "frames_per_pixel": 0.25},
+        "output": {"name": "logits", "blank": 0, "layout": "batch, frames, classes"},
+        "charset": "charset.txt",
+        "files": {"fp32": FP32_NAME, "int8": INT8_NAME, "checkpoint": "crnn.pt"},
+        "int8": {"static_qdq_kept": int8_kept, "calibration_crops": 320},
+        "training": {"step": ckpt["step"], "elapsed_s": round(ckpt.get("elapsed_s", 0.0)),
+                     "val_metrics": ckpt.get("metrics")},
+        "metrics": {"val_exact_fp32": acc_fp32, "val_exact_int8": acc_int8, **speed},
+    }
+    calib = out / "model.json"
+    if calib.exists():  # keep a confidence calibration fitted earlier for the same weights
+        old = json.loads(calib.read_text())
+        if "confidence" in old and old.get("training", {}).get("step") == ckpt["step"]:
+            meta["confidence"] = old["confidence"]
+    (out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.training.export")
+    parser.add_argument("--checkpoint", type=Path, default=cache_dir() / "train" / "best.pt")
+    parser.add_argument("--out", type=Path, default=MODELS_DIR)
+    parser.add_argument("--val-limit", type=int, default=2000)
+    args = parser.parse_args(argv)
+    meta = export(args.checkpoint, args.out, args.val_limit)
+    print(json.dumps(meta["metrics"], indent=2))
+    print("int8 static QDQ kept:", meta["int8"]["static_qdq_kept"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

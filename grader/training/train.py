@@ -1,0 +1,227 @@
+"""Train the CRNN with CTC on the pre-rendered dataset (grader.training.synth.render_dataset).
+
+    python -m grader.training.train [--steps N] [--minutes M] [--resume] [--bench SECONDS]
+
+Resumable: a checkpoint (model, optimiser, schedule, step, config, charset) is written to
+cache_dir()/train/last.pt every few minutes and the best by validation CER to best.pt.
+The log prints loss, samples/s and per-category validation CER / exact match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from grader import ctc
+from grader.charset import default_charset
+from grader.paths import cache_dir
+from grader.recognizer import to_float
+from grader.training.model import CRNN, ModelConfig
+from grader.training.synth import CATEGORIES
+
+
+@dataclass
+class TrainConfig:
+    data_dir: str = str(cache_dir() / "dataset")
+    out_dir: str = str(cache_dir() / "train")
+    batch_size: int = 64
+    max_lr: float = 2e-3
+    weight_decay: float = 1e-2
+    total_steps: int = 7500
+    pct_start: float = 0.08
+    max_minutes: float = 1e9
+    checkpoint_minutes: float = 5.0
+    eval_every: int = 500
+    eval_samples: int = 1500
+    threads: int = 2
+    seed: int = 0
+    grad_clip: float = 5.0
+
+
+class LineDataset:
+    """Memory-mapped pre-rendered lines: images (N, 32, 320) uint8, widths, labels, categories."""
+
+    def __init__(self, folder: Path, index: dict[str, int]):
+        self.images = np.load(folder / "images.npy", mmap_mode="r")
+        self.widths = np.load(folder / "widths.npy")
+        self.cats = np.load(folder / "cats.npy")
+        self.labels = json.loads((folder / "labels.json").read_text())
+        self.targets = [ctc.encode(s, index) for s in self.labels]
+        bad = [s for s, t in zip(self.labels, self.targets) if t is None]
+        if bad:
+            raise ValueError(f"{len(bad)} labels hold characters outside the charset, e.g. {bad[:3]}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = int(math.ceil(self.widths[idx].max() / 8) * 8)
+        x = to_float(np.ascontiguousarray(self.images[np.sort(idx), :, :width]))
+        order = np.argsort(np.argsort(idx))  # undo the sort done for faster memmap reads
+        x = torch.from_numpy(x[order]).unsqueeze(1)
+        targets = [self.targets[i] for i in idx]
+        flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
+        target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+        input_lengths = torch.full((len(idx),), width // 4, dtype=torch.long)
+        return x, flat, input_lengths, target_lengths
+
+
+def bucketed_batches(widths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of similar width (little padding), in random order; noise varies the groups."""
+    order = np.argsort(widths + rng.uniform(0, 24, len(widths)))
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def ctc_loss(logits: torch.Tensor, flat, input_lengths, target_lengths) -> torch.Tensor:
+    log_probs = F.log_softmax(logits, dim=2).transpose(0, 1)  # (T, B, C)
+    return F.ctc_loss(log_probs, flat, input_lengths, target_lengths, blank=0,
+                      reduction="mean", zero_infinity=True)
+
+
+@torch.no_grad()
+def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch_size: int = 128) -> dict:
+    """Greedy-decoded exact match and CER per category on the first `limit` samples."""
+    model.eval()
+    idx_all = np.arange(min(limit, len(data)))
+    order = idx_all[np.argsort(data.widths[idx_all])]
+    stats = {c: [0, 0, 0, 0] for c in CATEGORIES}  # exact, n, edits, chars
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        x, *_ = data.batch(idx)
+        lp = F.log_softmax(model(x), dim=2).numpy()
+        for j, k in enumerate(idx):
+            pred = ctc.greedy_decode(lp[j], chars)
+            truth = data.labels[k]
+            s = stats[CATEGORIES[data.cats[k]]]
+            d, n = ctc.char_error_rate(pred, truth)
+            s[0] += pred == truth
+            s[1] += 1
+            s[2] += d
+            s[3] += n
+    model.train()
+    out = {c: {"exact": s[0] / s[1], "cer": s[2] / max(1, s[3]), "n": s[1]} for c, s in stats.items() if s[1]}
+    tot = [sum(s[i] for s in stats.values()) for i in range(4)]
+    out["all"] = {"exact": tot[0] / tot[1], "cer": tot[2] / max(1, tot[3]), "n": tot[1]}
+    return out
+
+
+def save_checkpoint(path: Path, model, opt, sched, step: int, cfg: TrainConfig, mcfg: ModelConfig,
+                    chars: list[str], metrics: dict | None, elapsed: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "step": step, "train_config": asdict(cfg), "model_config": mcfg.to_dict(),
+                "charset": chars, "metrics": metrics, "elapsed_s": elapsed}, tmp)
+    tmp.replace(path)  # atomic: a kill mid-write never leaves a broken checkpoint
+
+
+def load_model(path: Path) -> tuple[CRNN, dict]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    mc = dict(ckpt["model_config"])
+    mc["channels"] = tuple(mc["channels"])
+    model = CRNN(ModelConfig(**mc))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, ckpt
+
+
+def _fmt(metrics: dict) -> str:
+    return " ".join(f"{c}:cer={m['cer']:.3f},em={m['exact']:.3f}" for c, m in metrics.items())
+
+
+def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0) -> None:
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chars = default_charset()
+    index = {c: i for i, c in enumerate(chars)}
+    train_set = LineDataset(Path(cfg.data_dir) / "train", index)
+    val_set = LineDataset(Path(cfg.data_dir) / "val", index)
+    mcfg = ModelConfig(num_classes=len(chars) + 1)
+    model = CRNN(mcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.max_lr, total_steps=cfg.total_steps,
+                                                pct_start=cfg.pct_start)
+    step, elapsed_before, best_cer = 0, 0.0, math.inf
+    last = out / "last.pt"
+    if resume and last.exists():
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        if (out / "best.pt").exists():
+            best_cer = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"]["all"]["cer"]
+        print(f"resumed at step {step}", flush=True)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"params {n_params / 1e6:.2f} M, train {len(train_set)}, val {len(val_set)}, config {asdict(cfg)}", flush=True)
+    rng = np.random.default_rng([cfg.seed, step])
+    t0 = time.time()
+    t_ckpt, t_log, seen, loss_sum, loss_n = t0, t0, 0, 0.0, 0
+    model.train()
+    while step < cfg.total_steps:
+        for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
+            x, flat, il, tl = train_set.batch(idx)
+            loss = ctc_loss(model(x), flat, il, tl)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(idx)
+            loss_sum += float(loss.detach())
+            loss_n += 1
+            now = time.time()
+            if bench_seconds and now - t0 >= bench_seconds:
+                print(f"bench: {seen / (now - t0):.1f} samples/s over {now - t0:.0f} s ({step} steps)", flush=True)
+                return
+            if now - t_log >= 60:
+                print(f"step {step} loss {loss_sum / loss_n:.3f} lr {sched.get_last_lr()[0]:.2e} "
+                      f"{seen / (now - t0):.0f} samples/s elapsed {(elapsed_before + now - t0) / 60:.1f} min",
+                      flush=True)
+                t_log, loss_sum, loss_n = now, 0.0, 0
+            done = step >= cfg.total_steps or (elapsed_before + now - t0) / 60 >= cfg.max_minutes
+            if step % cfg.eval_every == 0 or done:
+                metrics = evaluate(model, val_set, chars, cfg.eval_samples)
+                print(f"eval step {step}: {_fmt(metrics)}", flush=True)
+                if metrics["all"]["cer"] < best_cer:
+                    best_cer = metrics["all"]["cer"]
+                    save_checkpoint(out / "best.pt", model, opt, sched, step, cfg, mcfg, chars, metrics,
+                                    elapsed_before + now - t0)
+            if now - t_ckpt >= cfg.checkpoint_minutes * 60 or done:
+                save_checkpoint(last, model, opt, sched, step, cfg, mcfg, chars, None, elapsed_before + time.time() - t0)
+                t_ckpt = now
+            if done:
+                print(f"finished at step {step}", flush=True)
+                return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.training.train")
+    parser.add_argument("--steps", type=int, default=TrainConfig.total_steps)
+    parser.add_argument("--minutes", type=float, default=TrainConfig.max_minutes)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=TrainConfig.max_lr)
+    parser.add_argument("--threads", type=int, default=TrainConfig.threads)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--bench", type=float, default=0.0, help="measure samples/s for this many seconds")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
+                      max_lr=args.lr, threads=args.threads)
+    train(cfg, resume=args.resume, bench_seconds=args.bench)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
