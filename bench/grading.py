@@ -210,11 +210,10 @@ def evaluate(records: list[Record], config: ScoringConfig) -> Outcome:
 
 def sweep(records: list[Record]) -> list[tuple[ScoringConfig, Outcome]]:
     grid = []
-    for accept in np.arange(-1.0, 6.01, 0.5):
-        for reject in np.arange(-6.0, 1.01, 0.5):
-            if reject >= accept:
-                continue
-            config = replace(DEFAULT_CONFIG, accept_logit=float(accept), reject_logit=float(reject))
+    levels = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
+    for accept in levels:
+        for reject in levels:
+            config = replace(DEFAULT_CONFIG, accept=accept, reject=reject)
             grid.append((config, evaluate(records, config)))
     return grid
 
@@ -250,15 +249,14 @@ def accuracy(photos_per_key: int, recognizer: Recognizer) -> None:
     print(f"reading (test): {exact}/{len(read_right)} written answers read exactly "
           f"({100 * exact / max(1, len(read_right)):.1f} %)")
     grid = sweep(validation)
-    print("trade-off curve on validation (accept_logit, reject_logit: review rate, wrong among "
-          "auto-graded):")
+    print("trade-off curve on validation (accept, reject: review rate, wrong among auto-graded):")
     for config, outcome in pareto(grid):
-        print(f"  {config.accept_logit:+.1f} {config.reject_logit:+.1f}: review "
+        print(f"  {config.accept:.2f} {config.reject:.2f}: review "
               f"{100 * outcome.review_rate:5.1f} %  wrong {100 * outcome.wrong_rate:5.2f} %")
     for label, config in (("defaults", DEFAULT_CONFIG),):
         for name, records in (("validation", validation), ("test", test)):
             o = evaluate(records, config)
-            print(f"{label} (accept {config.accept_logit:+.1f}, reject {config.reject_logit:+.1f}) "
+            print(f"{label} (accept {config.accept:.2f}, reject {config.reject:.2f}) "
                   f"on {name}: review {100 * o.review_rate:.1f} %, wrong among auto-graded "
                   f"{100 * o.wrong_rate:.2f} % ({o.wrong}/{o.auto}), verdict accuracy "
                   f"{100 * (1 - o.wrong_rate):.2f} %")
@@ -268,15 +266,14 @@ def accuracy(photos_per_key: int, recognizer: Recognizer) -> None:
         return
     config, o = chosen
     t = evaluate(test, config)
-    print(f"chosen on validation: accept {config.accept_logit:+.1f}, reject "
-          f"{config.reject_logit:+.1f} (validation: review {100 * o.review_rate:.1f} %, wrong "
+    print(f"chosen on validation: accept {config.accept:.2f}, reject "
+          f"{config.reject:.2f} (validation: review {100 * o.review_rate:.1f} %, wrong "
           f"{100 * o.wrong_rate:.2f} %)")
     print(f"  on test: review {100 * t.review_rate:.1f} %, wrong among auto-graded "
           f"{100 * t.wrong_rate:.2f} % ({t.wrong}/{t.auto}), verdict accuracy "
           f"{100 * (1 - t.wrong_rate):.2f} %")
-    baseline = replace(config, accept_logit=config.accept_logit)
     text_only = [replace(r, reading_ll=None, answer_lls=None) for r in test]
-    b = evaluate(text_only, baseline)
+    b = evaluate(text_only, config)
     print(f"  same thresholds, text only (no key likelihoods) on test: review "
           f"{100 * b.review_rate:.1f} %, wrong {100 * b.wrong_rate:.2f} % ({b.wrong}/{b.auto})")
 

@@ -93,6 +93,9 @@ def grade_pages(data: bytes, name: str, key: AnswerKey, recognizer, roster: Sequ
                                                                          roster, config)))
         except GraderError as error:
             outcomes.append(PageOutcome(label, index, error=str(error)))
+        except Exception as error:  # noqa: BLE001 - one bad page must not stop a class's batch
+            outcomes.append(PageOutcome(label, index, error=f"internal error while grading this "
+                                        f"page ({type(error).__name__}: {error}); please report it"))
     return outcomes
 
 

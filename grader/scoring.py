@@ -7,22 +7,27 @@ Two kinds of evidence decide a verdict:
    `numeric` (values, tolerance, equivalent forms), `choice` (a letter), or `auto`, which picks
    by the question's kind. Partial credit (`fuzzy_band`, `per_token`) comes from the text too.
 2. **The model's own view of the key** (key-aware verification, DESIGN.md). The recogniser gives
-   the CTC log-likelihood of any string (forced alignment), so we can ask how likely each accepted
-   answer is compared with the model's best free reading. With the reading's calibrated
-   confidence `c` standing for the model's probability of its reading, the probability that an
-   accepted answer was written is estimated as
+   the CTC log-likelihood of any string (forced alignment), and CTC likelihoods are probabilities
+   over all strings, so the model's probability that an accepted answer was written is
 
-       q_key = c * sum_a exp(ll(a) - ll(reading))     (+ c itself when the reading is accepted)
+       p_key = sum over the accepted answers a (and their variants) of exp(ll(a))
 
-   An answer the model finds nearly as likely as its best guess gets a high `q_key` even when the
-   greedy text is one stroke off; an answer it finds unlikely gets a low one, and a lenient fuzzy
-   threshold does not rescue it (in `auto` mode a fuzzy-only match counts only when there are no
-   likelihoods to ask).
+   An answer the model finds nearly as likely as its best guess gets a high `p_key` even when
+   the greedy text is one stroke off; one it finds unlikely gets a low `p_key`, and a lenient
+   fuzzy threshold does not rescue it (in `auto` mode a fuzzy-only match counts only when there
+   are no likelihoods to ask). The reading's calibrated confidence `c` adds the other side:
 
-`logit(q_key)` against two thresholds gives `correct` / `review` / `incorrect`; the distance to
-the nearest threshold is the `margin` (negative inside the review band: the most negative is the
-most doubtful). The thresholds live in `ScoringConfig` and are chosen on validation data by
-`bench/grading.py`. Pure functions, no I/O.
+       p_yes = max(p_key, c if the reading is accepted)      evidence the answer is right
+       p_no  = c if the reading is not accepted, else 0      evidence it is something else
+
+   A model that cannot read the crop has both small, so the answer goes to review instead of
+   being marked wrong.
+
+`correct` when p_yes reaches `accept`, `incorrect` when p_no reaches `reject` (and p_yes does
+not), `review` otherwise. The `margin` is the logit distance past the deciding threshold (>= 0),
+or, in review, minus the distance to the nearer one (the most negative is the most doubtful).
+The thresholds live in `ScoringConfig` and are chosen on validation data by `bench/grading.py`.
+Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -56,10 +61,8 @@ AUTO_MODE_BY_KIND = {"number": "numeric", "math": "exact", "text": "fuzzy", "chi
 class ScoringConfig:
     """Every threshold of the verdict in one place (chosen on validation data, see bench/grading.py).
 
-    accept_logit: logit(q_key) at or above this -> `correct` without review.
-    reject_logit: logit(q_key) at or below this -> `incorrect` without review.
-    no_likelihood_share: without likelihoods, the share of the reading's doubt (1 - confidence)
-        assumed to lie on an accepted answer when the reading is not one.
+    accept: p_yes at or above this -> `correct` without review.
+    reject: p_no at or above this -> `incorrect` (or partial credit) without review.
     partial_min_confidence: partial credit comes from the reading's text alone, so below this
         confidence it goes to review instead.
     fuzzy_band_width: for `partial_credit: fuzzy_band`, credit falls linearly from full at the
@@ -67,9 +70,8 @@ class ScoringConfig:
     credit_step: partial credit is rounded down to a multiple of this many points.
     """
 
-    accept_logit: float = 1.5
-    reject_logit: float = -2.0
-    no_likelihood_share: float = 0.5
+    accept: float = 0.6
+    reject: float = 0.8
     partial_min_confidence: float = 0.6
     fuzzy_band_width: float = 20.0
     credit_step: float = 0.5
@@ -302,9 +304,10 @@ class ScoredAnswer:
     verdict: correct | partial | incorrect | review | blank
     status: auto (decided without the teacher) | review (the teacher should look) | blank
     points: the score; for `review`, the provisional score from the reading.
-    margin: distance of logit(q_key) from the nearest threshold; >= 0 for automatic verdicts,
-        < 0 inside the review band (most negative = most doubtful); None for blank answers.
-    q_key: estimated probability that an accepted answer was written.
+    margin: logit distance past the deciding threshold (>= 0) for automatic verdicts, minus the
+        distance to the nearer threshold inside review (most negative = most doubtful); None for
+        blank answers.
+    p_yes, p_no: the evidence that an accepted answer was written / that something else was.
     """
 
     question_id: str
@@ -315,7 +318,8 @@ class ScoredAnswer:
     points: float
     max_points: float
     margin: float | None
-    q_key: float | None = None
+    p_yes: float | None = None
+    p_no: float | None = None
     matched: str | None = None
     similarity: float = 0.0
 
@@ -337,59 +341,48 @@ def score_answer(question: QuestionLike, text: str, confidence: float,
     """Verdict, points and margin for one non-blank answer.
 
     text, confidence: the recogniser's reading and its calibrated confidence.
-    reading_ll: CTC log-likelihood of `text` (from `Recognizer.string_log_likelihoods`, so it is
-        comparable with the answers'); `Reading.log_likelihood` is the fallback.
-    answer_lls: candidate string -> CTC log-likelihood (see `candidate_strings`); strings the
-        charset cannot write have -inf and are ignored. None: judge by the text alone.
+    reading_ll: CTC log-likelihood of `text` (kept with the answer; not needed for the verdict).
+    answer_lls: candidate string -> CTC log-likelihood under the same alphabet mask (see
+        `candidate_strings`); strings the charset cannot write have -inf and add nothing.
+        None or empty: judge by the text and the confidence alone.
     """
     rules = Rules.of(question.match)
-    mode = resolve_mode(rules.mode, question.kind)
     text_match = match_text(text, question, config)
-    has_lls = bool(answer_lls) and reading_ll is not None and math.isfinite(reading_ll)
+    usable = [ll for ll in (answer_lls or {}).values() if ll is not None and math.isfinite(ll)]
     # In `auto` mode fuzzy matching only absorbs recogniser noise: with likelihoods to ask, a
     # fuzzy-only match must be confirmed by them (an unlikely answer is not rescued). A key that
     # asks for `fuzzy` explicitly accepts misspellings, so its fuzzy match counts as is.
-    own_counts = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or not has_lls)
-    # Candidates equal to the reading (after normalisation) are the reading itself.
-    reading_norm = normalize(text, question.kind, rules.options())
-    others = {s: ll for s, ll in (answer_lls or {}).items()
-              if normalize(s, question.kind, rules.options()) != reading_norm}
-    q_key = _key_probability(confidence, reading_ll if has_lls else None, others, own_counts,
-                             has_lls, config)
-    return _verdict(question, text, confidence, text_match, q_key, mode, config)
+    own = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or not usable)
+    confidence = min(max(float(confidence), 0.0), 1.0)
+    p_key = min(1.0, sum(math.exp(min(ll, 0.0)) for ll in usable))
+    p_yes = max(p_key, confidence if own else 0.0)
+    p_no = 0.0 if own else confidence
+    return _verdict(question, text, confidence, text_match, p_yes, p_no, config)
 
 
-def _key_probability(confidence: float, reading_ll: float | None, others: Mapping[str, float],
-                     own_counts: bool, has_lls: bool, config: ScoringConfig) -> float:
-    confidence = min(max(confidence, 0.0), 1.0)
-    if not has_lls:
-        return confidence if own_counts else (1.0 - confidence) * config.no_likelihood_share
-    mass = 1.0 if own_counts else 0.0
-    for ll in others.values():
-        if ll is not None and math.isfinite(ll):
-            mass += math.exp(min(ll - reading_ll, 30.0))
-    return min(confidence * mass, 1.0)
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
 
 
 def _verdict(question: QuestionLike, text: str, confidence: float, text_match: TextMatch,
-             q_key: float, mode: str, config: ScoringConfig) -> ScoredAnswer:
+             p_yes: float, p_no: float, config: ScoringConfig) -> ScoredAnswer:
     points = float(question.points)
-    logit = _logit(q_key)
+    yes = _logit(p_yes) - _logit(config.accept)  # >= 0: enough evidence it is right
+    no = _logit(p_no) - _logit(config.reject)  # >= 0: enough evidence it is something else
     partial_points = _round_points(points, text_match.credit, config.credit_step)
-    if logit >= config.accept_logit:
-        verdict, status, score = "correct", "auto", points
-        margin = logit - config.accept_logit
-    elif logit <= config.reject_logit:
-        margin = config.reject_logit - logit
-        score = 0.0 if text_match.accepted else partial_points
+    if yes >= 0 and no < 0:
+        verdict, status, score, margin = "correct", "auto", points, min(yes, -no)
+    elif no >= 0 and yes < 0:
+        score, margin = (0.0 if text_match.accepted else partial_points), min(no, -yes)
+        verdict, status = ("partial" if score > 0 else "incorrect"), "auto"
         if score > 0 and confidence < config.partial_min_confidence:
             verdict, status = "review", "review"
             margin = confidence - config.partial_min_confidence  # < 0: doubtful reading
-        else:
-            verdict, status = ("partial" if score > 0 else "incorrect"), "auto"
-    else:
+    else:  # too little evidence either way, or (with loose thresholds) strong evidence both ways
         verdict, status = "review", "review"
-        margin = -min(config.accept_logit - logit, logit - config.reject_logit)
         score = points if text_match.accepted else partial_points
-    return ScoredAnswer(question.id, text, float(confidence), verdict, status, score, points,
-                        float(margin), float(q_key), text_match.matched, text_match.similarity)
+        margin = -max(min(abs(yes), abs(no)), 1e-6)
+    return ScoredAnswer(question.id, text, confidence, verdict, status, score, points,
+                        float(margin), float(p_yes), float(p_no), text_match.matched,
+                        text_match.similarity)

@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes grading in parallel (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: models/)")
     parser.add_argument("photos", nargs="+", metavar="PHOTO_OR_PDF",
                         help="photos or PDFs of filled-in worksheets; folders expand to them")
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     results, failed = [], 0
     try:
         for result in grade_files(engine, context, photos, workers=args.workers,
-                                  on_done=progress.update):
+                                  models_dir=args.models, on_done=progress.update):
             failed += "error" in result
             results.append(result)
             if not args.json:

@@ -18,13 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-model", action="store_true",
                         help="do not ask the recogniser about new accepted answers (text only)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: models/)")
 
 
 def run(args: argparse.Namespace) -> int:
     from grader.commands.grade import read_key_text
 
     engine = db.open_engine(args.db)
-    likelihoods = None if args.no_model else _model_likelihoods()
+    likelihoods = None if args.no_model else _model_likelihoods(args.models)
     with db.write_session(engine) as session:
         if args.key:
             text, source = read_key_text(args.key)
@@ -45,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_likelihoods():
+def _model_likelihoods(models_dir: str | None = None):
     """Likelihoods of new candidates from the stored ink crops, when the model is there."""
     try:
         from grader.recognizer import Recognizer
 
-        recognizer = Recognizer.load()
+        recognizer = Recognizer.load(models_dir) if models_dir else Recognizer.load()
     except (ModelUnavailable, ImportError, AttributeError) as error:
         print(f"note: no recogniser ({error}); new accepted answers are judged by the text",
               file=sys.stderr)
