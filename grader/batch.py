@@ -123,16 +123,25 @@ def _grade_in_worker(job: tuple[bytes, str, frozenset[int]]) -> list[PageOutcome
 
 # --- the batch ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Upload:
+    """A file received over the network: its bytes, and a display name that is never a path."""
+
+    name: str
+    data: bytes
+
+
 def _is_pdf(data: bytes) -> bool:
     return data[:5] == b"%PDF-"
 
 
-def grade_files(engine: Engine, context: GradingContext, paths: Iterable[str | Path],
+def grade_files(engine: Engine, context: GradingContext, paths: Iterable[str | Path | Upload],
                 recognizer=None, workers: int = 1, models_dir: str | None = None,
                 on_done: Callable[[], None] | None = None) -> Iterator[dict]:
     """Grade photo/PDF files into the gradebook, yielding one result per page in input order:
     `store.submission_result(...)`, or {"photo", "error"}. `recognizer` is used when
-    workers == 1; worker processes load their own (from `models_dir` or models/)."""
+    workers == 1; worker processes load their own (from `models_dir` or models/).
+    An `Upload` (the API's files) is graded from its bytes, its name used only as the label."""
     jobs = _jobs(engine, context, paths)
     if workers <= 1:
         if recognizer is None:
@@ -173,17 +182,20 @@ def _key_text(engine: Engine, context: GradingContext) -> str:
         return store.load_key(session, context.key.id, context.key_version)[1].yaml_text
 
 
-def _jobs(engine: Engine, context: GradingContext, paths: Iterable[str | Path]):
+def _jobs(engine: Engine, context: GradingContext, paths: Iterable[str | Path | Upload]):
     """(path, digest, job or None, stored results) per file; job is None when there is nothing
     to grade (unreadable file, or a photo already in the gradebook)."""
-    for path in paths:
-        path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            yield path, None, None, {"error": f"{path}: cannot read the file "
-                                              f"({error.strerror or error})"}
-            continue
+    for item in paths:
+        if isinstance(item, Upload):  # bytes from the network: its name is a label, never opened
+            path, data = item.name, item.data
+        else:
+            path = Path(item)
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                yield path, None, None, {"error": f"{path}: cannot read the file "
+                                                  f"({error.strerror or error})"}
+                continue
         digest = store.photo_hash(data)
         with db.read_session(engine) as session:
             stored = {}
