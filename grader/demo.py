@@ -1,0 +1,145 @@
+"""The demo gradebook `make run` opens on: the demo assignments from answer_keys/, a small class
+and a handful of generated phone photos (grader.simulate) graded and stored, plus one photo that
+fails, so every screen of the app has something to show.
+
+    report = seed_demo(engine)      # does nothing when the gradebook already has assignments
+
+Seeding happens once: the keys and the roster are written in the same transaction that checks
+the gradebook is empty, so a second start (or a second process) finds them and stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+from sqlalchemy.engine import Engine
+
+from grader import db, store
+from grader.answer_key import AnswerKey
+from grader.app_support import FileStore, PageResult, grade_upload, prepare_upload
+from grader.errors import GraderError
+from grader.paths import ANSWER_KEYS_DIR
+from grader.roster import RosterEntry
+
+DEMO_ROSTER = (
+    RosterEntry("s01", "Ana Silva", "5A"),
+    RosterEntry("s02", "Ben Okafor", "5A"),
+    RosterEntry("s03", "Chen Jing 陈静", "5A"),
+    RosterEntry("s04", "Dara Novak", "5A"),
+)
+# (assignment, student) of each generated photo: a full class on one sheet, one of each other.
+DEMO_PHOTOS: tuple[tuple[str, str], ...] = (
+    ("arithmetic-basics", "s01"), ("arithmetic-basics", "s02"), ("arithmetic-basics", "s03"),
+    ("arithmetic-basics", "s04"), ("english-vocabulary", "s01"), ("chinese-dictation", "s03"),
+)
+FAILED_PHOTO = ("arithmetic-basics", "desk-without-sheet.jpg")
+
+
+@dataclass
+class DemoReport:
+    seeded: bool  # False: the gradebook already had assignments, nothing was done
+    assignments: int = 0
+    graded: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.seeded:
+            return "the gradebook already has assignments; no demo added"
+        text = (f"demo: {self.assignments} assignments, {len(DEMO_ROSTER)} students, "
+                f"{self.graded} photos graded, {self.failed} failed (kept for retry)")
+        return text + "".join(f"; {p}" for p in self.problems)
+
+
+def demo_key_texts(folder: Path = ANSWER_KEYS_DIR) -> list[tuple[str, str]]:
+    """(YAML text, source) of every demo answer key."""
+    return [(p.read_text(encoding="utf-8"), str(p)) for p in sorted(folder.glob("*.yaml"))]
+
+
+def _store_demo(session, texts: list[tuple[str, str]]) -> None:
+    for text, source in texts:
+        store.save_answer_key(session, text, source)
+    store.upsert_students(session, DEMO_ROSTER)
+
+
+def load_demo_keys(engine: Engine, folder: Path = ANSWER_KEYS_DIR) -> int:
+    """Store the demo answer keys and the demo roster (unchanged keys are not re-versioned);
+    returns how many keys there are."""
+    texts = demo_key_texts(folder)
+    with db.write_session(engine) as session:
+        _store_demo(session, texts)
+    return len(texts)
+
+
+def _claim_empty(engine: Engine, folder: Path) -> int | None:
+    """Keys and roster stored if the gradebook had no assignment (one transaction), else None."""
+    texts = demo_key_texts(folder)
+    with db.write_session(engine) as session:
+        if store.list_assignments(session):
+            return None
+        _store_demo(session, texts)
+    return len(texts)
+
+
+def demo_photo(key: AnswerKey, student: RosterEntry, rng: np.random.Generator) -> bytes:
+    """A JPEG phone photo of the student's own sheet (QR names the student), filled in with
+    mostly right, some wrong and a few blank answers."""
+    from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
+    from grader.worksheet import render_page
+
+    page = render_page(key, 1, student.id, student.name)
+    filled = fill_answers(page, key, 1, sample_answers(key, 1, rng), rng)
+    params = PhotoParams.random(rng, severity=0.4, frame=(1600, 1200))
+    return simulate_photo(filled, rng, params).jpeg
+
+
+def desk_photo(rng: np.random.Generator) -> bytes:
+    """A photo with no worksheet in it (the failure the Grade screen lists)."""
+    desk = np.full((900, 1200, 3), (70, 110, 150), np.uint8)
+    desk = cv2.add(desk, rng.integers(0, 25, desk.shape, dtype=np.uint8))
+    return cv2.imencode(".jpg", cv2.GaussianBlur(desk, (0, 0), 3))[1].tobytes()
+
+
+def seed_demo(engine: Engine, load_recognizer: Callable[[], object] | None = None,
+              photos: Sequence[tuple[str, str]] = DEMO_PHOTOS, seed: int = 2026,
+              folder: Path = ANSWER_KEYS_DIR) -> DemoReport:
+    """Fill an empty gradebook with the demo; a gradebook with assignments is left alone.
+
+    `load_recognizer` gives the model (default Recognizer.load); when the model is missing the
+    keys and roster are still stored and the report says why no photo was graded.
+    """
+    count = _claim_empty(engine, folder)
+    if count is None:
+        return DemoReport(seeded=False)
+    report = DemoReport(seeded=True, assignments=count)
+    try:
+        recognizer = (load_recognizer or _default_recognizer)()
+    except GraderError as error:
+        report.problems.append(f"no photos graded: {error}")
+        return report
+    rng = np.random.default_rng(seed)
+    files = FileStore.for_engine(engine)
+    students = {s.id: s for s in DEMO_ROSTER}
+    contexts = {}
+    uploads = [(aid, f"{aid}-{sid}.jpg", None, sid) for aid, sid in photos]
+    uploads.append((FAILED_PHOTO[0], FAILED_PHOTO[1], desk_photo(rng), None))
+    for assignment_id, name, data, student_id in uploads:
+        if assignment_id not in contexts:
+            contexts[assignment_id] = prepare_upload(engine, assignment_id)
+        context = contexts[assignment_id]
+        if data is None:
+            data = demo_photo(context.key, students[student_id], rng)
+        results: list[PageResult] = grade_upload(engine, files, context, data, name, recognizer)
+        report.graded += sum(r.error is None for r in results)
+        report.failed += sum(r.error is not None for r in results)
+    return report
+
+
+def _default_recognizer():
+    from grader.recognizer import Recognizer
+
+    return Recognizer.load()

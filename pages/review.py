@@ -1,0 +1,134 @@
+"""Review: the answers the grader was unsure of, most doubtful first, each with its crop, the
+reading, the accepted answers and the suggested verdict; one click decides. The group view
+grades every identical (normalised) reading of a question at once."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from grader import db, store
+from pages._common import act, engine, pick_assignment, show_flash
+
+PAGE_SIZE = 15
+FILTERS = {"To review": "review", "All answers": None}
+
+
+def override(answer_id: int, points: float, reason: str = "") -> str:
+    with db.write_session(engine()) as session:
+        change = store.override_answer(session, answer_id, points, reason=reason)
+        return (f"Question {change.answer.question_id}: {change.old_points:g} → "
+                f"{change.new_points:g} ({change.new_verdict}).")
+
+
+def override_with_inputs(answer_id: int, points_key: str, reason_key: str) -> str:
+    return override(answer_id, float(st.session_state[points_key]),
+                    st.session_state.get(reason_key, ""))
+
+
+def override_group(assignment_id: str, question_id: str, normalized: str, points: float) -> str:
+    with db.write_session(engine()) as session:
+        changes = store.override_group(session, assignment_id, question_id, normalized, points,
+                                       reason="graded as a group")
+    return f"Question {question_id}: {len(changes)} answers “{normalized}” set to {points:g}."
+
+
+def suggestion(answer) -> str:
+    if answer.status == "teacher":
+        return f"set by you: {answer.verdict} ({answer.points:g}/{answer.max_points:g})"
+    if answer.status == "review":
+        guess = ("correct" if answer.points >= answer.max_points else
+                 "incorrect" if answer.points <= 0 else "partial")
+        return f"probably {guess} ({answer.points:g}/{answer.max_points:g}), unsure"
+    return f"{answer.verdict} ({answer.points:g}/{answer.max_points:g})"
+
+
+def who(answer) -> str:
+    submission = answer.submission
+    if submission.student is not None:
+        return submission.student.name
+    return f"unidentified page ({submission.photo_name})"
+
+
+def show_answer(answer, key) -> None:
+    question = key.question(answer.question_id)
+    crop, about, actions = st.columns([3, 3, 3])
+    if answer.crop_png:
+        crop.image(answer.crop_png, width="stretch")
+    about.markdown(f"**{question.label}.** {question.prompt or ''}  \n"
+                   f"Read: **{answer.text or '—'}** (confidence {answer.confidence:.2f})  \n"
+                   f"Accepted: {' | '.join(question.answers)}  \n"
+                   f"Suggested: {suggestion(answer)}  \n{who(answer)}")
+    left, right = actions.columns(2)
+    left.button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
+                args=(override, answer.id, answer.max_points, "marked correct"))
+    right.button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
+                 args=(override, answer.id, 0.0, "marked incorrect"))
+    points_key, reason_key = f"points-{answer.id}", f"reason-{answer.id}"
+    with actions.popover("Set points"):
+        st.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
+                        key=points_key)
+        st.text_input("Reason (optional)", key=reason_key)
+        st.button("Save", key=f"set-{answer.id}", on_click=act,
+                  args=(override_with_inputs, answer.id, points_key, reason_key))
+
+
+def answers_view(assignment_id: str, key) -> None:
+    choice = st.radio("Show", list(FILTERS), horizontal=True, key="review-filter")
+    questions = ["all questions", *[q.id for q in key.questions]]
+    question = st.selectbox("Question", questions, key="review-question")
+    # Drawn inside the read session: each answer loads its page and student as needed.
+    with db.read_session(engine()) as session:
+        answers = store.list_answers(session, assignment_id,
+                                     None if question == "all questions" else question,
+                                     FILTERS[choice])
+        if not answers:
+            st.success("Nothing to review here." if FILTERS[choice] else "No answers yet.")
+            return
+        pages = max(1, -(-len(answers) // PAGE_SIZE))
+        page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key="review-page")
+                if pages > 1 else 1)
+        st.caption(f"{len(answers)} answers; the most doubtful first.")
+        for answer in answers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
+            with st.container(border=True):
+                show_answer(answer, key)
+
+
+def groups_view(assignment_id: str, key) -> None:
+    with db.read_session(engine()) as session:
+        groups = store.answer_groups(session, assignment_id)
+    if not groups:
+        st.info("No answers yet.")
+        return
+    for question in key.questions:
+        mine = [g for g in groups if g.question_id == question.id]
+        if not mine:
+            continue
+        st.markdown(f"**{question.label}.** {question.prompt or ''} — accepted: "
+                    f"{' | '.join(question.answers)}")
+        for group in mine:
+            text, count, correct, wrong = st.columns([4, 2, 1, 1])
+            verdicts = ", ".join(sorted(set(group.verdicts)))
+            text.markdown(f"“**{group.text or group.normalized}**”")
+            count.markdown(f"{group.count} answer(s) · {group.to_review} to review · {verdicts}")
+            slug = f"{question.id}-{group.normalized}"
+            correct.button("✓ all", key=f"gok-{slug}", help="mark the whole group correct",
+                           on_click=act, args=(override_group, assignment_id, question.id,
+                                               group.normalized, float(question.points)))
+            wrong.button("✗ all", key=f"gno-{slug}", help="mark the whole group incorrect",
+                         on_click=act, args=(override_group, assignment_id, question.id,
+                                             group.normalized, 0.0))
+        st.divider()
+
+
+st.title("Review")
+show_flash()
+assignment_id = pick_assignment()
+if assignment_id is None:
+    st.stop()
+with db.read_session(engine()) as session:
+    current_key, _ = store.load_key(session, assignment_id)
+answers_tab, groups_tab = st.tabs(["Answers", "Groups"])
+with answers_tab:
+    answers_view(assignment_id, current_key)
+with groups_tab:
+    groups_view(assignment_id, current_key)
