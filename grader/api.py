@@ -112,6 +112,53 @@ class OcrResult(BaseModel):
     time_used_ms: int = Field(description="Server time spent decoding and reading the image")
 
 
+class QuestionResult(BaseModel):
+    id: str
+    text: str
+    confidence: float
+    verdict: str
+    score: float
+    max: float
+    status: Literal["auto", "review", "blank"]
+
+
+class PhotoResult(BaseModel):
+    """One photo (or PDF page) as `grade --json` prints it: graded, or `photo` and `error`."""
+
+    photo: str
+    assignment: str | None = None
+    page: int | None = None
+    student: str | None = None
+    total: float | None = None
+    max: float | None = None
+    questions: list[QuestionResult] | None = None
+    error: str | None = None
+
+
+class GradeResponse(BaseModel):
+    success: Literal[True] = True
+    assignment: str
+    key_version: int
+    results: list[PhotoResult]
+
+
+class AssignmentInfo(BaseModel):
+    id: str
+    title: str
+    pages: int
+    questions: int
+    max_points: float
+    key_file: bool = Field(description="an answer key file for it lies in answer_keys/")
+    in_gradebook: bool
+    key_version: int | None = None
+    graded_pages: int = 0
+
+
+class AssignmentList(BaseModel):
+    success: Literal[True] = True
+    assignments: list[AssignmentInfo]
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     model_loaded: bool
@@ -245,8 +292,28 @@ class SharedRecognizer:
         return self._recognizer
 
 
+class SharedEngine:
+    """The gradebook's SQLAlchemy engine, opened (and migrated) once on first use."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._engine: Any = None
+
+    def get(self) -> Any:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    from grader import db
+
+                    self._engine = db.open_engine(self._settings.database_url)
+        return self._engine
+
+
 # --------------------------------------------------------------------------------------------
 # Small pure helpers
+
+ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # the answer key's id pattern
 
 
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.IGNORECASE)
@@ -271,6 +338,13 @@ def upload_label(filename: str | None, index: int) -> str:
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
     return name[:120] or f"upload-{index + 1}"
+
+
+def checked_assignment_id(assignment_id: str) -> str:
+    """The id when it is a well-formed answer key id; never lets a client name a path."""
+    if not ASSIGNMENT_ID.match(assignment_id or ""):
+        raise ApiError(404, f"no assignment {assignment_id[:100]!r}: ids are letters, digits, '.', '_' and '-'")
+    return assignment_id
 
 
 def _media_type(request: Request) -> str:
@@ -344,6 +418,45 @@ OCR_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
+GRADE_BODY_SCHEMA: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["assignment", "photos"],
+                "properties": {
+                    "assignment": {"type": "string", "description": "assignment id (the answer key's id)"},
+                    "photos": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "photos (JPEG, PNG, ...) or PDFs of filled-in worksheets",
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+async def _grade_input(request: Request, max_files: int) -> tuple[str, list[Any]]:
+    """(assignment id, uploads) from a multipart /grade request; the bytes are read here."""
+    from grader.batch import Upload
+
+    media = _media_type(request)
+    if media != "multipart/form-data":
+        raise ApiError(415, f"send multipart/form-data with 'assignment' and 'photos' (got {media or 'no Content-Type'!r})")
+    async with request.form(max_files=max_files, max_fields=20) as form:
+        assignment = form.get("assignment")
+        if not isinstance(assignment, str) or not assignment.strip():
+            raise ApiError(422, "assignment: the form needs the assignment id in a field named 'assignment'")
+        files = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
+        if not files:
+            raise ApiError(422, "photos: the form needs one or more files in parts named 'photos'")
+        uploads = [Upload(upload_label(f.filename, i), await f.read()) for i, f in enumerate(files)]
+    return checked_assignment_id(assignment.strip()), uploads
+
+
 # --------------------------------------------------------------------------------------------
 # The app
 
@@ -358,8 +471,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.recognizer = SharedRecognizer(settings)
+    app.state.engine = SharedEngine(settings)
     # At most this many inferences at once: more threads than cores only adds queueing inside ORT.
     app.state.inference_limiter = anyio.CapacityLimiter(settings.max_parallel_inference)
+    # One grading batch at a time: 12-megapixel photos are memory-heavy, and the gradebook has one writer.
+    app.state.grading_limiter = anyio.CapacityLimiter(1)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _install_error_handlers(app)
 
@@ -409,7 +525,131 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         return OcrResult(text=reading.text, confidence=round(float(reading.confidence), 4), time_used_ms=elapsed_ms)
 
+    @app.post(
+        "/grade",
+        dependencies=guarded,
+        responses={200: {"model": GradeResponse}, 404: {"model": ErrorBody, "description": "Unknown assignment"},
+                   **ERROR_RESPONSES, 503: {"model": ErrorBody, "description": "Model or database unavailable"}},
+        openapi_extra={"requestBody": GRADE_BODY_SCHEMA},
+        tags=["grading"],
+    )
+    async def grade(request: Request) -> JSONResponse:
+        """Grade photos or PDFs of filled-in worksheets and store the results in the gradebook.
+
+        Multipart form: `assignment` (the answer key's id) and one or more `photos`. The results
+        are those of `python -m grader grade --json`, one per photo or PDF page, in upload order;
+        a photo that fails gives `{"photo", "error"}` and the others are still graded.
+        """
+        assignment_id, uploads = await _grade_input(request, settings.max_files_per_request)
+        body = await anyio.to_thread.run_sync(
+            _grade_uploads, settings, app.state.engine, app.state.recognizer, assignment_id, uploads,
+            limiter=app.state.grading_limiter,
+        )
+        return JSONResponse(body)
+
+    @app.get("/assignments", response_model=AssignmentList, dependencies=guarded,
+             responses={401: ERROR_RESPONSES[401]}, tags=["grading"])
+    async def assignments() -> AssignmentList:
+        """Assignments known to the gradebook or with an answer key file, with their sizes."""
+        found = await anyio.to_thread.run_sync(_list_assignments, settings, app.state.engine)
+        return AssignmentList(assignments=found)
+
+    @app.get(
+        "/assignments/{assignment_id}/gradebook.csv",
+        dependencies=guarded,
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "The gradebook as `export` writes it"},
+                   401: ERROR_RESPONSES[401], 404: {"model": ErrorBody, "description": "Unknown assignment"}},
+        tags=["grading"],
+    )
+    async def gradebook_csv(assignment_id: str, long: bool = False) -> Response:
+        """The gradebook as CSV, as `python -m grader export` writes it (UTF-8 with BOM, formula
+        cells neutralised): one row per student, or one row per answer with `?long=true`."""
+        checked_assignment_id(assignment_id)
+        text = await anyio.to_thread.run_sync(_gradebook_text, app.state.engine, assignment_id, long)
+        suffix = "answers" if long else "gradebook"
+        return Response(
+            text.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{assignment_id}-{suffix}.csv"'},
+        )
+
     return app
+
+
+def _key_text(settings: ApiSettings, engine: Any, assignment_id: str) -> tuple[str, str]:
+    """(YAML text, source) of the assignment's key: its file in answer_keys/, else the stored one."""
+    from grader import db, store
+    from grader.orm import Assignment
+
+    path = settings.answer_keys_dir / f"{assignment_id}.yaml"  # the id was checked: no path parts
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as error:
+            raise AnswerKeyInvalid(f"{path.name}: cannot read the answer key ({error})") from None
+    with db.read_session(engine) as session:
+        if session.get(Assignment, assignment_id) is None:
+            raise ApiError(404, f"no assignment {assignment_id!r}: no answer key file and nothing in the gradebook")
+        _, version = store.load_key(session, assignment_id)
+        return version.yaml_text, f"{assignment_id} (version {version.version})"
+
+
+def _grade_uploads(settings: ApiSettings, shared_engine: SharedEngine, shared: SharedRecognizer,
+                   assignment_id: str, uploads: list[Any]) -> dict[str, Any]:
+    """Grade uploads into the gradebook through the same batch code as `grade` (a worker thread)."""
+    from grader.answer_key import parse_answer_key
+    from grader.batch import grade_files, prepare_grading
+
+    engine = shared_engine.get()
+    key_text, source = _key_text(settings, engine, assignment_id)
+    if parse_answer_key(key_text, source=source).id != assignment_id:
+        raise AnswerKeyInvalid(f"{Path(source).name}: its id is not {assignment_id!r}")
+    context = prepare_grading(engine, key_text, source)
+    results = list(grade_files(engine, context, uploads, recognizer=shared.get()))
+    return {"success": True, "assignment": context.key.id, "key_version": context.key_version, "results": results}
+
+
+def _list_assignments(settings: ApiSettings, shared_engine: SharedEngine) -> list[AssignmentInfo]:
+    from grader import db, store
+    from grader.answer_key import AnswerKey, load_answer_key
+
+    files: dict[str, AnswerKey] = {}
+    for path in sorted(settings.answer_keys_dir.glob("*.yaml")):
+        try:
+            key = load_answer_key(path)
+        except AnswerKeyInvalid as error:  # one broken file must not hide the others
+            log.warning("skipping answer key %s: %s", path.name, error)
+            continue
+        files[key.id] = key
+    stored: dict[str, tuple[AnswerKey, int, int]] = {}
+    with db.read_session(shared_engine.get()) as session:
+        for assignment in store.list_assignments(session):
+            key, version = store.load_key(session, assignment.id)
+            stored[assignment.id] = (key, version.version, len(store.list_submissions(session, assignment.id)))
+    out = []
+    for assignment_id in sorted(set(files) | set(stored)):
+        key = stored[assignment_id][0] if assignment_id in stored else files[assignment_id]
+        _, version, pages = stored.get(assignment_id, (key, None, 0))
+        out.append(AssignmentInfo(
+            id=assignment_id, title=key.title, pages=key.pages, questions=len(key.questions),
+            max_points=sum(q.points for q in key.questions), key_file=assignment_id in files,
+            in_gradebook=assignment_id in stored, key_version=version, graded_pages=pages,
+        ))
+    return out
+
+
+def _gradebook_text(shared_engine: SharedEngine, assignment_id: str, long: bool) -> str:
+    """The CSV of the `export` command, from the same store and export functions."""
+    from grader import db, export, store
+    from grader.orm import Assignment
+
+    with db.read_session(shared_engine.get()) as session:
+        if session.get(Assignment, assignment_id) is None:
+            raise ApiError(404, f"no assignment {assignment_id!r} in the gradebook; grade photos for it first")
+        if long:
+            return export.answers_csv(store.answer_rows(session, assignment_id))
+        return export.gradebook_csv(store.gradebook(session, assignment_id))
 
 
 def _read_one(shared: SharedRecognizer, data: bytes, kind: str | None, label: str) -> Any:

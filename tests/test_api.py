@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import socket
 import subprocess
@@ -51,7 +52,9 @@ def server_env(token: str | None, db_url: str) -> dict[str, str]:
     env.pop("GRADER_API_TOKEN", None)
     if token is not None:
         env["GRADER_API_TOKEN"] = token
-    env["GRADER_DATABASE_URL"] = db_url
+    env.pop("GRADER_DATABASE_URL", None)
+    if db_url:
+        env["GRADER_DATABASE_URL"] = db_url
     return env
 
 
@@ -61,6 +64,7 @@ def serve(folder: Path, token: str | None) -> Iterator[str]:
     port = free_port()
     log_path = folder / "server.log"
     env = server_env(token, f"sqlite:///{folder / 'gradebook.db'}")
+
     command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port),
                "--max-body-mb", str(BODY_LIMIT_MB), "--log-level", "warning"]
     with open(log_path, "wb") as log:
@@ -119,8 +123,14 @@ def assert_error(response: httpx.Response, status: int, *words: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def open_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve(tmp_path_factory.mktemp("api-open"), token=None) as url:
+def open_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the open server keeps its gradebook (gradebook.db) and log."""
+    return tmp_path_factory.mktemp("api-open")
+
+
+@pytest.fixture(scope="session")
+def open_url(open_folder: Path) -> Iterator[str]:
+    with serve(open_folder, token=None) as url:
         yield url
 
 
@@ -393,6 +403,129 @@ def test_concurrent_ocr_requests_share_one_recogniser(client: httpx.Client, open
         concurrent = list(pool.map(call, crops * 3))
     assert [r["text"] for r in concurrent] == [r["text"] for r in sequential] * 3
     assert httpx.get(f"{open_url}/health").json()["model_loaded"] is True
+
+
+# --------------------------------------------------------------------------------------------
+# Grading and the gradebook
+
+ARITHMETIC = "arithmetic-basics"
+
+
+@pytest.fixture(scope="session")
+def sheet_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A phone photo of a filled-in per-student arithmetic sheet (canonical answers)."""
+    from grader.answer_key import load_answer_key
+    from grader.paths import ANSWER_KEYS_DIR
+    from grader.simulate import PhotoParams, fill_answers, simulate_photo
+    from grader.worksheet import render_page
+
+    key = load_answer_key(ANSWER_KEYS_DIR / f"{ARITHMETIC}.yaml")
+    rng = np.random.default_rng(5)
+    answers = {q.id: q.answers[0] for q in key.questions}
+    page = fill_answers(render_page(key, 1, "s01"), key, 1, answers, rng)
+    photo = tmp_path_factory.mktemp("sheet") / "s01.jpg"
+    photo.write_bytes(simulate_photo(page, rng, PhotoParams.random(rng, severity=0.3, frame=(1600, 1200))).jpeg)
+    return photo
+
+
+def grade_cli(tmp_path: Path, photo: Path) -> list[dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "--json", "--no-progress", "--key", ARITHMETIC,
+         "--db", f"sqlite:///{tmp_path / 'cli.db'}", str(photo)],
+        cwd=REPO_ROOT, env=server_env(None, ""), capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@needs_model
+def test_grade_matches_the_cli_and_stores_once(client: httpx.Client, sheet_photo: Path, tmp_path: Path) -> None:
+    files = [("photos", ("../../etc/s01.jpg", sheet_photo.read_bytes(), "image/jpeg")),
+             ("photos", ("notes.txt", b"not a photo at all", "text/plain"))]
+    first = client.post("/grade", data={"assignment": ARITHMETIC}, files=files)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["success"] is True and body["assignment"] == ARITHMETIC and body["key_version"] >= 1
+    graded, failed = body["results"]
+    assert graded["photo"] == "s01.jpg"  # the uploaded name is a label, its path parts dropped
+    assert failed["photo"] == "notes.txt" and "not an image" in failed["error"]
+
+    cli = grade_cli(tmp_path, sheet_photo)[0]
+    assert {k: v for k, v in graded.items() if k != "photo"} == {k: v for k, v in cli.items() if k != "photo"}
+    assert graded["student"] == "s01" and graded["max"] > 0
+
+    again = client.post("/grade", data={"assignment": ARITHMETIC}, files=files[:1]).json()
+    assert again["results"] == [graded]  # same photo: the stored result, not a second submission
+    listed = {a["id"]: a for a in client.get("/assignments").json()["assignments"]}
+    assert listed[ARITHMETIC]["graded_pages"] == 1 and listed[ARITHMETIC]["in_gradebook"] is True
+
+
+@needs_model
+def test_gradebook_csv_is_the_export_format(client: httpx.Client, open_folder: Path, sheet_photo: Path,
+                                            tmp_path: Path) -> None:
+    response = client.post("/grade", data={"assignment": ARITHMETIC},
+                           files={"photos": ("s01.jpg", sheet_photo.read_bytes(), "image/jpeg")})
+    assert response.status_code == 200, response.text
+    csv = client.get(f"/assignments/{ARITHMETIC}/gradebook.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv.headers["content-disposition"]
+    # The CLI's export of the very database the server writes gives the same bytes.
+    server_db = open_folder / "gradebook.db"
+    out = tmp_path / "export.csv"
+    subprocess.run([sys.executable, "-m", "grader", "export", "--assignment", ARITHMETIC,
+                    "--db", f"sqlite:///{server_db}", "--out", str(out)],
+                   cwd=REPO_ROOT, env=server_env(None, ""), check=True, capture_output=True, timeout=120)
+    assert csv.content == out.read_bytes()
+    assert csv.content.startswith("\ufeff".encode()) and b"s01" in csv.content
+    long = client.get(f"/assignments/{ARITHMETIC}/gradebook.csv", params={"long": "true"})
+    assert long.status_code == 200 and b"question" in long.content.splitlines()[0]
+
+
+def test_assignments_lists_the_answer_keys(client: httpx.Client) -> None:
+    from grader.answer_key import list_answer_keys
+
+    response = client.get("/assignments")
+    assert response.status_code == 200, response.text
+    listed = {a["id"]: a for a in response.json()["assignments"]}
+    for key in list_answer_keys():
+        assert listed[key.id]["key_file"] is True
+        assert listed[key.id]["questions"] == len(key.questions)
+        assert listed[key.id]["title"] == key.title
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, words",
+    [
+        ({"data": {"assignment": ARITHMETIC}, "files": {"photo": ("a.jpg", b"x")}}, 422, ["photos"]),
+        ({"data": {"assignment": ARITHMETIC}}, 415, ["multipart"]),
+        ({"files": {"photos": ("a.jpg", b"x")}}, 422, ["assignment"]),
+        ({"data": {"assignment": "no-such-key"}, "files": {"photos": ("a.jpg", b"x")}}, 404, ["no-such-key"]),
+        ({"data": {"assignment": "../answer_keys/arithmetic-basics"}, "files": {"photos": ("a.jpg", b"x")}},
+         404, ["no assignment"]),
+        ({"data": {"assignment": "/etc/passwd"}, "files": {"photos": ("a.jpg", b"x")}}, 404, []),
+        ({"json": {"assignment": ARITHMETIC}}, 415, ["multipart"]),
+        ({"content": b""}, 415, []),
+    ],
+    ids=["no-photos", "urlencoded", "no-assignment", "unknown-assignment", "path-as-assignment", "absolute-path",
+         "json-body", "empty-body"],
+)
+def test_grade_bad_input(client: httpx.Client, kwargs: dict, status: int, words: list[str]) -> None:
+    assert_error(client.post("/grade", **kwargs), status, *words)
+
+
+@pytest.mark.parametrize("assignment_id", ["no-such-key", "..", "a%2F..%2F..%2Fetc", "x" * 150])
+def test_gradebook_of_unknown_assignment_is_404(client: httpx.Client, assignment_id: str) -> None:
+    assert_error(client.get(f"/assignments/{assignment_id}/gradebook.csv"), 404)
+
+
+@pytest.mark.parametrize("method, path", [("get", "/assignments"), ("get", f"/assignments/{ARITHMETIC}/gradebook.csv"),
+                                          ("post", "/grade")])
+def test_grading_endpoints_need_the_token(secured_url: str, method: str, path: str) -> None:
+    assert_error(getattr(httpx, method)(f"{secured_url}{path}"), 401)
+
+
+def test_assignments_with_token(authed: httpx.Client) -> None:
+    assert authed.get("/assignments").status_code == 200
 
 
 # --------------------------------------------------------------------------------------------
