@@ -196,20 +196,47 @@ def find_page_outline(photo_bgr: np.ndarray, config: RegistrationConfig = DEFAUL
     return Outline(_order_clockwise(corners) / scale, fit / scale)
 
 
-def _similarity(registered: np.ndarray, template: np.ndarray) -> float:
-    """Agreement of a registered page with its template: correlation of low-res edge maps."""
+_SIGNATURE_SIZE = (207, 292)  # width, height: an eighth of an A4 page at 200 dpi
+
+
+def _printed_weight(key: AnswerKey, page: int) -> np.ndarray:
+    """Where the template's print says something about the sheet: not inside answer boxes
+    (handwriting), not the QR (it differs per student) and not the markers."""
+    width, height = _SIGNATURE_SIZE
+    weight = np.ones((height, width), np.float32)
+    page_w, page_h = page_size_px(key.paper)
+    for q in key.questions_on_page(page):
+        x, y, w, h = q.box
+        weight[int(y * height) + 1 : int((y + h) * height), int(x * width) + 1 : int((x + w) * width)] = 0
+    qx, qy, qw, qh = qr_rect_px(key.paper)
+    weight[int(qy / page_h * height) : int((qy + qh) / page_h * height) + 1,
+           int(qx / page_w * width) : int((qx + qw) / page_w * width) + 1] = 0
+    for corners in marker_corners_px(key.paper).values():
+        (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+        weight[int(y0 / page_h * height) : int(y1 / page_h * height) + 1, int(x0 / page_w * width) : int(x1 / page_w * width) + 1] = 0
+    return weight
+
+
+def _similarity(registered: np.ndarray, template: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """Agreement of a registered page with its template: weighted correlation of low-res edge maps."""
     def signature(image: np.ndarray) -> np.ndarray:
-        small = cv2.resize(_gray(image), (207, 292), interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = cv2.resize(_gray(image), _SIGNATURE_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
         small = small - cv2.GaussianBlur(small, (0, 0), 6)  # remove lighting, keep printed structure
         return cv2.GaussianBlur(np.abs(small), (0, 0), 1.5)
 
+    w = np.ones(_SIGNATURE_SIZE[::-1], np.float32) if weight is None else weight
     a, b = signature(registered), signature(template)
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+    total = float(w.sum())
+    if total <= 0:
+        return 0.0
+    a = a - float((a * w).sum()) / total
+    b = b - float((b * w).sum()) / total
+    denominator = float(np.sqrt((w * a * a).sum() * (w * b * b).sum()))
+    return float((w * a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
-def _outline_homography(outline: Outline, template: np.ndarray, photo: np.ndarray) -> tuple[np.ndarray, float]:
+def _outline_homography(outline: Outline, template: np.ndarray, photo: np.ndarray,
+                        weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Of the two portrait orientations of the outline, the one that matches the template."""
     height, width = template.shape[:2]
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
@@ -221,7 +248,7 @@ def _outline_homography(outline: Outline, template: np.ndarray, photo: np.ndarra
         candidate = np.roll(corners, -turn, axis=0)
         homography = cv2.getPerspectiveTransform(candidate.astype(np.float32), target.astype(np.float32))
         preview = cv2.warpPerspective(photo, _scaled(homography, 0.125), (width // 8, height // 8))
-        score = _similarity(preview, template)
+        score = _similarity(preview, template, weight)
         if score > best[1]:
             best = (homography, score)
     return best
@@ -329,7 +356,7 @@ def _choose_page(registered: np.ndarray, key: AnswerKey, qr: QrInfo | None, page
         return page
     if key.pages == 1:
         return 1
-    scores = [_similarity(registered, template_image(key, p)) for p in range(1, key.pages + 1)]
+    scores = [_similarity(registered, template_image(key, p), _printed_weight(key, p)) for p in range(1, key.pages + 1)]
     return int(np.argmax(scores)) + 1
 
 
@@ -377,7 +404,7 @@ def _by_outline(photo: np.ndarray, key: AnswerKey, page: int | None, config: Reg
     size = page_size_px(key.paper)
     best: tuple[float, int, np.ndarray] | None = None
     for p in pages:
-        homography, score = _outline_homography(outline, template_image(key, p), photo)
+        homography, score = _outline_homography(outline, template_image(key, p), photo, _printed_weight(key, p))
         if best is None or score > best[0]:
             best = (score, p, homography)
     score, chosen, homography = best
@@ -410,7 +437,7 @@ def _by_features(photo: np.ndarray, gray: np.ndarray, key: AnswerKey, page: int 
         return None, f"too few features match the template ({inliers_seen} consistent matches)"
     inliers, chosen, homography, error = best
     registered = _warp(photo, homography, size)
-    score = _similarity(registered, template_image(key, chosen))
+    score = _similarity(registered, template_image(key, chosen), _printed_weight(key, chosen))
     if score < config.min_similarity:
         return None, f"the feature alignment does not match the template (similarity {score:.2f})"
     qr = read_qr(registered, key.paper)
