@@ -9,7 +9,7 @@ from grader import db
 from grader.demo import seed_demo
 from pages._common import engine, recognizer
 
-st.set_page_config(page_title="Homework grader", page_icon="✏️", layout="wide")
+st.set_page_config(page_title="Homework grader", page_icon=":material/edit_note:", layout="wide")
 
 
 @st.cache_resource(show_spinner="First start: preparing the demo gradebook (grading a few "
@@ -20,14 +20,14 @@ def _demo(url: str) -> str:
     return seed_demo(engine(), recognizer).summary()
 
 
+# Navigation first: until st.navigation is called Streamlit would list pages/ by file name.
+navigation = st.navigation([
+    st.Page("pages/assignments.py", title="Assignments", icon=":material/description:", default=True),
+    st.Page("pages/roster.py", title="Roster", icon=":material/group:"),
+    st.Page("pages/grade.py", title="Grade", icon=":material/photo_camera:"),
+    st.Page("pages/review.py", title="Review", icon=":material/rule:"),
+    st.Page("pages/gradebook.py", title="Gradebook", icon=":material/table_chart:"),
+])
 if os.environ.get("GRADER_DEMO", "1") != "0":
     _demo(db.database_url())
-
-navigation = st.navigation([
-    st.Page("pages/assignments.py", title="Assignments", icon="📄", default=True),
-    st.Page("pages/roster.py", title="Roster", icon="👥"),
-    st.Page("pages/grade.py", title="Grade", icon="📷"),
-    st.Page("pages/review.py", title="Review", icon="🔍"),
-    st.Page("pages/gradebook.py", title="Gradebook", icon="📊"),
-])
 navigation.run()

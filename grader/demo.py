@@ -61,7 +61,9 @@ def demo_key_texts(folder: Path = ANSWER_KEYS_DIR) -> list[tuple[str, str]]:
 
 
 def _store_demo(session, texts: list[tuple[str, str]]) -> None:
-    for text, source in texts:
+    # The arithmetic sheet, which most demo photos are of, is stored last: the app lists the
+    # newest assignment first, so that is what a teacher sees on opening.
+    for text, source in sorted(texts, key=lambda item: "arithmetic" in Path(item[1]).name):
         store.save_answer_key(session, text, source)
     store.upsert_students(session, DEMO_ROSTER)
 

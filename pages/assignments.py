@@ -19,7 +19,7 @@ from grader.app_support import (
 from grader.demo import load_demo_keys
 from grader.errors import GraderError
 from grader.worksheet import Student, worksheet_pdf_bytes
-from pages._common import act, engine, files, flash, show_flash
+from pages._common import act, engine, files, show_flash
 
 KINDS = ["number", "math", "text", "chinese", "choice"]
 MODES = ["auto", "exact", "fuzzy", "numeric", "choice"]
@@ -203,11 +203,15 @@ def from_own_sheet() -> None:
     key_id = left.text_input("Id", key="own-id", placeholder="my-quiz-1")
     title = right.text_input("Title", key="own-title", placeholder="My quiz 1")
     if not key_id.strip():
-        st.info("Give the assignment an id, and the accepted answers in the table, to save it.")
+        st.info("Give the assignment an id to save it as an answer key.")
         return
     # Templates named in the check are placeholders: the real images are written on save.
     draft = key_yaml_from_boxes(key_id, title, paper, records,
                                 [f"page-{n}.png" for n in range(1, len(pages) + 1)])
+    unanswered = [str(r.get("label")) for r in records if str(r.get("answers")).strip() == "?"]
+    if unanswered:
+        st.warning(f"Questions {', '.join(unanswered)} still have “?” as their answer: type the "
+                   "accepted answers in the table (or save now and edit the key later).")
     if validation(draft, "your worksheet") is not None:
         st.button("Save as answer key", key="save-own", type="primary", on_click=act,
                   args=(save_own_sheet, key_id, title, paper, records, pages))

@@ -53,16 +53,16 @@ chart = pd.DataFrame({
 }).set_index("question")
 percent, counts = st.columns(2)
 percent.markdown("**Percent correct** (of the answers written)")
-percent.bar_chart(chart["% correct"], y_label="% correct")
+percent.bar_chart(chart["% correct"], y_label="% correct", sort=False)
 counts.markdown("**Blank and to review**")
-counts.bar_chart(chart[["blank", "to review"]], stack=False)
+counts.bar_chart(chart[["blank", "to review"]], stack=False, sort=False)
 
 st.markdown("**Most common wrong answers**")
 if wrong:
     wrong_table = pd.DataFrame([{"question": labels.get(w.question_id, w.question_id),
                                  "answer": w.text, "count": w.count} for w in wrong])
     st.bar_chart(wrong_table.assign(answer=wrong_table["question"] + ": " + wrong_table["answer"])
-                 .set_index("answer")["count"], horizontal=True)
+                 .set_index("answer")["count"], horizontal=True, sort="-count")
     st.dataframe(wrong_table, hide_index=True, width="stretch")
 else:
     st.caption("No wrong answers yet.")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from grader import db, store
+from grader.errors import GraderError
 from grader.roster import RosterEntry, parse_roster
 from pages._common import act, engine, show_flash
 
@@ -22,18 +23,13 @@ def save_edits(records: list[dict]) -> str:
     for line, row in enumerate(records, start=1):
         student_id = str(row.get("id") or "").strip()
         if not student_id:
-            raise_missing_id(line)
+            raise GraderError(f"row {line} of the table has no student id; every student "
+                              "needs one")
         entries.append(RosterEntry(student_id, str(row.get("name") or "").strip(),
                                    str(row.get("class") or "").strip()))
     with db.write_session(engine()) as session:
         changed = store.upsert_students(session, entries)
     return f"Roster saved: {changed} students added or changed."
-
-
-def raise_missing_id(line: int) -> None:
-    from grader.errors import GraderError
-
-    raise GraderError(f"row {line} of the table has no student id; every student needs one")
 
 
 st.title("Roster")

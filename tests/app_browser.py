@@ -1,0 +1,91 @@
+"""A real `streamlit run` of the app on a free loopback port and the system's headless Chromium,
+shared by the browser test and docs/screenshots.py. Playwright drives /usr/bin/chromium (the
+Debian package): `playwright install` would download a browser, which this project never does."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(database_url: str, log_path: Path, extra_env: dict[str, str] | None = None,
+                     timeout_s: float = 90.0) -> Iterator[str]:
+    """`streamlit run streamlit_app.py` against `database_url`; yields the base URL once the
+    server answers its health check, and stops the server (only it) afterwards."""
+    port = free_port()
+    env = {**os.environ, "GRADER_DATABASE_URL": database_url, **(extra_env or {})}
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"),
+               "--server.headless", "true", "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_healthy(base, process, timeout_s, log_path)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(base: str, process: subprocess.Popen, timeout_s: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n"
+                               f"{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer within {timeout_s:.0f} s")
+
+
+def launch_chromium(playwright):
+    """Headless Chromium from the Debian package, no network side-traffic of its own."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True)
+
+
+def wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until no Streamlit script run is going on (the running indicator has been gone for
+    a second), so what the page shows is the outcome of the last action."""
+    page.wait_for_function(
+        """() => {
+            const running = document.querySelector('[data-testid^="stStatusWidgetRunning"]');
+            const now = Date.now();
+            if (running || !document.querySelector('[data-testid="stMain"]')) {
+                window.__idleSince = null;
+                return false;
+            }
+            window.__idleSince = window.__idleSince || now;
+            return now - window.__idleSince > 1000;
+        }""", timeout=timeout_ms, polling=200)
