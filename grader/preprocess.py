@@ -24,7 +24,10 @@ class PreprocessConfig:
     strong_sigmas: float = 8.0
     weak_contrast: float = 25.0
     weak_sigmas: float = 4.0
-    line_fraction: float = 0.45  # a straight run this long (of the crop side) is a printed line
+    # A straight run this long (a fraction of the crop's width / height) is a printed line. The
+    # vertical one is close to the box height, so a tall, straight "1" is never taken for a line.
+    h_line_fraction: float = 0.45
+    v_line_fraction: float = 0.7
     border_inset_px: int = 9  # ink must reach this far inside the box to belong to the answer
     min_component_px: int = 6  # smaller specks are noise
     min_ink_px: int = 60  # fewer ink pixels in the box's core: blank
@@ -60,8 +63,8 @@ def remove_lines(mask: np.ndarray, config: PreprocessConfig = DEFAULT_PREPROCESS
     """Remove long straight horizontal and vertical runs (box borders, ruled lines)."""
     height, width = mask.shape
     binary = mask.astype(np.uint8) * 255
-    h_len = max(15, int(width * config.line_fraction))
-    v_len = max(15, int(height * config.line_fraction))
+    h_len = max(15, int(width * config.h_line_fraction))
+    v_len = max(15, int(height * config.v_line_fraction))
     horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1)))
     vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
     lines = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
@@ -120,12 +123,13 @@ def answer_mask(flat: np.ndarray, inner: tuple[int, int, int, int],
     keep[0] = False
     if not keep.any():
         return np.zeros(flat.shape, bool), None
-    # Faint dots and accents next to the writing (the i's dot, a light decimal point) join it.
+    # Next to the writing: faint dots and accents (the i's dot, a light decimal point) inside
+    # the box, and the piece of a stroke beyond the border that removing the border cut off.
     x, y, w, h = _union(stats[keep])
-    pad = max(6, h // 3)
-    near = ((stats[:, 0] >= x - pad) & (stats[:, 1] >= y - pad)
-            & (stats[:, 0] + stats[:, 2] <= x + w + pad) & (stats[:, 1] + stats[:, 3] <= y + h + pad))
-    keep |= near & big_enough & inside
+    pad_x, pad_y = max(16, h), max(6, h // 3)
+    near = ((stats[:, 0] >= x - pad_x) & (stats[:, 1] >= y - pad_y)
+            & (stats[:, 0] + stats[:, 2] <= x + w + pad_x) & (stats[:, 1] + stats[:, 3] <= y + h + pad_y))
+    keep |= near & big_enough & (inside | strong)
     keep[0] = False
     kept = stats[keep]
     left, top = kept[:, 0].min(), kept[:, 1].min()
