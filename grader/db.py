@@ -181,12 +181,12 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reading (nothing is committed)."""
+    """A session for reading (nothing is committed). Objects loaded inside stay readable after
+    the block (closing detaches them without expiring what was loaded)."""
     session = Session(bind=engine, expire_on_commit=False)
     try:
         yield session
     except SQLAlchemyError as error:
         raise store_error(error, engine) from None
     finally:
-        session.rollback()
         session.close()

@@ -46,28 +46,36 @@ def wrong_answer(answer: str) -> str:
 
 
 def write_photo(path: Path, key, answers: dict[str, str], seed: int, student: str | None = None,
-                name: str = "") -> Path:
+                name: str = "", page: int = 1) -> Path:
     rng = np.random.default_rng(seed)
-    page = fill_answers(render_page(key, 1, student, name), key, 1, answers, rng)
+    sheet = fill_answers(render_page(key, page, student, name), key, page, answers, rng)
     params = PhotoParams.random(rng, severity=0.3, frame=(1600, 1200))
-    path.write_bytes(simulate_photo(page, rng, params).jpeg)
+    path.write_bytes(simulate_photo(sheet, rng, params).jpeg)
     return path
 
 
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory):
-    """Per demo key: a sheet with every canonical answer, one with near misses and blanks."""
+    """Per demo key and page: a per-student sheet of student "r" with every canonical answer,
+    and one of student "m" with near misses and blanks. photos[key][kind] = [(path, answers)]."""
     folder = tmp_path_factory.mktemp("photos")
     out = {}
     for i, (key_id, key) in enumerate(sorted(KEYS.items())):
         right = {q.id: q.answers[0] for q in key.questions}
         mixed = {q.id: (wrong_answer(q.answers[0]) if j % 3 == 0 else q.answers[0])
                  for j, q in enumerate(key.questions) if j % 5 != 4}
-        out[key_id] = {
-            "right": (write_photo(folder / f"{key_id}-right.jpg", key, right, 10 + i), right),
-            "mixed": (write_photo(folder / f"{key_id}-mixed.jpg", key, mixed, 20 + i), mixed),
-        }
+        out[key_id] = {kind: [(write_photo(folder / f"{key_id}-{kind}-{page}.jpg", key, answers,
+                                           10 * page + i + (50 if kind == "mixed" else 0),
+                                           student=kind[0], page=page), answers)
+                              for page in range(1, key.pages + 1)]
+                       for kind, answers in (("right", right), ("mixed", mixed))}
     return out
+
+
+def one(photos, key_id: str, kind: str) -> tuple[Path, dict[str, str]]:
+    """The photo of a one-page key."""
+    [(path, answers)] = photos[key_id][kind]
+    return path, answers
 
 
 def grade(args: list[str], capsys) -> tuple[int, list[dict]]:
@@ -96,33 +104,38 @@ def check_verdicts(result: dict, key, written: dict[str, str]) -> None:
 @pytest.mark.parametrize("key_id", sorted(KEYS))
 def test_grade_every_demo_key_end_to_end(key_id, photos, url, capsys):
     key = KEYS[key_id]
-    paths = [str(photos[key_id][kind][0]) for kind in ("right", "mixed")]
-    code, results = grade(["--key", key_id, "--db", url, *paths], capsys)
-    assert code == 0 and [r["photo"] for r in results] == paths
-    for result, kind in zip(results, ("right", "mixed")):
+    sheets = [(kind, page, path, answers) for kind in ("right", "mixed")
+              for page, (path, answers) in enumerate(photos[key_id][kind], start=1)]
+    code, results = grade(["--key", key_id, "--db", url, *[str(s[2]) for s in sheets]], capsys)
+    assert code == 0 and [r["photo"] for r in results] == [str(s[2]) for s in sheets]
+    for result, (kind, page, _, written) in zip(results, sheets):
         assert set(result) == {"photo", "assignment", "page", "student", "total", "max",
                                "questions"}
-        assert (result["assignment"], result["page"]) == (key_id, 1)
-        assert result["max"] == sum(q.points for q in key.questions)
+        assert (result["assignment"], result["page"], result["student"]) == (key_id, page,
+                                                                              kind[0])
+        on_page = key.questions_on_page(page)
+        assert result["max"] == sum(q.points for q in on_page)
         assert result["total"] == sum(q["score"] for q in result["questions"])
-        assert [q["id"] for q in result["questions"]] == [q.id for q in key.questions]
+        assert [q["id"] for q in result["questions"]] == [q.id for q in on_page]
         for q in result["questions"]:
             assert set(q) == {"id", "text", "confidence", "verdict", "score", "max", "status"}
             assert q["status"] in ("auto", "review", "blank") and 0 <= q["score"] <= q["max"]
-        check_verdicts(result, key, photos[key_id][kind][1])
-    # what was printed is what was stored
+        check_verdicts(result, key, written)
+    # The gradebook combines a student's pages: its totals are the printed ones added up.
     engine = db.open_engine(url)
     with db.read_session(engine) as session:
-        book = store.gradebook(session, key_id)
-        stored = sorted(r.total for r in book.rows)
+        rows = {r.student_id: r for r in store.gradebook(session, key_id).rows}
     engine.dispose()
-    assert stored == sorted(r["total"] for r in results)
+    for student in ("r", "m"):
+        printed = [r for r in results if r["student"] == student]
+        assert rows[student].total == sum(r["total"] for r in printed)
+        assert rows[student].max_points == sum(q.points for q in key.questions)
 
 
 def test_arithmetic_totals_are_exact(photos, url, capsys):
     """Digits are what the model reads best; the canonical arithmetic answers come out right."""
     key = KEYS[ARITHMETIC]
-    path, written = photos[ARITHMETIC]["mixed"]
+    path, written = one(photos, ARITHMETIC, "mixed")
     _, [result] = grade(["--key", ARITHMETIC, "--db", url, str(path)], capsys)
     expected = sum(q.points for q in key.questions if written.get(q.id) in q.answers)
     provisional = [q for q in result["questions"] if q["status"] == "review"]
@@ -132,7 +145,7 @@ def test_arithmetic_totals_are_exact(photos, url, capsys):
 
 
 def test_same_photo_twice_is_stored_once(photos, url, capsys):
-    path = str(photos[ARITHMETIC]["right"][0])
+    path = str(one(photos, ARITHMETIC, "right")[0])
     _, first = grade(["--key", ARITHMETIC, "--db", url, path], capsys)
     _, second = grade(["--key", ARITHMETIC, "--db", url, path, path], capsys)
     assert second == first * 2
@@ -151,8 +164,8 @@ def test_bad_photos_are_reported_and_the_batch_goes_on(photos, url, tmp_path, ca
     wall_image = np.full((900, 1200, 3), 180, np.uint8) + rng.integers(0, 20, (900, 1200, 1),
                                                                        dtype=np.uint8)
     wall.write_bytes(cv2.imencode(".jpg", wall_image)[1].tobytes())
-    other = str(photos["english-vocabulary"]["right"][0])
-    good = str(photos[ARITHMETIC]["right"][0])
+    other = str(one(photos, "english-vocabulary", "right")[0])
+    good = str(one(photos, ARITHMETIC, "right")[0])
     missing = str(tmp_path / "missing.jpg")
     code, results = grade(["--key", ARITHMETIC, "--db", url, str(text), str(wall), other,
                            missing, good], capsys)
@@ -203,7 +216,7 @@ def test_a_name_not_on_the_roster_is_never_given_to_another_student(tmp_path, ur
 
 def test_key_change_regrades_and_keeps_overrides(photos, url, tmp_path, capsys):
     key = KEYS[ARITHMETIC]
-    path, written = photos[ARITHMETIC]["mixed"]
+    path, written = one(photos, ARITHMETIC, "mixed")
     _, [before] = grade(["--key", ARITHMETIC, "--db", url, str(path)], capsys)
     engine = db.open_engine(url)
     with db.write_session(engine) as session:
@@ -251,7 +264,8 @@ def _count(db_path: Path) -> tuple[int, int, list]:
 
 
 def _grade_process(db_path: Path, paths: list[Path]) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p))
     return subprocess.Popen([sys.executable, "-m", "grader", "grade", "--key", ARITHMETIC,
                              "--db", f"sqlite:///{db_path}", "--json", "--no-progress",
                              *map(str, paths)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -288,6 +302,7 @@ def test_a_batch_killed_mid_way_and_rerun_leaves_no_duplicates_or_partial_pages(
     process = _grade_process(db_path, batch)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1].decode()
         if db_path.exists():
             try:
                 if _count(db_path)[0] >= 1:
@@ -345,7 +360,7 @@ def test_locked_database_gives_a_clear_message(photos, tmp_path, capsys, monkeyp
     holder.execute("BEGIN IMMEDIATE")
     try:
         code = main(["grade", "--key", ARITHMETIC, "--db", f"sqlite:///{path}", "--no-progress",
-                     str(photos[ARITHMETIC]["right"][0])])
+                     str(one(photos, ARITHMETIC, "right")[0])])
     finally:
         holder.execute("ROLLBACK")
         holder.close()
