@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -96,11 +95,52 @@ def photo_of(key: AnswerKey, answers: dict[str, str], rng: np.random.Generator,
 
 # --- 1. throughput -----------------------------------------------------------------------------
 
-def peak_rss_mb() -> tuple[float, float]:
-    """(this process, largest finished child) peak resident set size in MB (Linux: KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+def _vm_hwm_mb(pid: int | str = "self") -> float:
+    """Peak resident set size (VmHWM) of a process in MB. Unlike getrusage's ru_maxrss it
+    belongs to the process image, so it does not inherit the bench's own peak across exec."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class ChildPeaks:
+    """Samples the peak memory of this process's children (the grading workers) while they run."""
+
+    def __init__(self, interval_s: float = 0.2):
+        import threading
+
+        self.peaks: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+
+    def _children(self) -> list[int]:
+        me, out = os.getpid(), []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == me:
+                    out.append(int(entry.name))
+        return out
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            for pid in self._children():
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), _vm_hwm_mb(pid))
+
+    def __enter__(self) -> "ChildPeaks":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def throughput(count: int, workers: int, folder: Path) -> None:
@@ -113,23 +153,28 @@ def throughput(count: int, workers: int, folder: Path) -> None:
     sizes = [p.stat().st_size / 1e6 for p in folder.glob("*.jpg")]
     print(f"generated {count} photos 4000x3000 (12.0 MP), JPEG {np.mean(sizes):.1f} MB on "
           f"average, in {time.perf_counter() - started:.0f} s")
-    # Grade in a fresh process so its peak memory is the grader's, not the photo generator's.
+    # Grade in a fresh process so its peak memory is the grader's, not the photo generator's;
+    # one worker first, as the baseline of the same run.
     import subprocess
 
-    subprocess.run([sys.executable, __file__, "--grade-folder", str(folder),
-                    "--workers", str(workers)], check=True)
+    for count in sorted({1, workers}):
+        subprocess.run([sys.executable, __file__, "--grade-folder", str(folder),
+                        "--workers", str(count)], check=True)
 
 
 def grade_folder(folder: Path, workers: int) -> None:
     key = next(k for k in list_answer_keys() if k.id == THROUGHPUT_KEY)
     paths = sorted(folder.glob("*.jpg"))
-    engine = db.open_engine(f"sqlite:///{folder / 'bench.db'}")
+    engine = db.open_engine(f"sqlite:///{folder / f'bench-{workers}.db'}")
     context = prepare_grading(engine, Path(key.source).read_text(encoding="utf-8"), key.source)
-    started = time.perf_counter()
-    results = list(grade_files(engine, context, paths, workers=workers))
-    elapsed = time.perf_counter() - started
+    recognizer = Recognizer.load(threads=1) if workers == 1 else None  # workers load their own
+    with ChildPeaks() as children:
+        started = time.perf_counter()
+        results = list(grade_files(engine, context, paths, workers=workers,
+                                   recognizer=recognizer))
+        elapsed = time.perf_counter() - started
     failed = sum("error" in r for r in results)
-    own, child = peak_rss_mb()
+    own, child = _vm_hwm_mb(), max(children.peaks.values(), default=0.0)
     print(f"throughput: {len(paths)} pages of {len(key.questions)} questions with {workers} "
           f"worker processes in {elapsed:.1f} s = {len(paths) / elapsed * 60:.0f} pages/minute "
           f"({failed} failed)")
