@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
-    print(f"wrote {count} {'answers' if args.long else 'students'} to {path}", file=sys.stderr)
+    print(f"wrote {count} {'answer' if args.long else 'gradebook'} rows to {path}", file=sys.stderr)
     return 0
