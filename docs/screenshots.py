@@ -25,7 +25,7 @@ def main() -> int:
             browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base, timeout=180_000)
-            page.get_by_role("heading", name="Assignments").wait_for(timeout=180_000)
+            page.get_by_role("heading", name="Assignments", exact=True).wait_for(timeout=180_000)
             wait_idle(page, 180_000)  # the first start grades the demo photos
             for screen in SCREENS:
                 page.goto(f"{base}/{screen}")

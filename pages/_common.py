@@ -15,6 +15,20 @@ from grader.app_support import FileStore
 from grader.errors import GraderError
 from grader.paths import MODELS_DIR
 
+def _run_through_the_entry_script() -> None:
+    """Streamlit treats an app with a folder named pages/ as an old-style multipage app until
+    st.navigation runs once in the process, so a browser whose very first request is a deep link
+    (/grade) would run this page alone: without the demo seeding and with file names as the
+    menu. Dropping that flag and rerunning runs streamlit_app.py, which routes to this page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_run_through_the_entry_script()
+
 ASSIGNMENT = "current_assignment"  # session state: the assignment chosen on any screen
 _FLASH = "flash_messages"
 
