@@ -66,9 +66,10 @@ def _aruco_detector() -> cv2.aruco.ArucoDetector:
     if _DETECTOR is None:
         params = cv2.aruco.DetectorParameters()
         params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE  # refined on the full image below
-        params.adaptiveThreshWinSizeMin = 5
-        params.adaptiveThreshWinSizeMax = 45
-        params.adaptiveThreshWinSizeStep = 10
+        # Three threshold windows (7, 22, 37 px) cover markers of 20-60 px on the detection copy.
+        params.adaptiveThreshWinSizeMin = 7
+        params.adaptiveThreshWinSizeMax = 37
+        params.adaptiveThreshWinSizeStep = 15
         params.minMarkerPerimeterRate = 0.02
         params.polygonalApproxAccuracyRate = 0.05
         dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
@@ -80,17 +81,21 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
-def _downscale(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+def _downscale(gray: np.ndarray, long_side: int, fast: bool = False) -> tuple[np.ndarray, float]:
+    """A copy whose long side is at most `long_side`. `fast` uses bilinear sampling (a few ms
+    for a 12 MP photo instead of ~20 for area averaging): fine for blocky markers."""
     scale = min(1.0, long_side / max(gray.shape[:2]))
     if scale >= 1.0:
         return gray, 1.0
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return small, scale
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR if fast else cv2.INTER_AREA)
+    # The exact factor, so corners map back without a rounding drift.
+    return small, size[0] / gray.shape[1]
 
 
 def detect_markers(gray: np.ndarray, config: RegistrationConfig = DEFAULT_CONFIG) -> dict[int, np.ndarray]:
     """Our markers (ids 0-3) found in a grayscale photo: id -> (4, 2) corners in photo pixels."""
-    small, scale = _downscale(gray, config.detect_long_side)
+    small, scale = _downscale(gray, config.detect_long_side, fast=True)
     corners, ids, _ = _aruco_detector().detectMarkers(small)
     found: dict[int, np.ndarray] = {}
     if ids is None:
