@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -461,120 +461,153 @@ async def _grade_input(request: Request, max_files: int) -> tuple[str, list[Any]
 # The app
 
 
+@dataclass
+class ApiState:
+    """What the endpoints share: settings, the recogniser and gradebook (each opened once),
+    and the limiters that keep CPU-heavy work within the machine's cores."""
+
+    settings: ApiSettings
+    recognizer: SharedRecognizer
+    engine: SharedEngine
+    inference: anyio.CapacityLimiter
+    grading: anyio.CapacityLimiter
+
+    @classmethod
+    def create(cls, settings: ApiSettings) -> "ApiState":
+        return cls(
+            settings,
+            SharedRecognizer(settings),
+            SharedEngine(settings),
+            # More inferences at once than cores only adds queueing inside ONNX Runtime.
+            anyio.CapacityLimiter(settings.max_parallel_inference),
+            # One grading batch at a time: 12-megapixel photos are memory-heavy, and the
+            # gradebook has one writer anyway.
+            anyio.CapacityLimiter(1),
+        )
+
+
+def state(request: Request) -> ApiState:
+    return request.app.state.api
+
+
+_bearer = HTTPBearer(auto_error=False, description="GRADER_API_TOKEN")
+
+
+def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    """401 unless the bearer token matches GRADER_API_TOKEN (no token configured: open)."""
+    expected = state(request).settings.token
+    if expected is None:
+        return
+    offered = credentials.credentials if credentials else ""
+    # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
+    if not credentials or not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise HTTPException(
+            401, "missing or wrong API token (send 'Authorization: Bearer <token>')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+public = APIRouter()
+# Dependencies run before the endpoints read the body (they parse it themselves), so an
+# anonymous caller never makes the server parse an upload.
+guarded = APIRouter(dependencies=[Depends(require_token)], responses={401: ERROR_RESPONSES[401]})
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
-    settings = settings or ApiSettings.from_env()
+    """The API app; `settings` default to the environment (ApiSettings.from_env)."""
     app = FastAPI(
         title="Homework grader API",
         version="1.0",
         description="Read handwriting, grade worksheet photos and fetch gradebooks. "
         "Send `Authorization: Bearer <GRADER_API_TOKEN>` on every call except /health.",
     )
-    app.state.settings = settings
-    app.state.recognizer = SharedRecognizer(settings)
-    app.state.engine = SharedEngine(settings)
-    # At most this many inferences at once: more threads than cores only adds queueing inside ORT.
-    app.state.inference_limiter = anyio.CapacityLimiter(settings.max_parallel_inference)
-    # One grading batch at a time: 12-megapixel photos are memory-heavy, and the gradebook has one writer.
-    app.state.grading_limiter = anyio.CapacityLimiter(1)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.state.api = ApiState.create(settings or ApiSettings.from_env())
+    app.add_middleware(BodyLimit, limit=app.state.api.settings.max_body_bytes)
     _install_error_handlers(app)
-
-    bearer = HTTPBearer(auto_error=False, description="GRADER_API_TOKEN")
-
-    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if settings.token is None:
-            return
-        offered = credentials.credentials if credentials else ""
-        # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
-        if not credentials or not hmac.compare_digest(offered.encode(), settings.token.encode()):
-            raise HTTPException(
-                401, "missing or wrong API token (send 'Authorization: Bearer <token>')",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    guarded = [Depends(require_token)]
-
-    @app.get("/health", response_model=Health, tags=["service"])
-    def health() -> Health:
-        """Liveness: no token needed."""
-        return Health(
-            model_loaded=app.state.recognizer.loaded,
-            auth_required=settings.token is not None,
-            max_body_bytes=settings.max_body_bytes,
-        )
-
-    @app.post(
-        "/ocr",
-        response_model=OcrResult,
-        dependencies=guarded,
-        responses={**ERROR_RESPONSES, 503: {"model": ErrorBody, "description": "Model files missing"}},
-        openapi_extra={"requestBody": OCR_BODY_SCHEMA},
-        tags=["recognition"],
-    )
-    async def ocr(request: Request) -> OcrResult:
-        """Read the handwriting in one answer crop.
-
-        Send JSON `{"image_base64": "...", "kind": "number"}` (kind optional) or a multipart form
-        with the image in `file` (and optionally `kind`).
-        """
-        data, kind, label = await _ocr_input(request, settings.max_files_per_request)
-        started = time.perf_counter()
-        reading = await anyio.to_thread.run_sync(
-            _read_one, app.state.recognizer, data, kind, label, limiter=app.state.inference_limiter
-        )
-        elapsed_ms = round((time.perf_counter() - started) * 1000)
-        return OcrResult(text=reading.text, confidence=round(float(reading.confidence), 4), time_used_ms=elapsed_ms)
-
-    @app.post(
-        "/grade",
-        dependencies=guarded,
-        responses={200: {"model": GradeResponse}, 404: {"model": ErrorBody, "description": "Unknown assignment"},
-                   **ERROR_RESPONSES, 503: {"model": ErrorBody, "description": "Model or database unavailable"}},
-        openapi_extra={"requestBody": GRADE_BODY_SCHEMA},
-        tags=["grading"],
-    )
-    async def grade(request: Request) -> JSONResponse:
-        """Grade photos or PDFs of filled-in worksheets and store the results in the gradebook.
-
-        Multipart form: `assignment` (the answer key's id) and one or more `photos`. The results
-        are those of `python -m grader grade --json`, one per photo or PDF page, in upload order;
-        a photo that fails gives `{"photo", "error"}` and the others are still graded.
-        """
-        assignment_id, uploads = await _grade_input(request, settings.max_files_per_request)
-        body = await anyio.to_thread.run_sync(
-            _grade_uploads, settings, app.state.engine, app.state.recognizer, assignment_id, uploads,
-            limiter=app.state.grading_limiter,
-        )
-        return JSONResponse(body)
-
-    @app.get("/assignments", response_model=AssignmentList, dependencies=guarded,
-             responses={401: ERROR_RESPONSES[401]}, tags=["grading"])
-    async def assignments() -> AssignmentList:
-        """Assignments known to the gradebook or with an answer key file, with their sizes."""
-        found = await anyio.to_thread.run_sync(_list_assignments, settings, app.state.engine)
-        return AssignmentList(assignments=found)
-
-    @app.get(
-        "/assignments/{assignment_id}/gradebook.csv",
-        dependencies=guarded,
-        response_class=Response,
-        responses={200: {"content": {"text/csv": {}}, "description": "The gradebook as `export` writes it"},
-                   401: ERROR_RESPONSES[401], 404: {"model": ErrorBody, "description": "Unknown assignment"}},
-        tags=["grading"],
-    )
-    async def gradebook_csv(assignment_id: str, long: bool = False) -> Response:
-        """The gradebook as CSV, as `python -m grader export` writes it (UTF-8 with BOM, formula
-        cells neutralised): one row per student, or one row per answer with `?long=true`."""
-        checked_assignment_id(assignment_id)
-        text = await anyio.to_thread.run_sync(_gradebook_text, app.state.engine, assignment_id, long)
-        suffix = "answers" if long else "gradebook"
-        return Response(
-            text.encode("utf-8"),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{assignment_id}-{suffix}.csv"'},
-        )
-
+    app.include_router(public)
+    app.include_router(guarded)
     return app
+
+
+@public.get("/health", response_model=Health, tags=["service"])
+def health(request: Request) -> Health:
+    """Liveness: no token needed."""
+    api = state(request)
+    return Health(
+        model_loaded=api.recognizer.loaded,
+        auth_required=api.settings.token is not None,
+        max_body_bytes=api.settings.max_body_bytes,
+    )
+
+
+@guarded.post(
+    "/ocr",
+    response_model=OcrResult,
+    responses={**ERROR_RESPONSES, 503: {"model": ErrorBody, "description": "Model files missing"}},
+    openapi_extra={"requestBody": OCR_BODY_SCHEMA},
+    tags=["recognition"],
+)
+async def ocr(request: Request) -> OcrResult:
+    """Read the handwriting in one answer crop.
+
+    Send JSON `{"image_base64": "...", "kind": "number"}` (kind optional) or a multipart form
+    with the image in `file` (and optionally `kind`).
+    """
+    api = state(request)
+    data, kind, label = await _ocr_input(request, api.settings.max_files_per_request)
+    started = time.perf_counter()
+    reading = await anyio.to_thread.run_sync(_read_one, api.recognizer, data, kind, label, limiter=api.inference)
+    elapsed_ms = round((time.perf_counter() - started) * 1000)
+    return OcrResult(text=reading.text, confidence=round(float(reading.confidence), 4), time_used_ms=elapsed_ms)
+
+
+@guarded.post(
+    "/grade",
+    responses={200: {"model": GradeResponse}, 404: {"model": ErrorBody, "description": "Unknown assignment"},
+               **ERROR_RESPONSES, 503: {"model": ErrorBody, "description": "Model or database unavailable"}},
+    openapi_extra={"requestBody": GRADE_BODY_SCHEMA},
+    tags=["grading"],
+)
+async def grade(request: Request) -> JSONResponse:
+    """Grade photos or PDFs of filled-in worksheets and store the results in the gradebook.
+
+    Multipart form: `assignment` (the answer key's id) and one or more `photos`. The results
+    are those of `python -m grader grade --json`, one per photo or PDF page, in upload order;
+    a photo that fails gives `{"photo", "error"}` and the others are still graded.
+    """
+    api = state(request)
+    assignment_id, uploads = await _grade_input(request, api.settings.max_files_per_request)
+    body = await anyio.to_thread.run_sync(
+        _grade_uploads, api.settings, api.engine, api.recognizer, assignment_id, uploads, limiter=api.grading
+    )
+    return JSONResponse(body)
+
+
+@guarded.get("/assignments", response_model=AssignmentList, tags=["grading"])
+async def assignments(request: Request) -> AssignmentList:
+    """Assignments known to the gradebook or with an answer key file, with their sizes."""
+    api = state(request)
+    return AssignmentList(assignments=await anyio.to_thread.run_sync(_list_assignments, api.settings, api.engine))
+
+
+@guarded.get(
+    "/assignments/{assignment_id}/gradebook.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The gradebook as `export` writes it"},
+               404: {"model": ErrorBody, "description": "Unknown assignment"}},
+    tags=["grading"],
+)
+async def gradebook_csv(request: Request, assignment_id: str, long: bool = False) -> Response:
+    """The gradebook as CSV, as `python -m grader export` writes it (UTF-8 with BOM, formula
+    cells neutralised): one row per student, or one row per answer with `?long=true`."""
+    checked_assignment_id(assignment_id)
+    text = await anyio.to_thread.run_sync(_gradebook_text, state(request).engine, assignment_id, long)
+    suffix = "answers" if long else "gradebook"
+    return Response(
+        text.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{assignment_id}-{suffix}.csv"'},
+    )
 
 
 def _key_text(settings: ApiSettings, engine: Any, assignment_id: str) -> tuple[str, str]:
