@@ -20,9 +20,13 @@ def override(answer_id: int, points: float, reason: str = "") -> str:
                 f"{change.new_points:g} ({change.new_verdict}).")
 
 
-def override_with_inputs(answer_id: int, points_key: str, reason_key: str) -> str:
-    return override(answer_id, float(st.session_state[points_key]),
-                    st.session_state.get(reason_key, ""))
+def override_with_inputs(answer_id: int, points: float | None, default_reason: str) -> str:
+    """Correct, Incorrect (fixed points) or Set points (the number typed), with the reason
+    typed for this answer, if any."""
+    if points is None:
+        points = float(st.session_state[f"points-{answer_id}"])
+    reason = st.session_state.get(f"reason-{answer_id}", "").strip() or default_reason
+    return override(answer_id, points, reason)
 
 
 def override_group(assignment_id: str, question_id: str, normalized: str, points: float) -> str:
@@ -60,16 +64,15 @@ def show_answer(answer, key) -> None:
                    f"Suggested: {suggestion(answer)}  \n{who(answer)}")
     left, right = actions.columns(2)
     left.button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
-                args=(override, answer.id, answer.max_points, "marked correct"))
+                args=(override_with_inputs, answer.id, answer.max_points, "marked correct"))
     right.button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
-                 args=(override, answer.id, 0.0, "marked incorrect"))
-    points_key, reason_key = f"points-{answer.id}", f"reason-{answer.id}"
-    with actions.popover("Set points"):
-        st.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
-                        key=points_key)
-        st.text_input("Reason (optional)", key=reason_key)
-        st.button("Save", key=f"set-{answer.id}", on_click=act,
-                  args=(override_with_inputs, answer.id, points_key, reason_key))
+                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect"))
+    left.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
+                      key=f"points-{answer.id}")
+    right.button("Set points", key=f"set-{answer.id}", on_click=act,
+                 args=(override_with_inputs, answer.id, None, "points set"))
+    actions.text_input("Reason (optional)", key=f"reason-{answer.id}",
+                       placeholder="e.g. right method, slip at the end")
 
 
 def answers_view(assignment_id: str, key) -> None:
