@@ -8,32 +8,75 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.app_browser import launch_chromium, streamlit_server, wait_idle  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
-SCREENS = ("assignments", "grade", "review", "gradebook")
+
+
+def shoot(page, name: str, full_page: bool = False) -> None:
+    page.wait_for_timeout(1500)  # charts and images finish drawing
+    target = DOCS / f"screenshot-{name}.png"
+    page.screenshot(path=str(target), full_page=full_page)
+    print(f"wrote {target}")
+
+
+def teachers_sheet() -> "np.ndarray":
+    """A plain sheet as a teacher might make it in a word processor: a title, ten questions,
+    a box after each; no markers, no QR code."""
+    import numpy as np
+
+    page = np.full((2339, 1654, 3), 255, np.uint8)
+    cv2.putText(page, "Capitals quiz - week 5", (140, 200), cv2.FONT_HERSHEY_SIMPLEX, 2.2,
+                (0, 0, 0), 4, cv2.LINE_AA)
+    for i in range(10):
+        y = 380 + i * 180
+        cv2.putText(page, f"{i + 1}. Capital of country {i + 1}:", (140, y + 75),
+                    cv2.FONT_HERSHEY_SIMPLEX, 1.3, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.rectangle(page, (900, y), (1500, y + 120), (0, 0, 0), 4)
+    return page
+
+
+def own_sheet(page, folder: Path) -> None:
+    """The teacher's own sheet: a blank page uploaded, its boxes detected and drawn."""
+    blank = folder / "capitals-quiz.png"
+    cv2.imwrite(str(blank), teachers_sheet())
+    page.get_by_role("tab", name="From your own sheet").click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').last.set_input_files(
+        str(blank))
+    wait_idle(page, 120_000)
+    page.get_by_text("answer boxes on").first.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 250)
+    shoot(page, "own-sheet")
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
         url = f"sqlite:///{folder}/gradebook.db"
-        with streamlit_server(url, Path(folder) / "streamlit.log", timeout_s=120) as base, \
+        with streamlit_server(url, folder / "streamlit.log", timeout_s=120) as base, \
                 sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base, timeout=180_000)
             page.get_by_role("heading", name="Assignments", exact=True).wait_for(timeout=180_000)
             wait_idle(page, 180_000)  # the first start grades the demo photos
-            for screen in SCREENS:
+            shoot(page, "assignments")
+            own_sheet(page, folder)
+            for screen in ("grade", "review", "gradebook"):
                 page.goto(f"{base}/{screen}")
+                page.get_by_role("heading", name=screen.capitalize(), exact=True).wait_for()
                 wait_idle(page)
-                page.wait_for_timeout(1500)  # charts and images finish drawing
-                target = DOCS / f"screenshot-{screen}.png"
-                page.screenshot(path=str(target), full_page=False)
-                print(f"wrote {target}")
+                shoot(page, screen)
+            page.goto(f"{base}/review")
+            wait_idle(page)
+            page.get_by_role("tab", name="Groups").click()
+            wait_idle(page)
+            shoot(page, "groups")
             browser.close()
     return 0
 

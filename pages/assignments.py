@@ -186,19 +186,24 @@ def from_own_sheet() -> None:
     for i, row in enumerate(rows):  # numbered across pages
         row["id"], row["label"] = f"q{i + 1}", str(i + 1)
     st.write(f"Found **{len(rows)}** answer boxes on {len(pages)} page(s).")
-    columns = ["id", "label", "page", "x", "y", "w", "h", "kind", "answers", "points"]
-    edited = st.data_editor(pd.DataFrame(rows, columns=columns), num_rows="dynamic",
-                            hide_index=True, column_config=BOX_EDITOR,
-                            key=f"own-boxes-{upload.file_id}", width="stretch")
+    columns = ["id", "label", "answers", "kind", "points", "page", "x", "y", "w", "h"]
+    table, preview = st.columns([3, 2])
+    edited = table.data_editor(pd.DataFrame(rows, columns=columns), num_rows="dynamic",
+                               hide_index=True, column_config=BOX_EDITOR,
+                               key=f"own-boxes-{upload.file_id}", width="stretch",
+                               height=min(640, 38 + 35 * max(1, len(rows) + 1)))
     records = edited.to_dict("records")
-    shown = st.number_input("Preview page", 1, len(pages), 1, key="own-preview-page")
-    on_page = [r for r in records if int(r.get("page") or 1) == shown
-               and all(pd.notna(r.get(c)) for c in ("x", "y", "w", "h"))]
-    st.image(to_rgb(draw_boxes(pages[shown - 1], [(r["x"], r["y"], r["w"], r["h"])
-                                                  for r in on_page],
-                               ["none"] * len(on_page), [str(r.get("label") or "")
-                                                         for r in on_page])),
-             caption="Detected and edited answer boxes", width=520)
+    with preview:
+        shown = (st.number_input("Preview page", 1, len(pages), 1, key="own-preview-page")
+                 if len(pages) > 1 else 1)
+        on_page = [r for r in records if int(r.get("page") or 1) == shown
+                   and all(pd.notna(r.get(c)) for c in ("x", "y", "w", "h"))]
+        st.image(to_rgb(draw_boxes(pages[shown - 1],
+                                   [(r["x"], r["y"], r["w"], r["h"]) for r in on_page],
+                                   ["none"] * len(on_page),
+                                   [str(r.get("label") or "") for r in on_page])),
+                 caption="Your sheet with the boxes as they stand in the table",
+                 width="stretch")
     left, right = st.columns(2)
     key_id = left.text_input("Id", key="own-id", placeholder="my-quiz-1")
     title = right.text_input("Title", key="own-title", placeholder="My quiz 1")
