@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import db
+from grader import db, export, store
 from grader.answer_key import load_answer_key
 from grader.demo import DEMO_ROSTER, demo_photo, load_demo_keys
 from grader.paths import ANSWER_KEYS_DIR
@@ -93,13 +93,15 @@ def test_upload_grade_override_and_export(gradebook, tmp_path):
             wait_idle(page)
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download gradebook (CSV)").click()
-            text = Path(download.value.path()).read_text(encoding="utf-8")
+            data = Path(download.value.path()).read_bytes()
         except Exception:
             page.screenshot(path=str(shots / f"failed-at-{step}.png"), full_page=True)
             raise
         finally:
             browser.close()
-    assert text.startswith("\ufeff")  # the export's byte-order mark: same bytes as `export`
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    with db.read_session(db.open_engine(gradebook)) as session:
+        exported = export.gradebook_csv(store.gradebook(session, KEY))
+    assert data == exported.encode("utf-8")  # byte for byte what `grader export` writes
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     row = next(r for r in rows if r["student_id"] == student.id)
     assert row["q1"] == "0.5"
