@@ -56,6 +56,102 @@ def prepare_line(gray: np.ndarray, height: int = 32, max_width: int = 320) -> np
     return to_float(prepare_line_u8(gray, height, max_width))
 
 
+def _longest_runs(mask: np.ndarray) -> np.ndarray:
+    """Per row, the longest run of consecutive ink pixels."""
+    padded = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
+    diff = np.diff(padded, axis=1)
+    runs = np.zeros(mask.shape[0], dtype=int)
+    for y in range(mask.shape[0]):
+        starts, ends = np.flatnonzero(diff[y] == 1), np.flatnonzero(diff[y] == -1)
+        if len(starts):
+            runs[y] = int((ends - starts).max())
+    return runs
+
+
+def find_fraction_bar(gray: np.ndarray) -> tuple[int, int] | None:
+    """Rows (top, bottom) of the bar of a stacked fraction (numerator over denominator), or None.
+
+    A bar is the row band with the longest horizontal ink run, spanning >= 70 % of the ink
+    width, thin, with a block of ink above and below (each >= 25 % of the ink height and
+    >= 8 % of its width), and not crossed by a single stroke on both sides, which is how
+    characters such as 干 or 士 differ from a fraction.
+    """
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+    thr, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    if float(np.percentile(gray, 90)) - float(gray.min()) < 40:
+        return None
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, 3), np.uint8)) > 0
+    ys, xs = np.nonzero(mask)
+    if len(ys) < 30:
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    h, w = y1 - y0, x1 - x0
+    if h < 0.5 * w or h < 20:
+        return None
+    m = mask[y0:y1, x0:x1]
+    runs = _longest_runs(m)
+    rows = np.flatnonzero(runs >= 0.7 * w)
+    if len(rows) == 0:
+        return None
+    # contiguous bands of long rows, longest run first (a stray border piece may be longer)
+    bands = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    for band in sorted(bands, key=lambda b: -int(runs[b].max())):
+        top, bottom = int(band[0]), int(band[-1])
+        while top > 0 and runs[top - 1] >= 0.25 * w:  # the bar's tilted or ragged edges
+            top -= 1
+        while bottom < h - 1 and runs[bottom + 1] >= 0.25 * w:
+            bottom += 1
+        if bottom - top + 1 <= 0.2 * h and _is_fraction_split(m, top, bottom, h, w):
+            return int(y0 + top), int(y0 + bottom)
+    return None
+
+
+def _is_fraction_split(m: np.ndarray, top: int, bottom: int, h: int, w: int) -> bool:
+    above, below = m[:top], m[bottom + 1:]
+    for part in (above, below):
+        rows_with_ink = np.flatnonzero(part.any(axis=1))
+        cols_with_ink = np.flatnonzero(part.any(axis=0))
+        if len(rows_with_ink) == 0 or np.ptp(rows_with_ink) + 1 < 0.25 * h:
+            return False
+        if np.ptp(cols_with_ink) + 1 < 0.08 * w:
+            return False
+    # one stroke crossing the bar (ink right above and right below at the same x): a character
+    edge_above = cv2.dilate(above[-1:].astype(np.uint8), np.ones((1, 3), np.uint8))[0] > 0
+    return not bool((edge_above & below[0]).any())
+
+
+def _trim_to_ink(gray: np.ndarray, margin: int = 3) -> np.ndarray:
+    _, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return gray
+    return gray[max(0, ys.min() - margin):ys.max() + 1 + margin, max(0, xs.min() - margin):xs.max() + 1 + margin]
+
+
+def unstack_fraction(gray: np.ndarray) -> np.ndarray:
+    """A stacked fraction becomes the inline `a/b` the model reads; other crops pass unchanged."""
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+    bar = find_fraction_bar(gray)
+    if bar is None:
+        return gray
+    top, bottom = _trim_to_ink(gray[:bar[0]]), _trim_to_ink(gray[bar[1] + 1:])
+    h = max(top.shape[0], bottom.shape[0])
+    parts = [cv2.resize(p, (max(1, round(p.shape[1] * h / p.shape[0])), h)) for p in (top, bottom)]
+    paper = int(np.percentile(gray, 90))
+    ink = int(gray.min())
+    slash_w = max(6, h // 3)
+    thick = max(1, bar[1] - bar[0] + 1)
+    slash = np.full((h, slash_w), paper, np.uint8)
+    cv2.line(slash, (slash_w - 2, 1), (1, h - 2), ink, thick, cv2.LINE_AA)
+    gap = np.full((h, max(2, h // 10)), paper, np.uint8)
+    return np.hstack([parts[0], gap, slash, gap, parts[1]])
+
+
+STACKABLE_KINDS = ("number", "math")
+
+
 @dataclass(frozen=True)
 class Reading:
     text: str
@@ -128,9 +224,21 @@ class Recognizer:
 
     # ------------------------------------------------------------- model outputs
 
-    def log_probs(self, crops: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
-        """Per crop, the (T, C) log-probabilities, T = the crop's own frames (padding dropped)."""
-        lines = [prepare_line(c, self.height, self.max_width) for c in crops]
+    def log_probs(self, crops: Sequence[np.ndarray], kind: str | None | Sequence[str | None] = None,
+                  batch_size: int = 32) -> list[np.ndarray]:
+        """Per crop, the (T, C) log-probabilities of the model's output frames.
+
+        For number and math crops a stacked fraction (numerator over a bar over denominator)
+        is first rewritten inline as `a/b`; other kinds are left alone because characters such
+        as 元 have the same layout.
+        """
+        kinds = _per_crop(kind, len(crops))
+        lines = [prepare_line(unstack_fraction(c) if k in STACKABLE_KINDS else c, self.height, self.max_width)
+                 for c, k in zip(crops, kinds)]
+        return self.log_probs_lines(lines, batch_size)
+
+    def log_probs_lines(self, lines: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """Like log_probs, for lines already through prepare_line; batched by similar width."""
         out: list[np.ndarray | None] = [None] * len(lines)
         order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # width buckets
         for start in range(0, len(order), batch_size):
@@ -143,8 +251,8 @@ class Recognizer:
             logits = self.session.run(None, {"image": x})[0]
             lp = ctc.log_softmax(logits.astype(np.float64))
             for j, i in enumerate(idx):
-                # keep the padded frames: training saw padding as blank paper too, and the
-                # blank frames there carry no characters
+                # keep the padded frames: training padded batches the same way, and the model
+                # learnt to emit blanks over padding
                 out[i] = lp[j]
         return out  # type: ignore[return-value]
 
@@ -161,7 +269,7 @@ class Recognizer:
         """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet."""
         kinds = _per_crop(kind, len(crops))
         readings = []
-        for lp, k in zip(self.log_probs(crops), kinds):
+        for lp, k in zip(self.log_probs(crops, kinds), kinds):
             readings.append(self.decode(lp, k, beam_width))
         return readings
 
@@ -177,7 +285,7 @@ class Recognizer:
 
     def read_lexicon(self, crop: np.ndarray, lexicon: Sequence[str], kind: str | None = None) -> Reading:
         """Read a crop constrained to allowed strings (e.g. a class roster)."""
-        lp = self.log_probs([crop])[0]
+        lp = self.log_probs([crop], kind)[0]
         if kind:
             lp = ctc.apply_mask(lp, kind_mask(kind, self.chars))
         text, ll = ctc.lexicon_decode(lp, lexicon, self.index)

@@ -501,6 +501,43 @@ def photo_crop(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
+def _ink_trim(alpha: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(alpha > 0.2)
+    return alpha[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else alpha
+
+
+def render_stacked_fraction(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+    """`a/b` written as children do: numerator over a pen-drawn bar over the denominator."""
+    num, den = label.split("/")
+    a = _ink_trim(render_digits_symbols(num, src, rng))
+    b = _ink_trim(render_digits_symbols(den, src, rng))
+    h = max(a.shape[0], b.shape[0])
+    bar_w = int(max(a.shape[1], b.shape[1]) * rng.uniform(1.1, 1.5)) + 4
+    thick = max(2.0, h * rng.uniform(0.06, 0.1))
+    gaps = [int(h * rng.uniform(0.1, 0.35)) for _ in range(2)]
+    pad = int(thick) + 4
+    height = a.shape[0] + gaps[0] + b.shape[0] + gaps[1] + 2 * pad
+    canvas = np.zeros((height, bar_w + 2 * pad), np.float32)
+    bar_y = pad + a.shape[0] + gaps[0]
+
+    def place(part: np.ndarray, y: int) -> None:
+        x = pad + max(0, (bar_w - part.shape[1]) // 2 + int(rng.integers(-2, 3)))
+        region = canvas[y:y + part.shape[0], x:x + part.shape[1]]
+        np.maximum(region, part[:region.shape[0], :region.shape[1]], out=region)
+
+    place(a, pad)
+    tilt = rng.normal(0, 0.02 * bar_w)
+    bar = _draw_strokes([[(0, 0), (bar_w * 0.5, rng.normal(0, 1)), (bar_w, tilt)]], thick, 0, h)
+    place(bar.alpha, bar_y - bar.alpha.shape[0] // 2)
+    place(b, bar_y + int(thick) + gaps[1])
+    return canvas
+
+
+def stacked_fraction_sample(src: Sources, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    label = f"{_int_str(rng, 2)}/{_int_str(rng, 2)}"
+    return photo_crop(render_stacked_fraction(label, src, rng), rng), label
+
+
 RENDERERS = {
     "number": render_digits_symbols, "math": render_digits_symbols, "text": render_text,
     "chinese": render_chinese, "choice": render_choice,

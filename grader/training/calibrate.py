@@ -1,0 +1,99 @@
+"""Fit the reading confidence: P(reading exactly right | features) by logistic regression
+(Platt 1999) on held-out generated validation lines, written into models/model.json.
+
+    python -m grader.training.calibrate [--models models/]
+
+Fitted on validation samples the training loop never evaluates (indices from 2000 on), each
+decoded under its category's alphabet as the grader does. Also records a reliability table
+(mean confidence vs accuracy per bin) so the model card can show the calibration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from grader import ctc
+from grader.charset import kind_mask
+from grader.paths import MODELS_DIR, cache_dir
+from grader.recognizer import Recognizer, confidence_features, to_float
+from grader.training.synth import CATEGORIES
+from grader.training.train import LineDataset
+
+FIT_START = 2000  # the training loop's periodic evaluation uses the first 1500 validation lines
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> np.ndarray:
+    """Newton's method on the L2-regularised log-loss; returns weights with the bias last."""
+    X = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(X.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
+        grad = X.T @ (p - y) + l2 * w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def reliability(conf: np.ndarray, right: np.ndarray, bins: int = 5) -> list[dict]:
+    edges = np.linspace(0, 1, bins + 1)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf >= lo) & (conf < hi if hi < 1 else conf <= hi)
+        if sel.any():
+            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": int(sel.sum()),
+                         "mean_confidence": round(float(conf[sel].mean()), 3),
+                         "accuracy": round(float(right[sel].mean()), 3)})
+    return rows
+
+
+def collect(rec: Recognizer, data: LineDataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lines = [to_float(data.images[i, :, :data.widths[i]]) for i in idx]
+    feats, right = [], []
+    for i, lp in zip(idx, rec.log_probs_lines(lines)):
+        kind = CATEGORIES[data.cats[i]]
+        reading = rec.decode(lp, kind)
+        feats.append(confidence_features(ctc.apply_mask(lp, kind_mask(kind, rec.chars))))
+        right.append(reading.text == data.labels[i])
+    return np.asarray(feats), np.asarray(right, dtype=float)
+
+
+def calibrate(models_dir: Path, count: int = 3000) -> dict:
+    rec = Recognizer.load(models_dir, precision="int8", threads=2)
+    data = LineDataset(cache_dir() / "dataset" / "val", rec.index)
+    idx = np.arange(FIT_START, min(len(data), FIT_START + count))
+    x, y = collect(rec, data, idx)
+    half = len(idx) // 2  # fit on one half, report reliability on the other
+    w = fit_logistic(x[:half], y[:half])
+    X = np.hstack([x[half:], np.ones((len(x) - half, 1))])
+    conf = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
+    w = fit_logistic(x, y)  # the shipped weights use all of it
+    result = {"weights": [round(float(v), 6) for v in w],
+              "features": ["weakest_char_logp", "best_missed_char_logp", "weakest_char_margin"],
+              "fitted_on": f"{len(idx)} generated validation lines (val split, indices {FIT_START}+)",
+              "reliability_holdout": reliability(conf, y[half:]),
+              "holdout_accuracy": round(float(y[half:].mean()), 4)}
+    meta_path = models_dir / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["confidence"] = result
+    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader.training.calibrate")
+    parser.add_argument("--models", type=Path, default=MODELS_DIR)
+    parser.add_argument("--count", type=int, default=3000)
+    args = parser.parse_args(argv)
+    print(json.dumps(calibrate(args.models, args.count), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
