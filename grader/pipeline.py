@@ -104,7 +104,8 @@ def read_and_score(crops: Sequence["AnswerCrop"], questions: dict[str, Question]
     likely each accepted answer is, and score. Blank crops never reach the recogniser."""
     inked = [c for c in crops if not c.blank and c.question_id in questions]
     # One pass of the model per crop: the reading and the key's likelihoods share its output.
-    log_probs = recognizer.log_probs([c.ink for c in inked]) if inked else []
+    kinds = [questions[c.question_id].kind for c in inked]
+    log_probs = recognizer.log_probs([c.ink for c in inked], kinds) if inked else []
     scored: dict[str, GradedAnswer] = {}
     for crop, lp in zip(inked, log_probs):
         question = questions[crop.question_id]

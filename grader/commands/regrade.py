@@ -70,7 +70,7 @@ def store_likelihoods(recognizer):
         ink = cv2.imdecode(np.frombuffer(answer.ink_png, np.uint8), cv2.IMREAD_GRAYSCALE)
         if ink is None:
             return {}
-        [log_probs] = recognizer.log_probs([ink])
+        [log_probs] = recognizer.log_probs([ink], kind)
         return dict(zip(candidates, recognizer.string_log_likelihoods(log_probs, candidates, kind)))
 
     return likelihoods
