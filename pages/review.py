@@ -97,11 +97,15 @@ def answers_view(assignment_id: str, key) -> None:
 
 
 def groups_view(assignment_id: str, key) -> None:
+    chosen = st.selectbox("Question", ["all questions", *[q.id for q in key.questions]],
+                          key="group-question")
     with db.read_session(engine()) as session:
-        groups = store.answer_groups(session, assignment_id)
+        groups = store.answer_groups(session, assignment_id,
+                                     None if chosen == "all questions" else chosen)
     if not groups:
         st.info("No answers yet.")
         return
+    st.caption("Identical readings of a question (after normalisation), groups to review first.")
     for question in key.questions:
         mine = [g for g in groups if g.question_id == question.id]
         if not mine:
