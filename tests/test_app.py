@@ -194,19 +194,31 @@ def test_roster_csv_import(monkeypatch, empty):
 
 # --- grade ----------------------------------------------------------------------------------------
 
+def pdf_of(jpeg: bytes) -> bytes:
+    """A one-page PDF holding the photo, as a scanner app would send it."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).save(buffer, format="PDF", resolution=150.0)
+    return buffer.getvalue()
+
+
 def test_grade_uploads_photos_and_keeps_failures(monkeypatch, seeded):
     from grader.answer_key import load_answer_key
 
     key = load_answer_key(ANSWER_KEYS_DIR / "arithmetic-basics.yaml")
     photo = demo_photo(key, DEMO_ROSTER[1], np.random.default_rng(5))
+    scan = pdf_of(demo_photo(key, DEMO_ROSTER[2], np.random.default_rng(6)))
     before = count(seeded, Submission.id)
     app = open_app(monkeypatch, seeded, "pages/grade.py")
     uploader = next(u for u in app.file_uploader if u.key.startswith("uploads"))
-    uploader.set_value([("new.jpg", photo, "image/jpeg"), ("broken.jpg", b"not a photo",
-                                                            "image/jpeg")]).run()
+    uploader.set_value([("new.jpg", photo, "image/jpeg"), ("scan.pdf", scan, "application/pdf"),
+                        ("broken.jpg", b"not a photo", "image/jpeg")]).run()
     app.button(key="grade").click().run()
     assert not app.exception
-    assert count(seeded, Submission.id) == before + 2
+    assert count(seeded, Submission.id) == before + 3
     with db.read_session(db.open_engine(seeded)) as session:
         new = store.find_submission(session, key.id, store.photo_hash(photo))
         broken = store.find_submission(session, key.id, store.photo_hash(b"not a photo"))
@@ -216,7 +228,10 @@ def test_grade_uploads_photos_and_keeps_failures(monkeypatch, seeded):
         kept = FileStore.for_engine(db.open_engine(seeded)).photo(broken.photo_sha256)
     assert kept == b"not a photo"  # kept for a retry
     assert any("broken.jpg" in e.value for e in app.error)
-    assert any("1 pages graded" in w.value for w in app.warning)
+    assert any("2 pages graded" in w.value for w in app.warning)
+    with db.read_session(db.open_engine(seeded)) as session:
+        from_pdf = store.find_submission(session, key.id, store.photo_hash(scan))
+        assert from_pdf.status == "ok" and from_pdf.student_id == DEMO_ROSTER[2].id
     app.button(key="retry").click().run()
     assert any("still failing" in s.value for s in app.success)
 
