@@ -289,3 +289,11 @@ def test_gradebook_table_matches_the_store(monkeypatch, seeded):
     assert list(table["total"]) == [r.total for r in book.rows]
     assert app.get("vega_lite_chart"), "per-question charts are drawn"
     assert any(b.proto.label == "Download gradebook (CSV)" for b in app.get("download_button"))
+
+
+def test_grade_without_a_model_says_why_and_grades_nothing(monkeypatch, seeded, tmp_path):
+    monkeypatch.setenv("GRADER_MODELS_DIR", str(tmp_path / "no-model"))
+    app = open_app(monkeypatch, seeded, "pages/grade.py")
+    assert any("Grading is not possible right now" in e.value and "no-model" in e.value
+               for e in app.error)
+    assert app.button(key="grade").disabled
