@@ -215,7 +215,8 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            tuner.record(threads, time.time() - t_step)
+            # per sample-column: batches differ in width several-fold
+            tuner.record(threads, (time.time() - t_step) / (len(idx) * x.shape[-1]))
             step += 1
             seen += len(idx)
             loss_sum += float(loss.detach())
