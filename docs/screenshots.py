@@ -24,7 +24,7 @@ def shoot(page, name: str, full_page: bool = False) -> None:
     print(f"wrote {target}")
 
 
-def teachers_sheet() -> "np.ndarray":
+def teachers_sheet():
     """A plain sheet as a teacher might make it in a word processor: a title, ten questions,
     a box after each; no markers, no QR code."""
     import numpy as np
