@@ -88,6 +88,10 @@ def show_page(submission, key, names: dict[str, str]) -> None:
     st.selectbox(f"Student ({how})", options, index=options.index(current),
                  format_func=lambda s: names.get(s, s), key=widget_key,
                  on_change=act, args=(set_student, submission.id, widget_key, names))
+    with st.expander("Answers as read"):
+        st.dataframe([{"q": a.question_id, "read": a.text, "verdict": a.verdict,
+                       "points": f"{a.points:g}/{a.max_points:g}", "status": a.status}
+                      for a in submission.answers], hide_index=True, width="stretch")
 
 
 st.title("Grade")
