@@ -8,6 +8,7 @@ size, `detect_answer_boxes` proposes the rectangular answer boxes in reading ord
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -168,3 +169,25 @@ def draft_key(pages: list[np.ndarray], key_id: str, title: str, paper: str = "A4
         raise GraderError("no rectangular answer boxes were found on the sheet; draw the boxes by hand in the app")
     return {"id": key_id, "title": title, "paper": paper, "pages": len(pages), "questions": questions,
             "templates": [f"{key_id}.page-{i}.png" for i in range(1, len(pages) + 1)]}
+
+
+def save_template_key(folder: Path | str, draft: dict[str, Any], pages: list[np.ndarray]) -> Path:
+    """Write a teacher's key (YAML) and its template pages (PNG, named as in draft["templates"])
+    into `folder`; returns the YAML path. The key is validated first, so nothing half-valid is
+    written (AnswerKeyInvalid says what to fix, e.g. answers still "?")."""
+    import yaml
+
+    from grader.answer_key import parse_answer_key
+
+    folder = Path(folder)
+    text = yaml.safe_dump(draft, allow_unicode=True, sort_keys=False)
+    parse_answer_key(text, f"{draft.get('id', 'new key')}.yaml")
+    if "?" in {a for q in draft.get("questions", []) for a in q.get("answers", [])}:
+        raise GraderError("some questions still have the placeholder answer '?'; fill in the accepted answers first")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, page in zip(draft["templates"], pages):
+        if not cv2.imwrite(str(folder / name), page):
+            raise GraderError(f"could not write the template image {folder / name}")
+    path = folder / f"{draft['id']}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path

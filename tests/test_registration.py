@@ -15,7 +15,7 @@ from grader.errors import AlignmentFailed, WrongAssignment
 from grader.layout import MARKER_PX, marker_origins_px, qr_rect_px
 from grader.registration import find_page_outline, read_qr, register
 from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
-from grader.template import detect_answer_boxes, draft_key, page_from_image
+from grader.template import detect_answer_boxes, draft_key, page_from_image, save_template_key
 from tests.paper_data import PHOTO_TABLE, blank_page, corner_error_px, hide_marker, key, photo_case
 
 MAX_CORNER_ERROR = 0.005  # of the page width
@@ -33,17 +33,14 @@ def test_marker_registration_across_the_severity_range(index):
     assert result.page == case.page
 
 
-def test_qr_identifies_assignment_and_page_on_most_photos():
-    # A QR at 2 px per module under heavy blur cannot be read; the page then comes from the
-    # template comparison. Most of the table must still be read, and never misread.
-    read = 0
+def test_qr_identifies_assignment_and_page():
+    # Every photo of the table, 2 MP, blurred and small ones included (the sharpened retry of
+    # read_qr is what gets the blurred ones).
     for index in range(len(PHOTO_TABLE)):
         case = photo_case(index)
         qr = register(case.photo.image, case.key).qr
-        if qr is not None:
-            assert (qr.assignment, qr.page, qr.student) == (case.key.id, case.page, None)
-            read += 1
-    assert read >= len(PHOTO_TABLE) - 3
+        assert qr is not None, case.name
+        assert (qr.assignment, qr.page, qr.student) == (case.key.id, case.page, None)
 
 
 @pytest.mark.parametrize("index,marker_id", [(1, 0), (2, 1), (7, 2), (11, 3)])
@@ -188,17 +185,17 @@ def test_draft_key_becomes_a_valid_key_once_answered():
 
 
 def test_teacher_template_registers_by_features(tmp_path):
-    import yaml
+    from grader.answer_key import load_answer_key
+    from grader.errors import GraderError
 
     sheet = _sheet_without_markers("english-vocabulary", qr=False)
-    cv2.imwrite(str(tmp_path / "own.page-1.png"), sheet)
     draft = draft_key([sheet], "own", "Own sheet")
+    with pytest.raises(GraderError, match="placeholder answer"):
+        save_template_key(tmp_path, draft, [sheet])
     for q in draft["questions"]:
         q["answers"] = ["x"]
-    (tmp_path / "own.yaml").write_text(yaml.safe_dump(draft), encoding="utf-8")
-    from grader.answer_key import load_answer_key
-
-    own = load_answer_key(tmp_path / "own.yaml")
+    own = load_answer_key(save_template_key(tmp_path, draft, [sheet]))
+    assert (tmp_path / "own.page-1.png").exists() and own.template_path(1) == tmp_path / "own.page-1.png"
     _, photo = _photo_of(sheet, "english-vocabulary", 8, fill=1.5, rotation_deg=5, background="cloth")
     result = register(photo.image, own)
     assert result.method in ("outline", "features") and result.qr is None
