@@ -292,12 +292,17 @@ def _template_features(key: AnswerKey, page: int, template: np.ndarray, long_sid
     return _FEATURE_CACHE[cache_key]
 
 
-def _feature_homography(photo_gray: np.ndarray, key: AnswerKey, page: int, template: np.ndarray,
+def _photo_features(photo_gray: np.ndarray, config: RegistrationConfig):
+    small, scale = _downscale(photo_gray, config.features_long_side)
+    points, descriptors = _features(small)
+    return points, descriptors, scale
+
+
+def _feature_homography(photo_features, key: AnswerKey, page: int, template: np.ndarray,
                         config: RegistrationConfig) -> tuple[np.ndarray, float, int]:
     """Photo -> template homography from SIFT matches (ratio test, MAGSAC): (H, RMS error, inliers)."""
     t_points, t_desc, t_scale = _template_features(key, page, template, config.features_long_side)
-    small, scale = _downscale(photo_gray, config.features_long_side)
-    p_points, p_desc = _features(small)
+    p_points, p_desc, scale = photo_features
     if p_desc is None or t_desc is None or len(p_points) < 10:
         return None, float("inf"), 0
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(p_desc, t_desc, k=2)
@@ -427,11 +432,12 @@ def _by_features(photo: np.ndarray, gray: np.ndarray, key: AnswerKey, page: int 
                  config: RegistrationConfig) -> tuple[RegisteredPage | None, str]:
     pages = [page] if page is not None else list(range(1, key.pages + 1))
     size = page_size_px(key.paper)
+    photo_features = _photo_features(gray, config)  # once, matched against every page
     best = None
     inliers_seen = 0
     for p in pages:
         template = template_image(key, p)
-        homography, error, inliers = _feature_homography(gray, key, p, template, config)
+        homography, error, inliers = _feature_homography(photo_features, key, p, template, config)
         inliers_seen = max(inliers_seen, inliers)
         if homography is None or inliers < config.min_feature_inliers or not _plausible(homography, photo.shape, size):
             continue
