@@ -50,7 +50,7 @@ def prepare_grading(engine: Engine, key_text: str, source: str,
     """Store the key (a changed key becomes a new version) and the roster; load the roster."""
     key = parse_answer_key(key_text, source=source)
     with db.write_session(engine) as session:
-        before = store._latest_version(session, key.id)
+        before = store.latest_key_version(session, key.id)
         version = store.save_answer_key(session, key_text, source)
         if roster:
             store.upsert_students(session, roster)

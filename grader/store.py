@@ -94,7 +94,7 @@ def save_answer_key(session: Session, yaml_text: str, source: str = "<answer key
         assignment = Assignment(id=key.id, title=key.title)
         session.add(assignment)
         session.flush()
-    latest = _latest_version(session, key.id)
+    latest = latest_key_version(session, key.id)
     digest = _text_hash(yaml_text)
     if latest is not None and latest.sha256 == digest:
         return latest
@@ -106,7 +106,8 @@ def save_answer_key(session: Session, yaml_text: str, source: str = "<answer key
     return version
 
 
-def _latest_version(session: Session, assignment_id: str) -> KeyVersion | None:
+def latest_key_version(session: Session, assignment_id: str) -> KeyVersion | None:
+    """The newest stored key version of an assignment (None if it has none yet)."""
     return session.scalars(select(KeyVersion).where(KeyVersion.assignment_id == assignment_id)
                            .order_by(KeyVersion.version.desc()).limit(1)).first()
 
@@ -125,7 +126,7 @@ def load_key(session: Session, assignment_id: str,
     """The stored answer key of an assignment (latest version unless one is named)."""
     _assignment(session, assignment_id)
     if version is None:
-        row = _latest_version(session, assignment_id)
+        row = latest_key_version(session, assignment_id)
     else:
         row = session.scalars(select(KeyVersion).where(KeyVersion.assignment_id == assignment_id,
                                                        KeyVersion.version == version)).first()
