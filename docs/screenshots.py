@@ -49,6 +49,13 @@ def own_sheet(page, folder: Path) -> None:
     page.locator('[data-testid="stFileUploader"] input[type="file"]').last.set_input_files(
         str(blank))
     wait_idle(page, 120_000)
+    capitals = ["Paris", "Rome | Roma", "Madrid", "Berlin", "Lisbon | Lisboa", "Vienna | Wien",
+                "Oslo", "Dublin", "Prague | Praha", "Athens"]
+    page.get_by_placeholder("Paris").fill("\n".join(capitals))
+    page.get_by_placeholder("my-quiz-1").fill("capitals-quiz")
+    page.get_by_placeholder("My quiz 1").fill("Capitals quiz, week 5")
+    page.get_by_placeholder("My quiz 1").press("Enter")
+    wait_idle(page)
     page.get_by_text("answer boxes on").first.scroll_into_view_if_needed()
     page.mouse.wheel(0, 250)
     shoot(page, "own-sheet")

@@ -186,6 +186,12 @@ def from_own_sheet() -> None:
     for i, row in enumerate(rows):  # numbered across pages
         row["id"], row["label"] = f"q{i + 1}", str(i + 1)
     st.write(f"Found **{len(rows)}** answer boxes on {len(pages)} page(s).")
+    pasted = st.text_area("Accepted answers, one line per box in reading order (alternatives "
+                          "separated by |); or type them in the table", key="own-answers",
+                          height=100, placeholder="Paris\nRome | Roma\nMadrid")
+    for row, line in zip(rows, pasted.splitlines()):
+        if line.strip():
+            row["answers"] = line.strip()
     columns = ["id", "label", "answers", "kind", "points", "page", "x", "y", "w", "h"]
     table, preview = st.columns([3, 2])
     edited = table.data_editor(pd.DataFrame(rows, columns=columns), num_rows="dynamic",
@@ -213,11 +219,12 @@ def from_own_sheet() -> None:
     # Templates named in the check are placeholders: the real images are written on save.
     draft = key_yaml_from_boxes(key_id, title, paper, records,
                                 [f"page-{n}.png" for n in range(1, len(pages) + 1)])
+    # As grader.template.save_template_key: a key still holding "?" placeholders is not saved.
     unanswered = [str(r.get("label")) for r in records if str(r.get("answers")).strip() == "?"]
     if unanswered:
-        st.warning(f"Questions {', '.join(unanswered)} still have “?” as their answer: type the "
-                   "accepted answers in the table (or save now and edit the key later).")
-    if validation(draft, "your worksheet") is not None:
+        st.warning(f"Questions {', '.join(unanswered)} still have “?” as their answer: give the "
+                   "accepted answers above or in the table to save the key.")
+    elif validation(draft, "your worksheet") is not None:
         st.button("Save as answer key", key="save-own", type="primary", on_click=act,
                   args=(save_own_sheet, key_id, title, paper, records, pages))
 

@@ -168,11 +168,16 @@ def test_own_sheet_boxes_are_detected_and_saved_as_a_key(monkeypatch, empty, tmp
     assert app.image, "the page with its detected boxes is shown"
     app.text_input(key="own-id").input("my-sheet")
     app.text_input(key="own-title").input("My sheet").run()
+    assert any("still have “?”" in w.value for w in app.warning)
+    assert not any(b.key == "save-own" for b in app.button)  # placeholders are not saved
+    app.text_area(key="own-answers").input("\n".join(f"{n} | {n}.0" for n in range(boxes)))
+    app.run()
     app.button(key="save-own").click().run()
     assert not app.exception
     with db.read_session(db.open_engine(empty)) as session:
         key, _ = store.load_key(session, "my-sheet")
     assert len(key.questions) == boxes
+    assert key.questions[2].answers == ["2", "2.0"]
     assert key.template_path(1).exists()  # the blank page is kept as the template
 
 
