@@ -93,26 +93,38 @@ def lr_at(cfg: TrainConfig, fraction: float) -> float:
 
 
 class ThreadTuner:
-    """Picks 1 or 2 intra-op threads by measured step time. When another process holds one
-    core, two OpenMP threads wait on each other at every barrier and run slower than one."""
+    """Picks 1 or 2 intra-op threads by measured cost per sample column. When another process
+    holds one core, two OpenMP threads wait on each other at every barrier and run up to ten
+    times slower than one; when the machine is free, two are nearly twice as fast. Trials run
+    every `period_s` seconds, and at once when steps suddenly slow down."""
 
-    def __init__(self, max_threads: int, period: int = 200, trial: int = 8):
+    def __init__(self, max_threads: int, period_s: float = 60.0, trial: int = 4):
         self.options = sorted({1, max_threads})
-        self.period, self.trial = period, trial
+        self.period_s, self.trial = period_s, trial
         self.current = max_threads
-        self.times: dict[int, list[float]] = {}
+        self.plan: list[int] = []
+        self.trial_costs: dict[int, list[float]] = {}
+        self.recent: list[float] = []
+        self.last_trial = time.time()
 
-    def threads_for(self, step: int) -> int:
-        phase = step % self.period
-        if len(self.options) > 1 and phase < self.trial * len(self.options):
-            return self.options[phase // self.trial]
-        if phase == self.trial * len(self.options) and self.times:
-            self.current = min(self.times, key=lambda k: float(np.median(self.times[k])))
-            self.times = {}
+    def threads_for(self, now: float) -> int:
+        if len(self.options) > 1 and not self.plan and not self.trial_costs and now - self.last_trial > self.period_s:
+            self.plan = [k for k in self.options for _ in range(self.trial)]
+        if self.plan:
+            return self.plan[0]
         return self.current
 
-    def record(self, threads: int, seconds: float) -> None:
-        self.times.setdefault(threads, []).append(seconds)
+    def record(self, threads: int, cost: float) -> None:
+        if self.plan:
+            self.plan.pop(0)
+            self.trial_costs.setdefault(threads, []).append(cost)
+            if not self.plan:
+                self.current = min(self.trial_costs, key=lambda k: float(np.median(self.trial_costs[k])))
+                self.trial_costs, self.recent, self.last_trial = {}, [], time.time()
+            return
+        self.recent = (self.recent + [cost])[-20:]
+        if len(self.recent) >= 5 and cost > 2.5 * float(np.median(self.recent)):
+            self.last_trial = 0.0  # sudden slowdown: someone took a core; re-measure now
 
 
 def ctc_loss(logits: torch.Tensor, flat, input_lengths, target_lengths) -> torch.Tensor:
@@ -203,7 +215,7 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0) -> None:
     model.train()
     while step < cfg.total_steps:
         for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
-            threads = tuner.threads_for(step)
+            threads = tuner.threads_for(time.time())
             torch.set_num_threads(threads)
             t_step = time.time()
             lr = lr_at(cfg, (elapsed_before + t_step - t0) / 60 / cfg.max_minutes)
