@@ -8,6 +8,7 @@ or feature alignment must also look like the template before it is accepted.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -58,12 +59,12 @@ class Outline:
 
 # --- markers ----------------------------------------------------------------------------------------
 
-_DETECTOR: cv2.aruco.ArucoDetector | None = None
+_LOCAL = threading.local()  # one detector per thread: the API grades in a thread pool
 
 
 def _aruco_detector() -> cv2.aruco.ArucoDetector:
-    global _DETECTOR
-    if _DETECTOR is None:
+    detector = getattr(_LOCAL, "detector", None)
+    if detector is None:
         params = cv2.aruco.DetectorParameters()
         params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE  # refined on the full image below
         # Three threshold windows (7, 22, 37 px) cover markers of 20-60 px on the detection copy.
@@ -73,8 +74,8 @@ def _aruco_detector() -> cv2.aruco.ArucoDetector:
         params.minMarkerPerimeterRate = 0.02
         params.polygonalApproxAccuracyRate = 0.05
         dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
-        _DETECTOR = cv2.aruco.ArucoDetector(dictionary, params)
-    return _DETECTOR
+        detector = _LOCAL.detector = cv2.aruco.ArucoDetector(dictionary, params)
+    return detector
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
