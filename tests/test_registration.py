@@ -200,3 +200,28 @@ def test_teacher_template_registers_by_features(tmp_path):
     result = register(photo.image, own)
     assert result.method in ("outline", "features") and result.qr is None
     assert _error(result, photo) <= MAX_CORNER_ERROR * 1654
+
+
+def test_page_of_a_multi_page_key_without_a_readable_qr():
+    k = key("algebra-basics")
+    for page in (1, 2):
+        sheet = blank_page("algebra-basics", page).copy()
+        qx, qy, qw, qh = qr_rect_px("A4")
+        sheet[qy : qy + qh, qx : qx + qw] = 255  # a coffee stain over the QR code
+        rng = np.random.default_rng(page)
+        filled = fill_answers(sheet, k, page, sample_answers(k, page, rng), rng)
+        photo = simulate_photo(filled, rng, PhotoParams(frame=(1600, 1200), rotation_deg=270, tilt_deg=15, fill=0.7))
+        result = register(photo.image, k)
+        assert result.qr is None and result.page == page
+
+
+def test_letter_paper():
+    from grader.worksheet import render_page
+
+    letter = key("arithmetic-basics").model_copy(update={"paper": "Letter"})
+    sheet = render_page(letter, 1)
+    assert sheet.shape == (2200, 1700, 3)
+    photo = simulate_photo(sheet, np.random.default_rng(4), PhotoParams(frame=(1600, 1200), rotation_deg=85, tilt_deg=20, fill=0.6))
+    result = register(photo.image, letter)
+    assert result.method == "markers" and result.image.shape == (2200, 1700, 3)
+    assert _error(result, photo, 1700, 2200) <= MAX_CORNER_ERROR * 1700
