@@ -55,6 +55,15 @@ def qr_rect_px(paper: str) -> tuple[int, int, int, int]:
     return x, MARKER_MARGIN_PX - 20, QR_PX, QR_PX
 
 
+def name_box_px(paper: str) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the name box's border on the template page, right of the top-left
+    marker and left of the QR code; the printed "Name" label sits in its top-left corner."""
+    left = MARKER_MARGIN_PX + MARKER_PX + 36
+    top, bottom = MARKER_MARGIN_PX + 104, MARKER_MARGIN_PX + 190
+    right = qr_rect_px(paper)[0] - 30
+    return left, top, right - left, bottom - top
+
+
 # --- QR payload ---------------------------------------------------------------------------------
 
 QR_PREFIX = "grader:v1"

@@ -25,6 +25,7 @@ from grader.layout import (
     MARKER_MARGIN_PX,
     MARKER_PX,
     marker_origins_px,
+    name_box_px,
     page_size_px,
     qr_payload,
     qr_rect_px,
@@ -136,8 +137,9 @@ def _draw_header(draw, key: AnswerKey, page: int, student: Student | None, width
     title_w = qr_x - left - 30
     _draw_fitted(draw, key.title, (left, MARKER_MARGIN_PX - 10, title_w, 96), 46, 24)
     # The name box: pre-filled on per-student sheets, otherwise for the student to write in.
-    box_top, box_bottom = MARKER_MARGIN_PX + 104, MARKER_MARGIN_PX + 190
-    draw.rectangle((left, box_top, qr_x - 30, box_bottom), outline=BOX_GREY, width=BOX_BORDER_PX)
+    box_left, box_top, box_w, box_h = name_box_px(key.paper)
+    box_bottom = box_top + box_h
+    draw.rectangle((box_left, box_top, box_left + box_w, box_bottom), outline=BOX_GREY, width=BOX_BORDER_PX)
     draw.text((left + 10, box_top + 6), "Name", fill=TEXT_GREY, font=_font(22))
     if student is not None:
         label = student.name or student.id
