@@ -142,7 +142,7 @@ def unstack_fraction(gray: np.ndarray) -> np.ndarray:
     paper = int(np.percentile(gray, 90))
     ink = int(gray.min())
     slash_w = max(6, h // 3)
-    thick = max(1, bar[1] - bar[0] + 1)
+    thick = max(1, min(bar[1] - bar[0] + 1, h // 10))  # the band includes the ragged edges
     slash = np.full((h, slash_w), paper, np.uint8)
     cv2.line(slash, (slash_w - 2, 1), (1, h - 2), ink, thick, cv2.LINE_AA)
     gap = np.full((h, max(2, h // 10)), paper, np.uint8)
@@ -150,6 +150,7 @@ def unstack_fraction(gray: np.ndarray) -> np.ndarray:
 
 
 STACKABLE_KINDS = ("number", "math")
+BUCKET = 16  # px; lines are padded to a multiple of this (training padded by up to ~24 px)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,6 @@ class Recognizer:
         self.precision = precision
         self.height = int(meta["input"]["height"])
         self.max_width = int(meta["input"]["max_width"])
-        self.multiple = int(meta["input"].get("width_multiple", 8))
         # Fallback until calibration is fitted: the weakest character's peak probability.
         self.calibration = meta.get("confidence", {}).get("weights", [1.0, 0.0, 0.0, 0.0])
 
@@ -238,22 +238,26 @@ class Recognizer:
         return self.log_probs_lines(lines, batch_size)
 
     def log_probs_lines(self, lines: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
-        """Like log_probs, for lines already through prepare_line; batched by similar width."""
+        """Like log_probs, for lines already through prepare_line.
+
+        Each line is padded to the next multiple of BUCKET px and batched only with lines of the
+        same padded width: the backward LSTM reads the padding too, so a reading must not depend
+        on which other crops happen to share its batch.
+        """
         out: list[np.ndarray | None] = [None] * len(lines)
-        order = sorted(range(len(lines)), key=lambda i: lines[i].shape[1])  # width buckets
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            width = max(lines[i].shape[1] for i in idx)
-            width = int(math.ceil(width / self.multiple) * self.multiple)
-            x = np.zeros((len(idx), 1, self.height, width), np.float32)
-            for j, i in enumerate(idx):
-                x[j, 0, :, :lines[i].shape[1]] = lines[i]
-            logits = self.session.run(None, {"image": x})[0]
-            lp = ctc.log_softmax(logits.astype(np.float64))
-            for j, i in enumerate(idx):
-                # keep the padded frames: training padded batches the same way, and the model
-                # learnt to emit blanks over padding
-                out[i] = lp[j]
+        buckets: dict[int, list[int]] = {}
+        for i, line in enumerate(lines):
+            buckets.setdefault(int(math.ceil(line.shape[1] / BUCKET) * BUCKET), []).append(i)
+        for width, members in sorted(buckets.items()):
+            for start in range(0, len(members), batch_size):
+                idx = members[start:start + batch_size]
+                x = np.zeros((len(idx), 1, self.height, width), np.float32)
+                for j, i in enumerate(idx):
+                    x[j, 0, :, :lines[i].shape[1]] = lines[i]
+                logits = self.session.run(None, {"image": x})[0]
+                lp = ctc.log_softmax(logits.astype(np.float64))
+                for j, i in enumerate(idx):
+                    out[i] = lp[j]
         return out  # type: ignore[return-value]
 
     def string_log_likelihoods(self, log_probs: np.ndarray, candidates: Sequence[str],

@@ -1,0 +1,145 @@
+"""The committed recogniser (models/) through its public API and the `recognize` command."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from grader import ctc
+from grader.charset import kind_alphabet
+from grader.errors import ModelUnavailable
+from grader.paths import REPO_ROOT
+from grader.recognizer import Reading, Recognizer, find_fraction_bar, unstack_fraction
+from tests.ink_crops import fonts_available, make_crops, stacked_fractions
+
+pytestmark = pytest.mark.skipif(not fonts_available(), reason="Debian handwriting fonts not installed")
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer.load()
+
+
+@pytest.fixture(scope="module")
+def crops():
+    return make_crops()
+
+
+def test_reads_generated_crops_in_training_fonts(recognizer, crops):
+    readings = recognizer.read([c for c, _, _ in crops], kind=[k for _, _, k in crops])
+    wrong = [(label, r.text) for (_, label, _), r in zip(crops, readings) if r.text != label]
+    exact = 1 - len(wrong) / len(crops)
+    assert exact >= 0.95, f"exact match {exact:.2%}; misread (truth, read): {wrong}"
+
+
+def test_readings_carry_probabilities(recognizer, crops):
+    readings = recognizer.read([c for c, _, _ in crops[:6]])
+    assert all(isinstance(r, Reading) and 0.0 <= r.confidence <= 1.0 for r in readings)
+    assert all(r.log_likelihood <= 0.0 for r in readings)
+
+
+def test_kind_restricts_the_alphabet(recognizer, crops):
+    chinese = [c for c, _, k in crops if k == "chinese"]
+    for reading in recognizer.read(chinese, kind="number"):
+        assert set(reading.text) <= set(kind_alphabet("number"))
+
+
+def test_one_kind_per_crop_must_match_the_crop_count(recognizer, crops):
+    with pytest.raises(ValueError, match="2 kinds given for 3 crops"):
+        recognizer.read([c for c, _, _ in crops[:3]], kind=["number", "text"])
+
+
+def test_batched_and_single_reads_agree(recognizer, crops):
+    images = [c for c, _, _ in crops[:10]]
+    batched = [r.text for r in recognizer.read(images)]
+    single = [recognizer.read([img])[0].text for img in images]
+    assert batched == single
+
+
+def test_string_log_likelihoods_rank_the_truth_first(recognizer, crops):
+    crop, label, kind = crops[0]  # "42"
+    lp = recognizer.log_probs([crop])[0]
+    assert lp.shape[1] == len(recognizer.chars) + 1
+    scores = recognizer.string_log_likelihoods(lp, [label, "47", "420", "4€"])
+    assert scores[0] > max(scores[1], scores[2])
+    assert scores[3] == -math.inf  # € is outside the charset
+    assert scores[0] == pytest.approx(ctc.string_log_likelihood(lp, label, recognizer.index))
+
+
+def test_lexicon_reading_picks_the_roster_name(recognizer, crops):
+    crop = next(c for c, label, _ in crops if label == "Lisa")
+    reading = recognizer.read_lexicon(crop, ["Lena", "Lisa", "Luis", "Tom"])
+    assert reading.text == "Lisa"
+
+
+def test_missing_model_is_a_named_error(tmp_path):
+    with pytest.raises(ModelUnavailable, match="cannot be loaded"):
+        Recognizer.load(tmp_path)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _recognize(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", "recognize", "--json", *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_reads_files_and_reports_unreadable_ones_in_order(tmp_path, crops):
+    good = []
+    for i in (0, 13):  # "42", "apple"
+        path = tmp_path / f"crop{i}.png"
+        cv2.imwrite(str(path), crops[i][0])
+        good.append(path)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    missing = tmp_path / "missing.png"
+    result = _recognize(str(good[0]), str(empty), str(broken), str(good[1]), str(missing))
+    assert result.returncode == 2, result.stderr
+    entries = json.loads(result.stdout)
+    assert [e["path"] for e in entries] == [str(p) for p in (good[0], empty, broken, good[1], missing)]
+    assert entries[0]["text"] == "42" and 0 <= entries[0]["confidence"] <= 1
+    assert entries[3]["text"] == "apple"
+    assert "empty" in entries[1]["error"]
+    assert "not an image" in entries[2]["error"]
+    assert "cannot open" in entries[4]["error"]
+    assert all("text" not in e for e in entries[1:3])
+
+
+def test_cli_expands_directories_and_exits_0_when_all_read(tmp_path, crops):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for i in (0, 1):
+        cv2.imwrite(str(folder / f"{i}.png"), crops[i][0])
+    (folder / "notes.txt").write_text("not an image, not listed")
+    result = _recognize("--kind", "number", str(folder))
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert [e["path"] for e in entries] == [str(folder / "0.png"), str(folder / "1.png")]
+    assert [e["text"] for e in entries] == ["42", "3.5"]
+
+
+# ---------------------------------------------------------------- stacked fractions
+
+
+def test_stacked_fractions_are_found_and_inline_crops_are_not(crops):
+    found = [find_fraction_bar(crop) is not None for crop, _ in stacked_fractions()]
+    assert sum(found) >= 5, found
+    assert all(find_fraction_bar(crop) is None for crop, _, _ in crops)
+
+
+def test_stacked_fraction_reads_as_a_over_b(recognizer):
+    items = stacked_fractions()
+    readings = recognizer.read([c for c, _ in items], kind="number")
+    right = sum(r.text == label for r, (_, label) in zip(readings, items))
+    assert right >= 5, [(label, r.text) for r, (_, label) in zip(readings, items)]
+    # the rewrite turns the two-storey crop into one wide line
+    assert unstack_fraction(items[0][0]).shape != items[0][0].shape
