@@ -161,19 +161,13 @@ def identify_student(registered: "RegisteredPage", key: AnswerKey, recognizer: "
 
 
 def name_box_px(paper: str) -> tuple[int, int, int, int]:
-    """(x, y, w, h) of the handwriting area of the name box on a template page (right of the
-    printed word "Name"); from grader.layout when it provides it."""
-    from grader import layout
+    """(x, y, w, h) of the handwriting area of the name box on a template page: inside its
+    border (grader.layout.name_box_px) and right of the printed word "Name"."""
+    from grader.layout import name_box_px as name_box_border
 
-    if hasattr(layout, "name_box_px"):
-        return layout.name_box_px(paper)
-    # Mirrors grader.worksheet._draw_header: box from the left marker's edge to the QR.
-    left = layout.MARKER_MARGIN_PX + layout.MARKER_PX + 36
-    top, bottom = layout.MARKER_MARGIN_PX + 104, layout.MARKER_MARGIN_PX + 190
-    right = layout.qr_rect_px(paper)[0] - 30
-    label = 95  # the printed "Name" label
-    inset = 8  # the box border
-    return left + label, top + inset, right - left - label - inset, bottom - top - 2 * inset
+    x, y, w, h = name_box_border(paper)
+    label, inset = 95, 8  # the printed "Name" label; the box border
+    return x + label, y + inset, w - label - inset, h - 2 * inset
 
 
 def name_box_ink(page_bgr: np.ndarray, paper: str) -> np.ndarray | None:
