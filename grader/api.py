@@ -687,11 +687,13 @@ def _gradebook_text(shared_engine: SharedEngine, assignment_id: str, long: bool)
 
 def _read_one(shared: SharedRecognizer, data: bytes, kind: str | None, label: str) -> Any:
     """Decode one uploaded crop and read it (runs in a worker thread)."""
-    from grader.imageio import load_images
+    from grader.imageio import ImageLimits, load_images
 
     if not data:
         raise ApiError(400, f"{label}: the image is empty (0 bytes)")
-    images = load_images(data, label)
+    # A crop is small: tighter limits than for whole-page photos keep 8 concurrent requests
+    # from holding gigabytes of decoded pixels.
+    images = load_images(data, label, ImageLimits(max_pixels=16_000_000, max_side=8000, max_pdf_pages=1))
     if len(images) != 1:
         raise ApiError(400, f"{label}: send one crop image, not a {len(images)}-page PDF")
     return shared.get().read([_grayscale(images[0])], kind=kind)[0]

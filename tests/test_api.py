@@ -317,6 +317,21 @@ def test_ocr_bad_input(client: httpx.Client, kwargs: dict, status: int, words: l
     assert_error(client.post("/ocr", **kwargs), status, *words)
 
 
+def test_huge_image_refused_from_its_header(client: httpx.Client) -> None:
+    # 9000 x 9000 white PNG: a few hundred KB on the wire, 240 MB once decoded.
+    buffer = io.BytesIO()
+    Image.new("1", (9000, 9000), 1).save(buffer, "PNG", optimize=True)
+    assert len(buffer.getvalue()) < BODY_LIMIT_MB * 1024 * 1024
+    assert_error(client.post("/ocr", files={"file": ("big.png", buffer.getvalue())}), 415, "9000x9000")
+
+
+def test_multi_page_pdf_refused(client: httpx.Client) -> None:
+    buffer = io.BytesIO()
+    pages = [Image.new("L", (200, 100), 255) for _ in range(2)]
+    pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:])
+    assert_error(client.post("/ocr", files={"file": ("two.pdf", buffer.getvalue())}), 415, "2 pages")
+
+
 def test_oversized_body_refused_by_content_length(client: httpx.Client) -> None:
     body = b'{"image_base64": "' + b"A" * int(1.5 * 1024 * 1024) + b'"}'
     response = client.post("/ocr", content=body, headers={"content-type": "application/json"})
