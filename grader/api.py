@@ -27,7 +27,7 @@ import re
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -73,7 +73,8 @@ class ApiSettings:
     answer_keys_dir: Path = ANSWER_KEYS_DIR
     precision: str = "int8"  # recogniser weights: int8 (default) or fp32
     inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
-    max_parallel_inference: int = 2  # requests recognising at once (one per core here)
+    # Requests recognising at once: one per core (ONNX Runtime runs each on one thread).
+    max_parallel_inference: int = field(default_factory=lambda: os.cpu_count() or 2)
     max_files_per_request: int = 200
 
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 from pathlib import Path
 
 from grader.errors import GraderError
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
     from grader.api import create_app
 
+    guard = "bearer token required" if settings.token else "no token: open to this machine only"
+    print(f"REST API on http://{args.host}:{args.port} ({guard}; body limit "
+          f"{settings.max_body_bytes / MB:g} MB; docs at /docs)", file=sys.stderr)
     uvicorn.run(
         create_app(settings),
         host=args.host,
