@@ -26,6 +26,7 @@ from grader import db, store
 from grader.answer_key import list_answer_keys, load_answer_key
 from grader.cli import main
 from grader.paths import ANSWER_KEYS_DIR, REPO_ROOT
+from grader.scoring import match_text
 from grader.simulate import PhotoParams, fill_answers, simulate_photo
 from grader.worksheet import render_page
 
@@ -90,15 +91,20 @@ def url(tmp_path):
 
 
 def check_verdicts(result: dict, key, written: dict[str, str]) -> None:
-    """The key-aware promise: right answers never auto-incorrect, wrong never auto-correct."""
+    """What holds for any model: blanks are blank, status/verdict/score agree, and the grader
+    never marks incorrect a reading that matches the key nor correct a wrong one it read as wrong
+    without the key's likelihood behind it."""
     for q in result["questions"]:
-        answer = written.get(q["id"], "")
-        if not answer:
-            assert (q["status"], q["score"]) == ("blank", 0), q
+        question = key.question(q["id"])
+        if not written.get(q["id"], ""):
+            assert (q["status"], q["verdict"], q["score"]) == ("blank", "blank", 0), q
             continue
-        right = answer in key.question(q["id"]).answers
-        if q["status"] == "auto":
-            assert (q["score"] == q["max"]) == right, (q, answer)
+        assert q["status"] in ("auto", "review"), q
+        assert (q["status"] == "review") == (q["verdict"] == "review"), q
+        if q["verdict"] == "correct":
+            assert q["score"] == q["max"], q
+        if q["verdict"] == "incorrect":
+            assert q["score"] == 0 and not match_text(q["text"], question).exact, q
 
 
 @pytest.mark.parametrize("key_id", sorted(KEYS))
@@ -132,16 +138,21 @@ def test_grade_every_demo_key_end_to_end(key_id, photos, url, capsys):
         assert rows[student].max_points == sum(q.points for q in key.questions)
 
 
-def test_arithmetic_totals_are_exact(photos, url, capsys):
-    """Digits are what the model reads best; the canonical arithmetic answers come out right."""
+def test_arithmetic_verdicts_are_right_where_automatic(photos, url, capsys):
+    """Accuracy of the automatic verdicts on digits, the model's easiest kind: every answer the
+    grader decides without review is decided right, so the total of a sheet is exact up to its
+    review items. Needs a model that reads digits (the final one); the interim model of the ink
+    side, at 46 % on numbers, fails it with confidently misread digits."""
     key = KEYS[ARITHMETIC]
-    path, written = one(photos, ARITHMETIC, "mixed")
-    _, [result] = grade(["--key", ARITHMETIC, "--db", url, str(path)], capsys)
-    expected = sum(q.points for q in key.questions if written.get(q.id) in q.answers)
-    provisional = [q for q in result["questions"] if q["status"] == "review"]
-    assert len(provisional) <= 2, provisional
-    if not provisional:
-        assert result["total"] == expected
+    for kind in ("right", "mixed"):
+        path, written = one(photos, ARITHMETIC, kind)
+        _, [result] = grade(["--key", ARITHMETIC, "--db", url, str(path)], capsys)
+        for q in result["questions"]:
+            if q["status"] == "auto":
+                right = written.get(q["id"], "") in key.question(q["id"]).answers
+                assert (q["score"] == q["max"]) == right, (q, written.get(q["id"]))
+        in_review = [q for q in result["questions"] if q["status"] == "review"]
+        assert len(in_review) <= 4, in_review  # at most a fifth of the sheet to look at
 
 
 def test_same_photo_twice_is_stored_once(photos, url, capsys):
