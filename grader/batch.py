@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from grader import db, store
 from grader.answer_key import AnswerKey, parse_answer_key
-from grader.errors import GraderError
+from grader.errors import GraderError, StoreError
 from grader.orm import KeyVersion
 from grader.pipeline import GradedPage, grade_photo
 from grader.roster import RosterEntry
@@ -235,9 +235,21 @@ def _store_outcomes(engine: Engine, context: GradingContext, path: Path, digest:
                                           outcome.source_page, outcome.label, version)
             yield {"photo": outcome.label, "error": outcome.error}
         else:
-            with db.write_session(engine) as session:
-                version = session.get(KeyVersion, context.key_version_id)
-                submission, _ = store.save_graded_page(session, outcome.graded, version, digest,
-                                                       outcome.source_page, outcome.label)
-                result = store.submission_result(submission, outcome.label)
-            yield result
+            yield _save(engine, context, digest, outcome)
+
+
+def _save(engine: Engine, context: GradingContext, digest: str, outcome: PageOutcome) -> dict:
+    try:
+        with db.write_session(engine) as session:
+            version = session.get(KeyVersion, context.key_version_id)
+            submission, _ = store.save_graded_page(session, outcome.graded, version, digest,
+                                                   outcome.source_page, outcome.label)
+            return store.submission_result(submission, outcome.label)
+    except StoreError:
+        # Another process stored the same photo between our check and our insert (a server
+        # database has no BEGIN IMMEDIATE; the unique constraint caught it): its result stands.
+        with db.read_session(engine) as session:
+            existing = store.find_submission(session, context.key.id, digest, outcome.source_page)
+            if existing is None or existing.status != "ok":
+                raise
+            return store.submission_result(existing, outcome.label)
