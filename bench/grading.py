@@ -317,6 +317,9 @@ def accuracy(photos_per_key: int, recognizer: Recognizer) -> None:
     print(f"  on test: review {100 * t.review_rate:.1f} %, wrong among auto-graded "
           f"{100 * t.wrong_rate:.2f} % ({t.wrong}/{t.auto}), verdict accuracy "
           f"{100 * (1 - t.wrong_rate):.2f} %")
+    met = t.wrong_rate < 0.01 and t.review_rate <= 0.10
+    print(f"  targets (< 1 % wrong among auto-graded, <= 10 % to review) on test: "
+          f"{'met' if met else 'MISSED'}")
     text_only = [replace(r, reading_ll=None, answer_lls=None) for r in test]
     b = evaluate(text_only, config)
     print(f"  same thresholds, text only (no key likelihoods) on test: review "
