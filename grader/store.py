@@ -194,7 +194,7 @@ def save_graded_page(session: Session, graded: "GradedPage", key_version: KeyVer
     if existing is None:
         session.add(submission)
     session.flush()
-    return submission, existing is None or existing.status != "ok"
+    return submission, True  # new, or a failed photo now graded
 
 
 def _finite(value: float | None) -> float | None:

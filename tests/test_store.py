@@ -155,7 +155,7 @@ def test_failed_photo_is_kept_and_replaced_when_it_grades(engine, key):
     with db.read_session(engine) as session:
         [failed] = store.failed_submissions(session, key.id)
         assert failed.error == "no page found" and failed.photo_name == "x.jpg"
-    save(engine, key, graded_page(key, all_right(key), "s1"), "c" * 64, "x.jpg")
+    assert save(engine, key, graded_page(key, all_right(key), "s1"), "c" * 64, "x.jpg")[1]
     with db.write_session(engine) as session:
         assert store.failed_submissions(session, key.id) == []
         # a later failure of an already graded photo does not wipe its grades
