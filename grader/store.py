@@ -29,7 +29,8 @@ from grader.answer_key import AnswerKey, parse_answer_key
 from grader.errors import GraderError, StoreError
 from grader.orm import Answer, Assignment, KeyVersion, Override, Student, Submission
 from grader.roster import RosterEntry
-from grader.scoring import DEFAULT_CONFIG, ScoringConfig, candidate_strings, score_answer
+from grader.normalize import normalize
+from grader.scoring import DEFAULT_CONFIG, Rules, ScoringConfig, candidate_strings, score_answer
 
 if TYPE_CHECKING:  # the pipeline imports OpenCV and the recogniser; the store does not need them
     from grader.pipeline import GradedPage
@@ -475,6 +476,9 @@ def regrade(session: Session, assignment_id: str, likelihoods: Likelihoods | Non
                                                   result.verdict))
             answer.points, answer.verdict = result.points, result.verdict
             answer.status, answer.margin = result.status, result.margin
+            # the key's rules (case, spaces, width) decide which answers group together
+            answer.normalized = normalize(answer.text, question.kind,
+                                          Rules.of(question.match).options())
     session.flush()
     return report
 
