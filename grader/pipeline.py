@@ -89,7 +89,7 @@ def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, recognizer: "Recogniz
 
 
 def decode_single(data: bytes, name: str = "") -> np.ndarray:
-    """The one image in `data`; a multi-page PDF must be split by the caller (grade_file)."""
+    """The one image in `data`; a multi-page PDF is split by the caller (batch.grade_pages)."""
     images = load_images(data, name)
     if len(images) != 1:
         raise ImageUnreadable(f"{name or 'the file'} holds {len(images)} pages; grade each page "
@@ -155,7 +155,9 @@ def identify_student(registered: "RegisteredPage", key: AnswerKey, recognizer: "
     ink = name_box_ink(registered.image, key.paper)
     if ink is None:
         return None, "none", ""
-    reading = recognizer.read([ink], kind="text")[0]
+    # Latin names read with the letters' alphabet; a class with Chinese names needs all of it.
+    cjk = any("\u4e00" <= ch <= "\u9fff" for entry in roster for ch in entry.name)
+    reading = recognizer.read([ink], kind=None if cjk else "text")[0]
     match = match_name(reading.text, roster, config)
     return match.student_id, ("name" if match.student_id else "none"), reading.text
 
