@@ -17,6 +17,7 @@ Safety by default:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -293,6 +294,59 @@ class SharedRecognizer:
         return self._recognizer
 
 
+class CropBatcher:
+    """Reads the crops of concurrent /ocr requests together: while a batch runs, new crops queue
+    and go as the next batch. A lone request never waits for company (no batching window), and
+    under load one ONNX Runtime call and one thread hand-off serve several requests.
+
+    Lives on the event loop's thread (no locks needed); `workers` batches run at once, one per core.
+    """
+
+    def __init__(self, shared: SharedRecognizer, workers: int, max_batch: int = 16) -> None:
+        self._shared = shared
+        self._workers = max(1, workers)
+        self._max_batch = max_batch
+        self._pending: list[tuple[Any, str | None, asyncio.Future[Any]]] = []
+        self._running = 0
+
+    async def read(self, gray: Any, kind: str | None) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((gray, kind, future))
+        self._start_workers()
+        return await future
+
+    def _start_workers(self) -> None:
+        while self._pending and self._running < self._workers:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                # Share the queue between the idle workers so both cores get a part.
+                take = min(self._max_batch, max(1, -(-len(self._pending) // self._workers)))
+                batch, self._pending = self._pending[:take], self._pending[take:]
+                self._start_workers()
+                try:
+                    readings = await anyio.to_thread.run_sync(
+                        _read_batch, self._shared, [b[0] for b in batch], [b[1] for b in batch]
+                    )
+                except Exception as error:  # e.g. ModelUnavailable: every waiting request gets it
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (_, _, future), reading in zip(batch, readings):
+                    if not future.done():  # the client may have gone away
+                        future.set_result(reading)
+        finally:
+            self._running -= 1
+
+
+def _read_batch(shared: SharedRecognizer, crops: list[Any], kinds: list[str | None]) -> list[Any]:
+    return shared.get().read(crops, kind=kinds)
+
+
 class SharedEngine:
     """The gradebook's SQLAlchemy engine, opened (and migrated) once on first use."""
 
@@ -472,18 +526,21 @@ class ApiState:
     engine: SharedEngine
     inference: anyio.CapacityLimiter
     grading: anyio.CapacityLimiter
+    batcher: CropBatcher
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiState":
+        recognizer = SharedRecognizer(settings)
         return cls(
             settings,
-            SharedRecognizer(settings),
+            recognizer,
             SharedEngine(settings),
-            # More inferences at once than cores only adds queueing inside ONNX Runtime.
+            # More decodes at once than cores only adds queueing.
             anyio.CapacityLimiter(settings.max_parallel_inference),
             # One grading batch at a time: 12-megapixel photos are memory-heavy, and the
             # gradebook has one writer anyway.
             anyio.CapacityLimiter(1),
+            CropBatcher(recognizer, settings.max_parallel_inference),
         )
 
 
@@ -557,7 +614,8 @@ async def ocr(request: Request) -> OcrResult:
     api = state(request)
     data, kind, label = await _ocr_input(request, api.settings.max_files_per_request)
     started = time.perf_counter()
-    reading = await anyio.to_thread.run_sync(_read_one, api.recognizer, data, kind, label, limiter=api.inference)
+    gray = await anyio.to_thread.run_sync(_decode_crop, data, label, limiter=api.inference)
+    reading = await api.batcher.read(gray, kind)
     elapsed_ms = round((time.perf_counter() - started) * 1000)
     return OcrResult(text=reading.text, confidence=round(float(reading.confidence), 4), time_used_ms=elapsed_ms)
 
@@ -686,8 +744,8 @@ def _gradebook_text(shared_engine: SharedEngine, assignment_id: str, long: bool)
         return export.gradebook_csv(store.gradebook(session, assignment_id))
 
 
-def _read_one(shared: SharedRecognizer, data: bytes, kind: str | None, label: str) -> Any:
-    """Decode one uploaded crop and read it (runs in a worker thread)."""
+def _decode_crop(data: bytes, label: str) -> Any:
+    """One uploaded crop as a grayscale image (runs in a worker thread)."""
     from grader.imageio import ImageLimits, load_images
 
     if not data:
@@ -697,7 +755,7 @@ def _read_one(shared: SharedRecognizer, data: bytes, kind: str | None, label: st
     images = load_images(data, label, ImageLimits(max_pixels=16_000_000, max_side=8000, max_pdf_pages=1))
     if len(images) != 1:
         raise ApiError(400, f"{label}: send one crop image, not a {len(images)}-page PDF")
-    return shared.get().read([_grayscale(images[0])], kind=kind)[0]
+    return _grayscale(images[0])
 
 
 # --------------------------------------------------------------------------------------------
