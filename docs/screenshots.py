@@ -57,7 +57,6 @@ def own_sheet(page, folder: Path) -> None:
     page.get_by_placeholder("My quiz 1").press("Enter")
     wait_idle(page)
     page.get_by_text("answer boxes on").first.scroll_into_view_if_needed()
-    page.mouse.wheel(0, 250)
     shoot(page, "own-sheet")
 
 
