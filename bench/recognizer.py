@@ -141,6 +141,32 @@ def held_out_set(src: synth.Sources, by_char: dict[str, list[str]], n: int, seed
     return sets
 
 
+def pipeline_set(seeds: int) -> dict[str, list]:
+    """Crops the paper side produces: simulate.fill_answers (non-reserved fonts) ->
+    photograph -> register -> crop_answers, for every demo answer key and page."""
+    from grader.answer_key import list_answer_keys, load_answer_key
+    from grader.crops import crop_answers
+    from grader.registration import register
+    from grader.simulate import fill_answers, photograph, sample_answers
+    from grader.worksheet import render_page
+
+    sets: dict[str, list] = {}
+    for entry in list_answer_keys():
+        key = entry if hasattr(entry, "questions") else load_answer_key(entry)
+        kinds = {q.id: q.kind for q in key.questions}
+        pages = sorted({q.page for q in key.questions})
+        for page in pages:
+            for seed in range(seeds):
+                rng = np.random.default_rng([seed, page])
+                answers = sample_answers(key, page, rng, blank_fraction=0.0)
+                photo = photograph(fill_answers(render_page(key, page), key, page, answers, rng), rng)
+                for crop in crop_answers(register(photo, key), key):
+                    truth = answers.get(crop.question_id)
+                    if not crop.blank and truth:
+                        sets.setdefault(kinds[crop.question_id], []).append((crop.ink, truth))
+    return sets
+
+
 def score(rec: Recognizer, sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
     out = {}
     for cat, items in sets.items():
@@ -233,6 +259,8 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-reserved", action="store_true")
+    parser.add_argument("--pipeline-seeds", type=int, default=2,
+                        help="photos per demo key page for the paper-side pipeline set (0: skip)")
     args = parser.parse_args()
     val_src = synth.load_sources("val")
     t0 = time.time()
@@ -246,6 +274,10 @@ def main() -> int:
         held = held_out_set(src, by_char, args.n)
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
                        {"int8": score(int8, held), "fp32": score(fp32, held)})
+    if args.pipeline_seeds:
+        pipe = pipeline_set(args.pipeline_seeds)
+        print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
+                       "Debian training fonts)", {"int8": score(int8, pipe), "fp32": score(fp32, pipe)})
     print(f"\n(accuracy part took {time.time() - t0:.0f} s)")
     if not args.skip_speed:
         speed_table(args.models)
