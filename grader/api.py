@@ -74,7 +74,7 @@ class ApiSettings:
     answer_keys_dir: Path = ANSWER_KEYS_DIR
     precision: str = "int8"  # recogniser weights: int8 (default) or fp32
     inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
-    # Requests recognising at once: one per core (ONNX Runtime runs each on one thread).
+    # Crops decoded, and batches read, at once: one per core (each ONNX Runtime call uses one thread).
     max_parallel_inference: int = field(default_factory=lambda: os.cpu_count() or 2)
     max_files_per_request: int = 200
 
@@ -82,9 +82,14 @@ class ApiSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
         """Read GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL, GRADER_MODELS_DIR."""
         env = os.environ if environ is None else environ
+        try:
+            max_body_mb = float(env.get("GRADER_API_MAX_BODY_MB") or "20")
+        except ValueError:
+            raise GraderError(f"GRADER_API_MAX_BODY_MB must be a number of megabytes, not "
+                              f"{env.get('GRADER_API_MAX_BODY_MB')!r}") from None
         settings = cls(
             token=env.get("GRADER_API_TOKEN") or None,  # an empty token means none, never "any"
-            max_body_bytes=int(float(env.get("GRADER_API_MAX_BODY_MB", "20")) * MB),
+            max_body_bytes=int(max_body_mb * MB),
             database_url=env.get("GRADER_DATABASE_URL") or None,
             models_dir=Path(env.get("GRADER_MODELS_DIR") or MODELS_DIR),
         )

@@ -168,6 +168,13 @@ def test_settings_defaults_and_environment() -> None:
         "t", 5 * 1024 * 1024, "sqlite:///x.db", "/m")
 
 
+def test_bad_body_limit_setting_is_a_clear_error() -> None:
+    from grader.errors import GraderError
+
+    with pytest.raises(GraderError, match="GRADER_API_MAX_BODY_MB must be a number"):
+        ApiSettings.from_env({"GRADER_API_MAX_BODY_MB": "twenty"})
+
+
 @pytest.mark.parametrize(
     "host, loopback",
     [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
