@@ -107,6 +107,16 @@ def _vm_hwm_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
+def _pss_mb(pid: int | str) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class ChildPeaks:
     """Samples the peak memory of this process's children (the grading workers) while they run."""
 
@@ -114,6 +124,7 @@ class ChildPeaks:
         import threading
 
         self.peaks: dict[int, float] = {}
+        self.peak_pss_total = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
 
@@ -131,8 +142,12 @@ class ChildPeaks:
 
     def _run(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
-            for pid in self._children():
+            children = self._children()
+            for pid in children:
                 self.peaks[pid] = max(self.peaks.get(pid, 0.0), _vm_hwm_mb(pid))
+            # Proportional set size: pages shared between the forked workers counted once.
+            total = sum(_pss_mb(pid) for pid in [os.getpid(), *children])
+            self.peak_pss_total = max(self.peak_pss_total, total)
 
     def __enter__(self) -> "ChildPeaks":
         self._thread.start()
@@ -178,8 +193,9 @@ def grade_folder(folder: Path, workers: int) -> None:
     print(f"throughput: {len(paths)} pages of {len(key.questions)} questions with {workers} "
           f"worker processes in {elapsed:.1f} s = {len(paths) / elapsed * 60:.0f} pages/minute "
           f"({failed} failed)")
-    print(f"peak memory (RSS): main process {own:.0f} MB, largest worker {child:.0f} MB "
-          f"(all processes together at most {own + workers * child:.0f} MB)")
+    print(f"peak memory: main process {own:.0f} MB RSS, largest worker {child:.0f} MB RSS; "
+          f"all processes together {children.peak_pss_total:.0f} MB PSS at the sampled peak "
+          f"(shared pages counted once), at most {own + workers * child:.0f} MB as summed RSS")
 
 
 # --- 2. accuracy -------------------------------------------------------------------------------
