@@ -342,6 +342,19 @@ def check_key(yaml_text: str, source: str) -> AnswerKey:
     return parse_answer_key(yaml_text, source=source)
 
 
+def sample_crops(session, answer_ids: Sequence[int], limit: int = 3) -> list[bytes]:
+    """Colour crops of the first few answers of a group, so the teacher sees what one click
+    will grade."""
+    from grader.orm import Answer
+
+    crops = []
+    for answer_id in answer_ids[:limit]:
+        answer = session.get(Answer, answer_id)
+        if answer is not None and answer.crop_png:
+            crops.append(answer.crop_png)
+    return crops
+
+
 # --- statistics ---------------------------------------------------------------------------------
 
 @dataclass

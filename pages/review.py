@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from grader import db, store
+from grader.app_support import sample_crops
 from pages._common import act, engine, pick_assignment, show_flash
 
 PAGE_SIZE = 15
@@ -97,13 +98,16 @@ def answers_view(assignment_id: str, key) -> None:
 
 
 def groups_view(assignment_id: str, key) -> None:
-    chosen = st.selectbox("Question", ["all questions", *[q.id for q in key.questions]],
+    # One question at a time: a class's groups for every question at once is a long page.
+    prompts = {q.id: f"{q.label}. {q.prompt or ''}" for q in key.questions}
+    chosen = st.selectbox("Question", list(prompts), format_func=prompts.get,
                           key="group-question")
     with db.read_session(engine()) as session:
-        groups = store.answer_groups(session, assignment_id,
-                                     None if chosen == "all questions" else chosen)
+        groups = store.answer_groups(session, assignment_id, chosen)
+        samples = {(g.question_id, g.normalized): sample_crops(session, g.answer_ids, limit=2)
+                   for g in groups}
     if not groups:
-        st.info("No answers yet.")
+        st.info("No answers to this question yet.")
         return
     st.caption("Identical readings of a question (after normalisation), groups to review first.")
     for question in key.questions:
@@ -113,8 +117,10 @@ def groups_view(assignment_id: str, key) -> None:
         st.markdown(f"**{question.label}.** {question.prompt or ''} — accepted: "
                     f"{' | '.join(question.answers)}")
         for group in mine:
-            text, count, correct, wrong = st.columns([4, 2, 1, 1])
+            crops, text, count, correct, wrong = st.columns([3, 2, 2, 1, 1])
             verdicts = ", ".join(sorted(set(group.verdicts)))
+            for crop in samples[(question.id, group.normalized)]:
+                crops.image(crop, width="stretch")
             text.markdown(f"“**{group.text or group.normalized}**”")
             count.markdown(f"{group.count} answer(s) · {group.to_review} to review · {verdicts}")
             slug = f"{question.id}-{group.normalized}"
