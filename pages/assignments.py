@@ -19,7 +19,7 @@ from grader.app_support import (
 from grader.demo import load_demo_keys
 from grader.errors import GraderError
 from grader.worksheet import Student, worksheet_pdf_bytes
-from pages._common import act, engine, files, show_flash
+from pages._common import act, engine, files, recognizer, show_flash
 
 KINDS = ["number", "math", "text", "chinese", "choice"]
 MODES = ["auto", "exact", "fuzzy", "numeric", "choice"]
@@ -39,15 +39,50 @@ def load_demo() -> str:
 
 # --- the list -----------------------------------------------------------------------------------
 
-def assignment_rows() -> list[tuple[AnswerKey, int, int, int]]:
-    """(key, version, pages graded, answers to review) per stored assignment."""
+def assignment_rows() -> list[tuple[AnswerKey, int, str, int, int]]:
+    """(key, version, its YAML, pages graded, answers to review) per stored assignment."""
     with db.read_session(engine()) as session:
         out = []
         for assignment in store.list_assignments(session):
             key, version = store.load_key(session, assignment.id)
-            out.append((key, version.version, len(store.list_submissions(session, key.id)),
+            out.append((key, version.version, version.yaml_text,
+                        len(store.list_submissions(session, key.id)),
                         len(store.review_queue(session, key.id))))
         return out
+
+
+def save_edited_key(assignment_id: str, widget_key: str) -> str:
+    text = st.session_state[widget_key]
+    if check_key(text, "the edited key").id != assignment_id:
+        raise GraderError(f"the edited key must keep its id {assignment_id!r}; to make another "
+                          "assignment, create a new one below")
+    return save_key(text, "the edited key")
+
+
+def regrade(assignment_id: str) -> str:
+    """Rescore the stored readings with the latest key; the model judges new accepted answers
+    from the stored ink when it is there, else the text does."""
+    from grader.commands.regrade import store_likelihoods
+
+    try:
+        likelihoods = store_likelihoods(recognizer())
+    except GraderError:
+        likelihoods = None
+    with db.write_session(engine()) as session:
+        return "Regraded: " + store.regrade(session, assignment_id, likelihoods).summary()
+
+
+def edit_and_regrade(key: AnswerKey, version: int, yaml_text: str, graded: int) -> None:
+    if st.toggle("Edit the answer key", key=f"edit-{key.id}"):
+        widget_key = f"yaml-{key.id}"
+        text = st.text_area("Answer key (YAML)", yaml_text, height=320, key=widget_key)
+        if text != yaml_text and validation(text, "the edited key") is not None:
+            st.button(f"Save as version {version + 1}", key=f"save-edit-{key.id}",
+                      type="primary", on_click=act, args=(save_edited_key, key.id, widget_key))
+    if graded:
+        st.button(f"Regrade the {graded} graded pages with key version {version}",
+                  key=f"regrade-{key.id}", on_click=act, args=(regrade, key.id),
+                  help="rescore every stored reading with this key; your overrides are kept")
 
 
 def roster_students() -> list[Student]:
@@ -55,7 +90,8 @@ def roster_students() -> list[Student]:
         return [Student(s.id, s.name) for s in store.list_students(session)]
 
 
-def show_assignment(key: AnswerKey, version: int, graded: int, to_review: int) -> None:
+def show_assignment(key: AnswerKey, version: int, yaml_text: str, graded: int,
+                    to_review: int) -> None:
     with st.expander(f"**{key.title}** · `{key.id}` · {len(key.questions)} questions · "
                      f"{graded} pages graded · {to_review} to review"):
         st.caption(f"key version {version} · {key.pages} page(s) · {key.paper} · kinds: "
@@ -75,6 +111,7 @@ def show_assignment(key: AnswerKey, version: int, graded: int, to_review: int) -
                                     "answers": " | ".join(q.answers), "points": q.points,
                                     "prompt": q.prompt or ""} for q in key.questions]),
                      hide_index=True, width="stretch")
+        edit_and_regrade(key, version, yaml_text, graded)
 
 
 # --- creating keys ------------------------------------------------------------------------------

@@ -302,3 +302,30 @@ def test_grade_without_a_model_says_why_and_grades_nothing(monkeypatch, seeded, 
     assert any("Grading is not possible right now" in e.value and "no-model" in e.value
                for e in app.error)
     assert app.button(key="grade").disabled
+
+
+def test_editing_a_key_makes_a_new_version_and_regrade_keeps_overrides(monkeypatch, seeded):
+    engine = db.open_engine(seeded)
+    with db.write_session(engine) as session:
+        answer = store.list_answers(session, "arithmetic-basics", "q2")[0]
+        store.override_answer(session, answer.id, 1.0, reason="seen on paper")
+        overridden = answer.id
+    app = open_app(monkeypatch, seeded, "pages/assignments.py")
+    app.toggle(key="edit-arithmetic-basics").set_value(True).run()
+    text = app.text_area(key="yaml-arithmetic-basics").value
+    app.text_area(key="yaml-arithmetic-basics").input(text.replace("id: arithmetic-basics",
+                                                                   "id: other")).run()
+    app.button(key="save-edit-arithmetic-basics").click().run()
+    assert any("must keep its id" in e.value for e in app.error)
+    edited = text.replace("answers: ['15']", "answers: ['15', '18']")
+    assert edited != text
+    app.text_area(key="yaml-arithmetic-basics").input(edited).run()
+    app.button(key="save-edit-arithmetic-basics").click().run()
+    with db.read_session(engine) as session:
+        key, version = store.load_key(session, "arithmetic-basics")
+        assert version.version == 2 and key.question("q1").answers == ["15", "18"]
+    app.button(key="regrade-arithmetic-basics").click().run()
+    assert any("Regraded:" in s.value and "key version 2" in s.value for s in app.success)
+    with db.read_session(engine) as session:
+        kept = session.get(Answer, overridden)
+        assert (kept.points, kept.status) == (1.0, "teacher")
