@@ -7,6 +7,7 @@ import streamlit as st
 
 from grader import db
 from grader.demo import seed_demo
+from grader.errors import GraderError
 from pages._common import engine, recognizer
 
 st.set_page_config(page_title="Homework grader", page_icon=":material/edit_note:", layout="wide")
@@ -28,6 +29,14 @@ navigation = st.navigation([
     st.Page("pages/review.py", title="Review", icon=":material/rule:"),
     st.Page("pages/gradebook.py", title="Gradebook", icon=":material/table_chart:"),
 ])
-if os.environ.get("GRADER_DEMO", "1") != "0":
-    _demo(db.database_url())
+try:
+    engine()
+    if os.environ.get("GRADER_DEMO", "1") != "0":
+        summary = _demo(db.database_url())
+        if summary.startswith("demo:") and not st.session_state.get("demo_told"):
+            st.toast(summary.capitalize(), icon=":material/school:")  # once per browser tab
+            st.session_state["demo_told"] = True
+except GraderError as error:  # a wrong URL, a locked or damaged file: say so, touch nothing
+    st.error(f"The gradebook cannot be opened: {error}")
+    st.stop()
 navigation.run()

@@ -329,3 +329,12 @@ def test_editing_a_key_makes_a_new_version_and_regrade_keeps_overrides(monkeypat
     with db.read_session(engine) as session:
         kept = session.get(Answer, overridden)
         assert (kept.points, kept.status) == (1.0, "teacher")
+
+
+def test_a_gradebook_that_cannot_be_opened_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("GRADER_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'g.db'}")
+    monkeypatch.setenv("GRADER_DEMO", "1")
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60).run()
+    assert not app.exception
+    assert any("cannot be opened" in e.value and "does not exist" in e.value for e in app.error)
+    assert not (tmp_path / "missing").exists()
