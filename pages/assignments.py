@@ -205,36 +205,28 @@ def save_own_sheet(key_id: str, title: str, paper: str, rows: list[dict], pages:
     return save_key(key_yaml_from_boxes(key_id, title, paper, rows, paths), "your worksheet")
 
 
-def from_own_sheet() -> None:
-    st.caption("Upload a photo, scan or PDF of your blank worksheet: the answer boxes found on it "
-               "are proposed in reading order. Adjust, add or delete them in the table (x, y, w, "
-               "h are fractions of the page); the preview follows your edits.")
-    paper = st.selectbox("Paper", ["A4", "Letter"], key="own-paper")
-    upload = st.file_uploader("Blank worksheet", type=["jpg", "jpeg", "png", "webp", "pdf"],
-                              key="own-upload")
-    if upload is None:
-        return
-    try:
-        pages, detected = straightened_pages(upload.getvalue(), upload.name, paper)
-    except GraderError as error:
-        st.error(str(error))
-        return
+def detected_rows(detected: list[list]) -> list[dict]:
+    """Editable rows of the boxes found on every page, numbered across pages, with the answers
+    pasted one line per box (in reading order) filled in."""
     rows = [row for number, boxes in enumerate(detected, 1) for row in box_rows(boxes, number)]
-    for i, row in enumerate(rows):  # numbered across pages
+    for i, row in enumerate(rows):
         row["id"], row["label"] = f"q{i + 1}", str(i + 1)
-    st.write(f"Found **{len(rows)}** answer boxes on {len(pages)} page(s).")
     pasted = st.text_area("Accepted answers, one line per box in reading order (alternatives "
                           "separated by |); or type them in the table", key="own-answers",
                           height=100, placeholder="Paris\nRome | Roma\nMadrid")
     for row, line in zip(rows, pasted.splitlines()):
         if line.strip():
             row["answers"] = line.strip()
+    return rows
+
+
+def edit_boxes(rows: list[dict], pages: list, editor_key: str) -> list[dict]:
+    """The box table beside a live preview of the page with the boxes as they stand."""
     columns = ["id", "label", "answers", "kind", "points", "page", "x", "y", "w", "h"]
     table, preview = st.columns([3, 2])
     edited = table.data_editor(pd.DataFrame(rows, columns=columns), num_rows="dynamic",
-                               hide_index=True, column_config=BOX_EDITOR,
-                               key=f"own-boxes-{upload.file_id}", width="stretch",
-                               height=min(640, 38 + 35 * max(1, len(rows) + 1)))
+                               hide_index=True, column_config=BOX_EDITOR, key=editor_key,
+                               width="stretch", height=min(640, 38 + 35 * (len(rows) + 1)))
     records = edited.to_dict("records")
     with preview:
         shown = (st.number_input("Preview page", 1, len(pages), 1, key="own-preview-page")
@@ -247,6 +239,10 @@ def from_own_sheet() -> None:
                                    [str(r.get("label") or "") for r in on_page])),
                  caption="Your sheet with the boxes as they stand in the table",
                  width="stretch")
+    return records
+
+
+def offer_saving(paper: str, records: list[dict], pages: list) -> None:
     left, right = st.columns(2)
     key_id = left.text_input("Id", key="own-id", placeholder="my-quiz-1")
     title = right.text_input("Title", key="own-title", placeholder="My quiz 1")
@@ -264,6 +260,26 @@ def from_own_sheet() -> None:
     elif validation(draft, "your worksheet") is not None:
         st.button("Save as answer key", key="save-own", type="primary", on_click=act,
                   args=(save_own_sheet, key_id, title, paper, records, pages))
+
+
+def from_own_sheet() -> None:
+    st.caption("Upload a photo, scan or PDF of your blank worksheet: the answer boxes found on it "
+               "are proposed in reading order. Adjust, add or delete them in the table (x, y, w, "
+               "h are fractions of the page); the preview follows your edits.")
+    paper = st.selectbox("Paper", ["A4", "Letter"], key="own-paper")
+    upload = st.file_uploader("Blank worksheet", type=["jpg", "jpeg", "png", "webp", "pdf"],
+                              key="own-upload")
+    if upload is None:
+        return
+    try:
+        pages, detected = straightened_pages(upload.getvalue(), upload.name, paper)
+    except GraderError as error:
+        st.error(str(error))
+        return
+    st.write(f"Found **{sum(map(len, detected))}** answer boxes on {len(pages)} page(s).")
+    rows = detected_rows(detected)
+    records = edit_boxes(rows, pages, f"own-boxes-{upload.file_id}")
+    offer_saving(paper, records, pages)
 
 
 # --- the screen ---------------------------------------------------------------------------------
