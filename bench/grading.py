@@ -271,12 +271,21 @@ def evaluate(records: list[Record], config: ScoringConfig) -> Outcome:
 
 def sweep(records: list[Record]) -> list[tuple[ScoringConfig, Outcome]]:
     grid = []
-    levels = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
-    for accept in levels:
-        for reject in levels:
-            config = replace(DEFAULT_CONFIG, accept=accept, reject=reject)
-            grid.append((config, evaluate(records, config)))
+    for accept in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95):
+        for rescue in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0):
+            for reject in (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0):
+                for floor in (0.1, 0.3, 0.5):
+                    config = replace(DEFAULT_CONFIG, accept_confidence=accept,
+                                     rescue_margin=rescue, reject_margin=reject,
+                                     reject_min_confidence=floor)
+                    grid.append((config, evaluate(records, config)))
     return grid
+
+
+def describe(config: ScoringConfig) -> str:
+    return (f"accept_confidence {config.accept_confidence:.2f}, rescue_margin "
+            f"{config.rescue_margin:.2f}, reject_margin {config.reject_margin:.1f}, "
+            f"reject_min_confidence {config.reject_min_confidence:.2f}")
 
 
 def choose(grid, max_wrong: float = 0.01) -> tuple[ScoringConfig, Outcome] | None:
@@ -310,14 +319,14 @@ def accuracy(photos_per_key: int, recognizer: Recognizer) -> None:
     print(f"reading (test): {exact}/{len(read_right)} written answers read exactly "
           f"({100 * exact / max(1, len(read_right)):.1f} %)")
     grid = sweep(validation)
-    print("trade-off curve on validation (accept, reject: review rate, wrong among auto-graded):")
+    print("trade-off curve on validation (review rate, wrong among auto-graded: thresholds):")
     for config, outcome in pareto(grid):
-        print(f"  {config.accept:.2f} {config.reject:.2f}: review "
-              f"{100 * outcome.review_rate:5.1f} %  wrong {100 * outcome.wrong_rate:5.2f} %")
+        print(f"  review {100 * outcome.review_rate:5.1f} %  wrong {100 * outcome.wrong_rate:5.2f} %"
+              f"  {describe(config)}")
     for label, config in (("defaults", DEFAULT_CONFIG),):
         for name, records in (("validation", validation), ("test", test)):
             o = evaluate(records, config)
-            print(f"{label} (accept {config.accept:.2f}, reject {config.reject:.2f}) "
+            print(f"{label} ({describe(config)}) "
                   f"on {name}: review {100 * o.review_rate:.1f} %, wrong among auto-graded "
                   f"{100 * o.wrong_rate:.2f} % ({o.wrong}/{o.auto}), verdict accuracy "
                   f"{100 * (1 - o.wrong_rate):.2f} %")
@@ -327,8 +336,7 @@ def accuracy(photos_per_key: int, recognizer: Recognizer) -> None:
         return
     config, o = chosen
     t = evaluate(test, config)
-    print(f"chosen on validation: accept {config.accept:.2f}, reject "
-          f"{config.reject:.2f} (validation: review {100 * o.review_rate:.1f} %, wrong "
+    print(f"chosen on validation: {describe(config)} (validation: review {100 * o.review_rate:.1f} %, wrong "
           f"{100 * o.wrong_rate:.2f} %)")
     print(f"  on test: review {100 * t.review_rate:.1f} %, wrong among auto-graded "
           f"{100 * t.wrong_rate:.2f} % ({t.wrong}/{t.auto}), verdict accuracy "

@@ -7,27 +7,32 @@ Two kinds of evidence decide a verdict:
    `numeric` (values, tolerance, equivalent forms), `choice` (a letter), or `auto`, which picks
    by the question's kind. Partial credit (`fuzzy_band`, `per_token`) comes from the text too.
 2. **The model's own view of the key** (key-aware verification, DESIGN.md). The recogniser gives
-   the CTC log-likelihood of any string (forced alignment), and CTC likelihoods are probabilities
-   over all strings, so the model's probability that an accepted answer was written is
+   the CTC log-likelihood of any string (forced alignment). CTC likelihoods are probabilities
+   over strings, so the key's likelihood is log of the summed probability of the accepted
+   answers (and their variants), and its **margin** against the best free reading is
 
-       p_key = sum over the accepted answers a (and their variants) of exp(ll(a))
+       delta = log sum_a exp(ll(a)) - ll(reading)        (nats; 0 when the reading is the key)
 
-   An answer the model finds nearly as likely as its best guess gets a high `p_key` even when
-   the greedy text is one stroke off; one it finds unlikely gets a low `p_key`, and a lenient
-   fuzzy threshold does not rescue it (in `auto` mode a fuzzy-only match counts only when there
-   are no likelihoods to ask). The reading's calibrated confidence `c` adds the other side:
+   An answer the model finds nearly as likely as its own reading (delta above -rescue_margin)
+   is correct even when the greedy text is a stroke off (a missed decimal point, 4 read as 9);
+   one it finds far less likely (delta below -reject_margin) is wrong, and a lenient fuzzy
+   threshold does not rescue it (in `auto` mode a fuzzy-only match counts only when there are
+   no likelihoods to ask). Between the two, the teacher decides. On generated validation sheets
+   right answers misread by the model sit at delta -0.1 to -6 while wrong answers sit at -6 to
+   -50, which is what makes the margin worth more than the text (bench/grading.py).
 
-       p_yes = max(p_key, c if the reading is accepted)      evidence the answer is right
-       p_no  = c if the reading is not accepted, else 0      evidence it is something else
+Verdicts:
+- the reading is an accepted answer: `correct` if its calibrated confidence reaches
+  `accept_confidence`, else `review`;
+- otherwise: `correct` if delta >= -rescue_margin; `incorrect` (or partial credit) if
+  delta <= -reject_margin and the reading's confidence reaches `reject_min_confidence` (a crop
+  the model cannot read at all goes to review, not to zero); `review` in between. Without
+  likelihoods a reading that is not accepted is `incorrect` from `text_only_reject_confidence`.
 
-   A model that cannot read the crop has both small, so the answer goes to review instead of
-   being marked wrong.
-
-`correct` when p_yes reaches `accept`, `incorrect` when p_no reaches `reject` (and p_yes does
-not), `review` otherwise. The `margin` is the logit distance past the deciding threshold (>= 0),
-or, in review, minus the distance to the nearer one (the most negative is the most doubtful).
-The thresholds live in `ScoringConfig` and are chosen on validation data by `bench/grading.py`.
-Pure functions, no I/O.
+The `margin` of a result is how far past its deciding threshold it lies (>= 0), or, in review,
+minus the distance to the nearer threshold (the most negative is the most doubtful); distances
+of delta are in nats, of confidences in logits. Thresholds live in `ScoringConfig` and are chosen
+on validation data by `bench/grading.py`. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -61,8 +66,14 @@ AUTO_MODE_BY_KIND = {"number": "numeric", "math": "exact", "text": "fuzzy", "chi
 class ScoringConfig:
     """Every threshold of the verdict in one place (chosen on validation data, see bench/grading.py).
 
-    accept: p_yes at or above this -> `correct` without review.
-    reject: p_no at or above this -> `incorrect` (or partial credit) without review.
+    accept_confidence: an accepted reading at least this confident is `correct` without review.
+    rescue_margin: a reading that is not accepted still scores `correct` when the accepted answers
+        are at most this many nats less likely than it (delta >= -rescue_margin).
+    reject_margin: `incorrect` when the accepted answers are at least this many nats less likely
+        than the reading (delta <= -reject_margin) ...
+    reject_min_confidence: ... and the reading is at least this confident.
+    text_only_reject_confidence: without likelihoods, a reading that is not accepted is
+        `incorrect` from this confidence on.
     partial_min_confidence: partial credit comes from the reading's text alone, so below this
         confidence it goes to review instead.
     fuzzy_band_width: for `partial_credit: fuzzy_band`, credit falls linearly from full at the
@@ -70,8 +81,11 @@ class ScoringConfig:
     credit_step: partial credit is rounded down to a multiple of this many points.
     """
 
-    accept: float = 0.6
-    reject: float = 0.8
+    accept_confidence: float = 0.5
+    rescue_margin: float = 0.5
+    reject_margin: float = 6.0
+    reject_min_confidence: float = 0.3
+    text_only_reject_confidence: float = 0.8
     partial_min_confidence: float = 0.6
     fuzzy_band_width: float = 20.0
     credit_step: float = 0.5
@@ -307,7 +321,8 @@ class ScoredAnswer:
     margin: logit distance past the deciding threshold (>= 0) for automatic verdicts, minus the
         distance to the nearer threshold inside review (most negative = most doubtful); None for
         blank answers.
-    p_yes, p_no: the evidence that an accepted answer was written / that something else was.
+    delta: log-likelihood of the accepted answers minus that of the reading (nats); None
+        without likelihoods.
     """
 
     question_id: str
@@ -318,8 +333,7 @@ class ScoredAnswer:
     points: float
     max_points: float
     margin: float | None
-    p_yes: float | None = None
-    p_no: float | None = None
+    delta: float | None = None
     matched: str | None = None
     similarity: float = 0.0
 
@@ -341,23 +355,33 @@ def score_answer(question: QuestionLike, text: str, confidence: float,
     """Verdict, points and margin for one non-blank answer.
 
     text, confidence: the recogniser's reading and its calibrated confidence.
-    reading_ll: CTC log-likelihood of `text` (kept with the answer; not needed for the verdict).
-    answer_lls: candidate string -> CTC log-likelihood under the same alphabet mask (see
-        `candidate_strings`); strings the charset cannot write have -inf and add nothing.
-        None or empty: judge by the text and the confidence alone.
+    reading_ll: CTC log-likelihood of `text`, under the same alphabet mask as `answer_lls`.
+    answer_lls: candidate string -> CTC log-likelihood (see `candidate_strings`); strings the
+        charset cannot write have -inf and add nothing. None or empty (or no reading_ll): judge
+        by the text and the confidence alone.
     """
     rules = Rules.of(question.match)
     text_match = match_text(text, question, config)
-    usable = [ll for ll in (answer_lls or {}).values() if ll is not None and math.isfinite(ll)]
+    delta = key_margin(reading_ll, answer_lls)
     # In `auto` mode fuzzy matching only absorbs recogniser noise: with likelihoods to ask, a
     # fuzzy-only match must be confirmed by them (an unlikely answer is not rescued). A key that
     # asks for `fuzzy` explicitly accepts misspellings, so its fuzzy match counts as is.
-    own = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or not usable)
+    own = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or delta is None)
     confidence = min(max(float(confidence), 0.0), 1.0)
-    p_key = min(1.0, sum(math.exp(min(ll, 0.0)) for ll in usable))
-    p_yes = max(p_key, confidence if own else 0.0)
-    p_no = 0.0 if own else confidence
-    return _verdict(question, text, confidence, text_match, p_yes, p_no, config)
+    decision, margin = _decide(own, confidence, delta, config)
+    return _scored(question, text, confidence, text_match, decision, margin, delta, config)
+
+
+def key_margin(reading_ll: float | None, answer_lls: Mapping[str, float] | None) -> float | None:
+    """log(sum of the accepted answers' probabilities) - log P(reading), in nats; None when
+    there is nothing to compare (no likelihoods, or none the charset can write)."""
+    if reading_ll is None or not math.isfinite(reading_ll) or not answer_lls:
+        return None
+    usable = [ll for ll in answer_lls.values() if ll is not None and math.isfinite(ll)]
+    if not usable:
+        return None
+    top = max(usable)
+    return top + math.log(sum(math.exp(ll - top) for ll in usable)) - reading_ll
 
 
 def _logit(p: float) -> float:
@@ -365,24 +389,40 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _verdict(question: QuestionLike, text: str, confidence: float, text_match: TextMatch,
-             p_yes: float, p_no: float, config: ScoringConfig) -> ScoredAnswer:
+def _decide(own: bool, confidence: float, delta: float | None,
+            config: ScoringConfig) -> tuple[str, float]:
+    """("correct" | "incorrect" | "review", margin)."""
+    if own:  # the reading is an accepted answer: how sure is the model of its reading?
+        distance = _logit(confidence) - _logit(config.accept_confidence)
+        return ("correct", distance) if distance >= 0 else ("review", min(distance, -1e-6))
+    if delta is None:  # text only
+        distance = _logit(confidence) - _logit(config.text_only_reject_confidence)
+        return ("incorrect", distance) if distance >= 0 else ("review", min(distance, -1e-6))
+    to_rescue = delta + config.rescue_margin  # >= 0: the key is about as likely as the reading
+    to_reject = -config.reject_margin - delta  # >= 0: the key is far less likely
+    sure = _logit(confidence) - _logit(config.reject_min_confidence)
+    if to_rescue >= 0:
+        return "correct", to_rescue
+    if to_reject >= 0 and sure >= 0:
+        return "incorrect", min(to_reject, sure)
+    return "review", min(-min(-to_rescue, max(-to_reject, -sure)), -1e-6)
+
+
+def _scored(question: QuestionLike, text: str, confidence: float, text_match: TextMatch,
+            decision: str, margin: float, delta: float | None,
+            config: ScoringConfig) -> ScoredAnswer:
     points = float(question.points)
-    yes = _logit(p_yes) - _logit(config.accept)  # >= 0: enough evidence it is right
-    no = _logit(p_no) - _logit(config.reject)  # >= 0: enough evidence it is something else
     partial_points = _round_points(points, text_match.credit, config.credit_step)
-    if yes >= 0 and no < 0:
-        verdict, status, score, margin = "correct", "auto", points, min(yes, -no)
-    elif no >= 0 and yes < 0:
-        score, margin = (0.0 if text_match.accepted else partial_points), min(no, -yes)
+    if decision == "correct":
+        verdict, status, score = "correct", "auto", points
+    elif decision == "incorrect":
+        score = 0.0 if text_match.accepted else partial_points
         verdict, status = ("partial" if score > 0 else "incorrect"), "auto"
         if score > 0 and confidence < config.partial_min_confidence:
             verdict, status = "review", "review"
-            margin = confidence - config.partial_min_confidence  # < 0: doubtful reading
-    else:  # too little evidence either way, or (with loose thresholds) strong evidence both ways
+            margin = min(confidence - config.partial_min_confidence, -1e-6)
+    else:
         verdict, status = "review", "review"
         score = points if text_match.accepted else partial_points
-        margin = -max(min(abs(yes), abs(no)), 1e-6)
     return ScoredAnswer(question.id, text, confidence, verdict, status, score, points,
-                        float(margin), float(p_yes), float(p_no), text_match.matched,
-                        text_match.similarity)
+                        float(margin), delta, text_match.matched, text_match.similarity)

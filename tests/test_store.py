@@ -185,18 +185,20 @@ def test_gradebook_totals_rows_and_unassigned_pages(engine, key):
 # --- review ------------------------------------------------------------------------------------
 
 def test_review_queue_most_doubtful_first_and_groups(engine, key):
-    # Readings the model is unsure of land in review; their order follows the margin.
+    # Readings the key is 2 and 3 nats less likely than land in review, the more doubtful
+    # (further from both thresholds) first.
     pages = [
-        {"q1": ("17", 0.5), "q2": ("42", 0.97)},
-        {"q1": ("17", 0.35), "q2": ("42", 0.97)},
-        {"q1": ("15", 0.97), "q2": ("42", 0.97)},
+        ({"q1": ("17", 0.9), "q2": ("42", 0.97)}, 6.0),
+        ({"q1": ("17", 0.9), "q2": ("42", 0.97)}, 5.0),
+        ({"q1": ("15", 0.97), "q2": ("42", 0.97)}, 0.0),
     ]
-    for i, readings in enumerate(pages):
-        save(engine, key, graded_page(key, readings, f"s{i}", ll_gap=7.5), f"{i}" * 64)
+    for i, (readings, gap) in enumerate(pages):
+        save(engine, key, graded_page(key, readings, f"s{i}", ll_gap=gap), f"{i}" * 64)
     with db.read_session(engine) as session:
         queue = store.review_queue(session, key.id)
-        assert [a.question_id for a in queue] == ["q1", "q1"]
-        assert queue[0].margin <= queue[1].margin < 0
+        assert [(a.question_id, a.submission.student_id) for a in queue] == [("q1", "s1"),
+                                                                            ("q1", "s0")]
+        assert queue[0].margin < queue[1].margin < 0
         listed = store.list_answers(session, key.id, question_id="q1")
         assert [a.status for a in listed][:2] == ["review", "review"]
         groups = store.answer_groups(session, key.id, question_id="q1")
