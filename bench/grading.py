@@ -158,7 +158,7 @@ class ChildPeaks:
         self._thread.join()
 
 
-def throughput(count: int, workers: int, folder: Path) -> None:
+def throughput(count: int, workers: int, folder: Path, models: Path | None = None) -> None:
     key = next(k for k in list_answer_keys() if k.id == THROUGHPUT_KEY)
     rng = np.random.default_rng(1234)
     started = time.perf_counter()
@@ -174,19 +174,23 @@ def throughput(count: int, workers: int, folder: Path) -> None:
 
     for count in sorted({1, workers}):
         subprocess.run([sys.executable, __file__, "--grade-folder", str(folder),
-                        "--workers", str(count)], check=True)
+                        "--workers", str(count)] + (["--models", str(models)] if models else []),
+                       check=True)
 
 
-def grade_folder(folder: Path, workers: int) -> None:
+def grade_folder(folder: Path, workers: int, models: Path | None = None) -> None:
     key = next(k for k in list_answer_keys() if k.id == THROUGHPUT_KEY)
     paths = sorted(folder.glob("*.jpg"))
     engine = db.open_engine(f"sqlite:///{folder / f'bench-{workers}.db'}")
     context = prepare_grading(engine, Path(key.source).read_text(encoding="utf-8"), key.source)
-    recognizer = Recognizer.load(threads=1) if workers == 1 else None  # workers load their own
+    recognizer = None  # workers load their own
+    if workers == 1:
+        recognizer = Recognizer.load(models, threads=1) if models else Recognizer.load(threads=1)
     with ChildPeaks() as children:
         started = time.perf_counter()
         results = list(grade_files(engine, context, paths, workers=workers,
-                                   recognizer=recognizer))
+                                   recognizer=recognizer,
+                                   models_dir=str(models) if models else None))
         elapsed = time.perf_counter() - started
     failed = sum("error" in r for r in results)
     own, child = _vm_hwm_mb(), max(children.peaks.values(), default=0.0)
@@ -356,21 +360,23 @@ def main() -> int:
     parser.add_argument("--photos", type=int, help="12 MP photos for the throughput run")
     parser.add_argument("--per-key", type=int, help="photos per key and split for accuracy")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models", type=Path, help="recogniser folder (default: models/)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--grade-folder", type=Path, help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
     if args.grade_folder:
-        grade_folder(args.grade_folder, args.workers)
+        grade_folder(args.grade_folder, args.workers, args.models)
         return 0
     photos = args.photos or (8 if args.quick else 40)
     per_key = args.per_key or (6 if args.quick else 25)
     print(f"machine: {os.cpu_count()} CPUs; nice {os.nice(0)}")
     if not args.skip_accuracy:
-        accuracy(per_key, Recognizer.load(threads=1))
+        accuracy(per_key, Recognizer.load(args.models, threads=1) if args.models
+                 else Recognizer.load(threads=1))
     if not args.skip_throughput:
         with tempfile.TemporaryDirectory() as folder:
-            throughput(photos, args.workers, Path(folder))
+            throughput(photos, args.workers, Path(folder), args.models)
     return 0
 
 
