@@ -63,17 +63,21 @@ def show_answer(answer, key) -> None:
                    f"Read: **{answer.text or '—'}** (confidence {answer.confidence:.2f})  \n"
                    f"Accepted: {' | '.join(question.answers)}  \n"
                    f"Suggested: {suggestion(answer)}  \n{who(answer)}")
-    left, right = actions.columns(2)
-    left.button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
-                args=(override_with_inputs, answer.id, answer.max_points, "marked correct"))
-    right.button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
-                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect"))
-    left.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
-                      key=f"points-{answer.id}")
-    right.button("Set points", key=f"set-{answer.id}", on_click=act,
-                 args=(override_with_inputs, answer.id, None, "points set"))
-    actions.text_input("Reason (optional)", key=f"reason-{answer.id}",
-                       placeholder="e.g. right method, slip at the end")
+    # One form per answer: the points and reason typed travel with whichever button is
+    # clicked (outside a form a click can overtake the value still being typed).
+    with actions.form(key=f"form-{answer.id}", border=False):
+        left, right = st.columns(2)
+        left.form_submit_button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
+                                args=(override_with_inputs, answer.id, answer.max_points,
+                                      "marked correct"))
+        right.form_submit_button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
+                                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect"))
+        left.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
+                          key=f"points-{answer.id}")
+        right.form_submit_button("Set points", key=f"set-{answer.id}", on_click=act,
+                                 args=(override_with_inputs, answer.id, None, "points set"))
+        st.text_input("Reason (optional)", key=f"reason-{answer.id}",
+                      placeholder="e.g. right method, slip at the end")
 
 
 def answers_view(assignment_id: str, key) -> None:

@@ -76,16 +76,18 @@ def launch_chromium(playwright):
 
 
 def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until no Streamlit script run is going on (the running indicator has been gone for
-    a second), so what the page shows is the outcome of the last action."""
+    """Wait until the script run an action caused is over: the app root says notRunning (the
+    frontend marks a rerun as requested as soon as a widget changes) and has said so for half
+    a second, so what the page shows is the outcome of the last action."""
     page.wait_for_function(
         """() => {
-            const running = document.querySelector('[data-testid^="stStatusWidgetRunning"]');
+            const app = document.querySelector('[data-testid="stApp"]');
+            const state = app && app.getAttribute('data-test-script-state');
             const now = Date.now();
-            if (running || !document.querySelector('[data-testid="stMain"]')) {
+            if (state !== 'notRunning') {
                 window.__idleSince = null;
                 return false;
             }
             window.__idleSince = window.__idleSince || now;
-            return now - window.__idleSince > 1000;
-        }""", timeout=timeout_ms, polling=200)
+            return now - window.__idleSince > 500;
+        }""", timeout=timeout_ms, polling=100)

@@ -87,7 +87,8 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
             page.get_by_text("All answers").click()
             wait_idle(page)
             select_option(page, "Question", "q1")
-            # Typed values are sent when the field loses focus, i.e. with the click on Set.
+            page.get_by_text("1 answers; the most doubtful first.").wait_for()
+            # The answer's form sends the typed points and reason with the click on Set points.
             page.locator('[data-testid="stNumberInputField"]').first.fill("0.5")
             page.get_by_placeholder("e.g. right method").first.fill("checked by hand")
             page.get_by_role("button", name="Set points", exact=True).first.click()
