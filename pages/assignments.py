@@ -177,8 +177,11 @@ def from_form() -> None:
     key = validation(text, "the form")
     if key is not None:
         st.success(f"Valid: {len(key.questions)} questions on {key.pages} page(s).")
-        st.button("Save this answer key", key="save-form", type="primary", on_click=act,
-                  args=(save_key, text, "the form"))
+        # A plain button, not a callback: the draft must be this run's, with every edit the
+        # click brought along (a callback's arguments are those of the run before).
+        if st.button("Save this answer key", key="save-form", type="primary"):
+            act(save_key, text, "the form")
+            st.rerun()
 
 
 BOX_EDITOR = {
@@ -258,8 +261,9 @@ def offer_saving(paper: str, records: list[dict], pages: list) -> None:
         st.warning(f"Questions {', '.join(unanswered)} still have “?” as their answer: give the "
                    "accepted answers above or in the table to save the key.")
     elif validation(draft, "your worksheet") is not None:
-        st.button("Save as answer key", key="save-own", type="primary", on_click=act,
-                  args=(save_own_sheet, key_id, title, paper, records, pages))
+        if st.button("Save as answer key", key="save-own", type="primary"):  # this run's table
+            act(save_own_sheet, key_id, title, paper, records, pages)
+            st.rerun()
 
 
 def from_own_sheet() -> None:

@@ -50,5 +50,8 @@ st.caption(f"{len(students)} students. Edit names and classes, or add rows at th
 edited = st.data_editor(pd.DataFrame(students, columns=["id", "name", "class"]),
                         num_rows="add", hide_index=True, key="roster-editor", width="stretch",
                         column_config={"id": st.column_config.TextColumn("id", required=True)})
-st.button("Save changes", key="roster-save", on_click=act,
-          args=(save_edits, edited.to_dict("records")))
+# A plain button, not a callback: the table saved is this run's, with the edit the click
+# brought along (a callback's arguments are those of the run before).
+if st.button("Save changes", key="roster-save"):
+    act(save_edits, edited.to_dict("records"))
+    st.rerun()

@@ -197,6 +197,14 @@ def test_roster_csv_import(monkeypatch, empty):
     assert count(empty, Student.id) == 2
 
 
+def test_roster_table_saves_without_changing_anyone(monkeypatch, seeded):
+    app = open_app(monkeypatch, seeded, "pages/roster.py")
+    assert list(app.dataframe[0].value["id"]) == [s.id for s in DEMO_ROSTER]
+    app.button(key="roster-save").click().run()
+    assert any("0 students added or changed" in s.value for s in app.success)
+    assert count(seeded, Student.id) == len(DEMO_ROSTER)
+
+
 # --- grade ----------------------------------------------------------------------------------------
 
 def pdf_of(jpeg: bytes) -> bytes:
