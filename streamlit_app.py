@@ -15,10 +15,11 @@ st.set_page_config(page_title="Homework grader", page_icon=":material/edit_note:
 
 @st.cache_resource(show_spinner="First start: preparing the demo gradebook (grading a few "
                                 "sample photos) ...")
-def _demo(url: str) -> str:
+def _demo(url: str) -> dict:
     # Cached per database, so it runs once per process; seed_demo itself does nothing when the
     # gradebook already has assignments, so it never runs twice across restarts either.
-    return seed_demo(engine(), recognizer).summary()
+    report = seed_demo(engine(), recognizer)
+    return {"summary": report.summary(), "untold": report.seeded}
 
 
 # Navigation first: until st.navigation is called Streamlit would list pages/ by file name.
@@ -32,10 +33,10 @@ navigation = st.navigation([
 try:
     engine()
     if os.environ.get("GRADER_DEMO", "1") != "0":
-        summary = _demo(db.database_url())
-        if summary.startswith("demo:") and not st.session_state.get("demo_told"):
-            st.toast(summary.capitalize(), icon=":material/school:")  # once per browser tab
-            st.session_state["demo_told"] = True
+        demo = _demo(db.database_url())
+        if demo["untold"]:  # the first visitor after seeding hears what was added, once
+            demo["untold"] = False
+            st.toast(demo["summary"].capitalize(), icon=":material/school:")
 except GraderError as error:  # a wrong URL, a locked or damaged file: say so, touch nothing
     st.error(f"The gradebook cannot be opened: {error}")
     st.stop()
