@@ -26,7 +26,8 @@ Verdicts:
   `accept_confidence`, else `review`;
 - otherwise: `correct` if delta >= -rescue_margin; `incorrect` (or partial credit) if
   delta <= -reject_margin and the reading's confidence reaches `reject_min_confidence` (a crop
-  the model cannot read at all goes to review, not to zero); `review` in between. Without
+  the model cannot read at all goes to review, not to zero), unless the reading is the key
+  without its small marks (`175` for `1.75`: a missed decimal point); `review` otherwise. Without
   likelihoods a reading that is not accepted is `incorrect` from `text_only_reject_confidence`.
 
 The `margin` of a result is how far past its deciding threshold it lies (>= 0), or, in review,
@@ -369,7 +370,29 @@ def score_answer(question: QuestionLike, text: str, confidence: float,
     own = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or delta is None)
     confidence = min(max(float(confidence), 0.0), 1.0)
     decision, margin = _decide(own, confidence, delta, config)
+    if decision == "incorrect" and not own and only_marks_differ(text, question):
+        # A decimal point, slash or minus is a few pixels: the model misses them confidently.
+        # The reading is the key without its small marks, so the teacher decides.
+        decision, margin = "review", -1e-6
     return _scored(question, text, confidence, text_match, decision, margin, delta, config)
+
+
+# Marks small enough for the recogniser to miss with confidence (DESIGN.md: "tiny decimal points
+# are the classic confusions"); a number written without one is another number, so such
+# readings go to review rather than to zero.
+_SMALL_MARKS = str.maketrans("", "", "./,-")
+
+
+def only_marks_differ(text: str, question: QuestionLike) -> bool:
+    """Whether the reading equals an accepted answer once the small marks (. / , -) are removed
+    from both (`175` for `1.75`, `14` for `1/4`); number and math questions only."""
+    if question.kind not in ("number", "math"):
+        return False
+    options = Rules.of(question.match).options()
+    reading = normalize(text, question.kind, options).translate(_SMALL_MARKS)
+    return bool(reading) and any(
+        normalize(str(a), question.kind, options).translate(_SMALL_MARKS) == reading
+        for a in question.answers)
 
 
 def key_margin(reading_ll: float | None, answer_lls: Mapping[str, float] | None) -> float | None:

@@ -220,6 +220,15 @@ def test_a_missed_decimal_point_goes_to_review_not_to_zero():
     assert (r.verdict, r.status) == ("review", "review") and r.margin < 0
 
 
+@pytest.mark.parametrize("reading, answers, review", [
+    ("175", ["1.75"], True), ("14", ["0.25", "1/4"], True), ("075", ["3/4", "0.75"], True),
+    ("5", ["-5"], True), ("176", ["1.75"], False), ("36", ["3.7"], False),
+])
+def test_a_reading_missing_only_small_marks_is_never_auto_zero(reading, answers, review):
+    r = score_answer(question("number", answers), reading, 0.99, LN(0.95), {answers[0]: -20.0})
+    assert (r.status == "review") is review and (r.verdict == "incorrect") is not review
+
+
 def test_unlikely_answer_is_not_rescued_by_fuzzy_threshold():
     # "recieve" passes fuzzy 85, but the model is sure it does not say "receive".
     r = score_answer(question("text", ["receive"]), "recieve", 0.95, LN(0.9), {"receive": -12.0})
