@@ -141,7 +141,7 @@ def unstack_fraction(gray: np.ndarray) -> np.ndarray:
     parts = [cv2.resize(p, (max(1, round(p.shape[1] * h / p.shape[0])), h)) for p in (top, bottom)]
     paper = int(np.percentile(gray, 90))
     ink = int(gray.min())
-    slash_w = max(6, h // 3)
+    slash_w = max(8, h // 2)  # clearly slanted: a steep slash reads as 1
     thick = max(1, min(bar[1] - bar[0] + 1, h // 10))  # the band includes the ragged edges
     slash = np.full((h, slash_w), paper, np.uint8)
     cv2.line(slash, (slash_w - 2, 1), (1, h - 2), ink, thick, cv2.LINE_AA)
