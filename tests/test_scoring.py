@@ -260,7 +260,7 @@ def test_a_model_that_cannot_read_the_crop_sends_it_to_review_not_to_zero():
 def test_without_likelihoods_text_and_confidence_decide():
     q = question("number", ["12"])
     assert score_answer(q, "12", 0.95).verdict == "correct"
-    assert score_answer(q, "12", 0.3).verdict == "review"
+    assert score_answer(q, "12", 0.1).verdict == "review"
     assert score_answer(q, "17", 0.99).verdict == "incorrect"
     assert score_answer(q, "17", 0.5).verdict == "review"
 

@@ -185,11 +185,11 @@ def test_gradebook_totals_rows_and_unassigned_pages(engine, key):
 # --- review ------------------------------------------------------------------------------------
 
 def test_review_queue_most_doubtful_first_and_groups(engine, key):
-    # Readings the key is 2 and 3 nats less likely than land in review, the more doubtful
+    # Readings the key is 3 and 4.5 nats less likely than land in review, the more doubtful
     # (further from both thresholds) first.
     pages = [
-        ({"q1": ("17", 0.9), "q2": ("42", 0.97)}, 6.0),
         ({"q1": ("17", 0.9), "q2": ("42", 0.97)}, 5.0),
+        ({"q1": ("17", 0.9), "q2": ("42", 0.97)}, 3.5),
         ({"q1": ("15", 0.97), "q2": ("42", 0.97)}, 0.0),
     ]
     for i, (readings, gap) in enumerate(pages):
