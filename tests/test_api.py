@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 from grader.api import ApiSettings, decode_base64, upload_label, ApiError
 from grader.commands.serve_api import is_loopback
 from grader.paths import MODELS_DIR, REPO_ROOT
+from tests.servers import free_port, running_server
 
 TOKEN = "test-token-0123456789abcdef"
 BODY_LIMIT_MB = 1.0
@@ -36,12 +36,6 @@ HANDWRITING_FONT = "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf"
 
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(token: str | None, db_url: str) -> dict[str, str]:
@@ -64,30 +58,10 @@ def serve(folder: Path, token: str | None) -> Iterator[str]:
 
     command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port),
                "--max-body-mb", str(BODY_LIMIT_MB), "--log-level", "warning"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"serve-api exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve-api did not answer /health within 60 s:\n{log_path.read_text()}")
-            time.sleep(0.1)
+    with running_server(command, cwd=REPO_ROOT, env=env, log_path=log_path,
+                        health_url=f"{url}/health"):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     # A 500 anywhere in the session shows up as a traceback in the server's log.
     assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
