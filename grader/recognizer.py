@@ -194,6 +194,8 @@ class Recognizer:
         self.meta = meta
         self.chars = chars
         self.index = {c: i for i, c in enumerate(chars)}
+        # kind -> output mask; built once per kind, not per crop (it walks the whole charset)
+        self._masks: dict[str, np.ndarray] = {}
         self.precision = precision
         self.height = int(meta["input"]["height"])
         self.max_width = int(meta["input"]["max_width"])
@@ -263,8 +265,16 @@ class Recognizer:
     def string_log_likelihoods(self, log_probs: np.ndarray, candidates: Sequence[str],
                                kind: str | None = None) -> list[float]:
         """CTC log P(candidate | crop) by forced alignment; -inf for characters outside the charset."""
-        lp = ctc.apply_mask(log_probs, kind_mask(kind, self.chars)) if kind else log_probs
+        lp = self._masked(log_probs, kind)
         return [ctc.string_log_likelihood(lp, c, self.index) for c in candidates]
+
+    def _masked(self, log_probs: np.ndarray, kind: str | None) -> np.ndarray:
+        """`log_probs` restricted to the kind's alphabet (unchanged when kind is None)."""
+        if not kind:
+            return log_probs
+        if kind not in self._masks:
+            self._masks[kind] = kind_mask(kind, self.chars)
+        return ctc.apply_mask(log_probs, self._masks[kind])
 
     # ------------------------------------------------------------- readings
 
@@ -278,7 +288,7 @@ class Recognizer:
         return readings
 
     def decode(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0) -> Reading:
-        lp = ctc.apply_mask(log_probs, kind_mask(kind, self.chars)) if kind else log_probs
+        lp = self._masked(log_probs, kind)
         if beam_width > 1:
             text, ll = ctc.beam_search(lp, self.chars, beam_width)[0]
         else:
@@ -289,9 +299,7 @@ class Recognizer:
 
     def read_lexicon(self, crop: np.ndarray, lexicon: Sequence[str], kind: str | None = None) -> Reading:
         """Read a crop constrained to allowed strings (e.g. a class roster)."""
-        lp = self.log_probs([crop], kind)[0]
-        if kind:
-            lp = ctc.apply_mask(lp, kind_mask(kind, self.chars))
+        lp = self._masked(self.log_probs([crop], kind)[0], kind)
         text, ll = ctc.lexicon_decode(lp, lexicon, self.index)
         free = ctc.string_log_likelihood(lp, ctc.greedy_decode(lp, self.chars), self.index)
         # how close the constrained answer is to the model's own best reading
