@@ -182,3 +182,19 @@ def name_box_ink(page_bgr: np.ndarray, paper: str) -> np.ndarray | None:
     gray = cv2.cvtColor(page_bgr[y0:y + h + margin, x0:x + w + margin], cv2.COLOR_BGR2GRAY)
     cleaned = clean_answer(gray, (x - x0, y - y0, x - x0 + w, y - y0 + h))
     return None if cleaned.blank else cleaned.ink
+
+
+def stored_ink_likelihoods(recognizer: "Recognizer"):
+    """A `store.regrade` likelihoods function: the model reads the stored ink PNG again and gives
+    the CTC log-likelihood of each new candidate answer (a regrade never needs the photo)."""
+
+    def likelihoods(answer, candidates: Sequence[str], kind: str | None) -> dict[str, float]:
+        if not answer.ink_png:
+            return {}
+        ink = cv2.imdecode(np.frombuffer(answer.ink_png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if ink is None:
+            return {}
+        [log_probs] = recognizer.log_probs([ink], kind)
+        return dict(zip(candidates, recognizer.string_log_likelihoods(log_probs, candidates, kind)))
+
+    return likelihoods

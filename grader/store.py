@@ -440,7 +440,7 @@ class RegradeReport:
 
 
 # (answer, candidate strings, question kind) -> CTC log-likelihood of each candidate, e.g. the
-# recogniser on the stored ink crop (grader.commands.regrade.store_likelihoods)
+# recogniser on the stored ink crop (grader.pipeline.stored_ink_likelihoods)
 Likelihoods = Callable[[Answer, Sequence[str], str], dict[str, float]]
 
 

@@ -62,10 +62,10 @@ def save_edited_key(assignment_id: str, widget_key: str) -> str:
 def regrade(assignment_id: str) -> str:
     """Rescore the stored readings with the latest key; the model judges new accepted answers
     from the stored ink when it is there, else the text does."""
-    from grader.commands.regrade import store_likelihoods
+    from grader.pipeline import stored_ink_likelihoods
 
     try:
-        likelihoods = store_likelihoods(recognizer())
+        likelihoods = stored_ink_likelihoods(recognizer())
     except GraderError:
         likelihoods = None
     with db.write_session(engine()) as session:

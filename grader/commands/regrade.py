@@ -8,6 +8,7 @@ import sys
 
 from grader import db, store
 from grader.errors import ModelUnavailable
+from grader.pipeline import stored_ink_likelihoods
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,21 +57,4 @@ def _model_likelihoods(models_dir: str | None = None):
         print(f"note: no recogniser ({error}); new accepted answers are judged by the text",
               file=sys.stderr)
         return None
-    return store_likelihoods(recognizer)
-
-
-def store_likelihoods(recognizer):
-    """store.Likelihoods backed by a recogniser reading the stored ink PNG."""
-    import cv2
-    import numpy as np
-
-    def likelihoods(answer, candidates, kind):
-        if not answer.ink_png:
-            return {}
-        ink = cv2.imdecode(np.frombuffer(answer.ink_png, np.uint8), cv2.IMREAD_GRAYSCALE)
-        if ink is None:
-            return {}
-        [log_probs] = recognizer.log_probs([ink], kind)
-        return dict(zip(candidates, recognizer.string_log_likelihoods(log_probs, candidates, kind)))
-
-    return likelihoods
+    return stored_ink_likelihoods(recognizer)
