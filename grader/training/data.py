@@ -39,10 +39,11 @@ LATIN_FONTSOURCE = (
     "la-belle-aurore", "dawning-of-a-new-day", "neucha", "short-stack", "mali", "delius",
 )
 # Reserved for evaluation only (bench/); listed so code can refuse them.
-RESERVED_FONTS = (
-    "reenie-beanie", "homemade-apple", "nanum-pen-script", "shadows-into-light",
-    "gochi-hand", "long-cang", "ma-shan-zheng",
+RESERVED_LATIN_FONTS = (
+    "reenie-beanie", "homemade-apple", "nanum-pen-script", "shadows-into-light", "gochi-hand",
 )
+RESERVED_CJK_FONTS = ("long-cang", "ma-shan-zheng")
+RESERVED_FONTS = RESERVED_LATIN_FONTS + RESERVED_CJK_FONTS
 
 DEBIAN_LATIN_FONTS = (
     "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
