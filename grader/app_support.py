@@ -24,7 +24,6 @@ from sqlalchemy.engine import Engine, make_url
 
 from grader import db, store
 from grader.answer_key import AnswerKey, parse_answer_key
-from grader.errors import GraderError
 from grader.paths import cache_dir
 from grader.roster import RosterEntry
 
@@ -175,45 +174,35 @@ def grade_upload(engine: Engine, files: FileStore, context: UploadContext, data:
                  name: str, recognizer) -> list[PageResult]:
     """Grade an uploaded photo or PDF into the gradebook, one write transaction per page.
 
+    The pages are graded by `batch.grade_pages`, the code the `grade` command and the API use.
     A page already graded (same bytes, same PDF page) is not graded again. A page that fails is
     recorded with its reason and the file is kept in `files` so it can be retried.
     """
-    from grader.imageio import load_images
+    from grader.batch import grade_pages, stored_pages
 
     digest = store.photo_hash(data)
-    try:
-        images = load_images(data, name)
-    except GraderError as error:
-        return [_record_failure(engine, files, context, data, digest, 0, name, str(error))]
-    results = []
-    for index, image in enumerate(images):
-        label = name if len(images) == 1 else f"{name}#page={index + 1}"
-        results.append(_grade_page(engine, files, context, data, digest, index, label, image,
-                                   recognizer))
-    return results
-
-
-def _grade_page(engine: Engine, files: FileStore, context: UploadContext, data: bytes,
-                digest: str, index: int, label: str, image: np.ndarray,
-                recognizer) -> PageResult:
-    from grader.orm import KeyVersion
-    from grader.pipeline import grade_photo
-    from grader.registration import register
-
     with db.read_session(engine) as session:
-        existing = store.find_submission(session, context.key.id, digest, index)
-        if existing is not None and existing.status == "ok":
-            return PageResult(label, digest, index, existing.id, already_graded=True)
-    try:
-        graded = grade_photo(image, context.key, recognizer, context.roster)
-        # grade_photo keeps no image; registering again (deterministic, a small share of the
-        # grading time) gives the thumbnail without a second copy of the pipeline here.
-        files.save_thumbnail(digest, index, register(image, context.key).image)
-    except GraderError as error:
-        return _record_failure(engine, files, context, data, digest, index, label, str(error))
+        stored = {s.source_page: s.id for s in stored_pages(session, context.key.id, digest)}
+    outcomes = grade_pages(data, name, context.key, recognizer, context.roster,
+                           skip=frozenset(stored), keep_page=True)
+    return [_store_page(engine, files, context, data, digest, outcome, stored)
+            for outcome in outcomes]
+
+
+def _store_page(engine: Engine, files: FileStore, context: UploadContext, data: bytes,
+                digest: str, outcome, stored: dict[int, int]) -> PageResult:
+    from grader.orm import KeyVersion
+
+    label, index = outcome.label, outcome.source_page
+    if outcome.skipped:
+        return PageResult(label, digest, index, stored[index], already_graded=True)
+    if outcome.error is not None:
+        return _record_failure(engine, files, context, data, digest, index, label, outcome.error)
+    files.save_thumbnail(digest, index, outcome.graded.page_image)
     with db.write_session(engine) as session:
         version = session.get(KeyVersion, context.key_version_id)
-        submission, _ = store.save_graded_page(session, graded, version, digest, index, label)
+        submission, _ = store.save_graded_page(session, outcome.graded, version, digest, index,
+                                               label)
         return PageResult(label, digest, index, submission.id)
 
 

@@ -73,7 +73,7 @@ class PageOutcome:
 
 def grade_pages(data: bytes, name: str, key: AnswerKey, recognizer, roster: Sequence[RosterEntry],
                 config: ScoringConfig = DEFAULT_CONFIG,
-                skip: frozenset[int] = frozenset()) -> list[PageOutcome]:
+                skip: frozenset[int] = frozenset(), keep_page: bool = False) -> list[PageOutcome]:
     """Decode a file (a photo, or a PDF of several pages) and grade each page not in `skip`.
     Pure: no database. GraderErrors become outcomes with the message."""
     from grader.imageio import load_images
@@ -90,7 +90,7 @@ def grade_pages(data: bytes, name: str, key: AnswerKey, recognizer, roster: Sequ
             continue
         try:
             outcomes.append(PageOutcome(label, index, graded=grade_photo(image, key, recognizer,
-                                                                         roster, config)))
+                                                                         roster, config, keep_page)))
         except GraderError as error:
             outcomes.append(PageOutcome(label, index, error=str(error)))
         except Exception as error:  # noqa: BLE001 - one bad page must not stop a class's batch
@@ -199,7 +199,7 @@ def _jobs(engine: Engine, context: GradingContext, paths: Iterable[str | Path | 
         digest = store.photo_hash(data)
         with db.read_session(engine) as session:
             stored = {}
-            for submission in _stored(session, context.key.id, digest):
+            for submission in stored_pages(session, context.key.id, digest):
                 stored[submission.source_page] = store.submission_result(submission)
         if 0 in stored and not _is_pdf(data):
             yield path, digest, None, stored
@@ -207,7 +207,8 @@ def _jobs(engine: Engine, context: GradingContext, paths: Iterable[str | Path | 
             yield path, digest, (data, str(path), frozenset(stored)), stored
 
 
-def _stored(session, assignment_id: str, digest: str):
+def stored_pages(session, assignment_id: str, digest: str):
+    """The graded (status ok) submissions of this photo's bytes, one per source page."""
     from sqlalchemy import select
 
     from grader.orm import Submission

@@ -58,6 +58,9 @@ class GradedPage:
     registration_method: str
     registration_error: float
     answers: list[GradedAnswer]
+    # The registered page, kept only when the caller asks (the app's thumbnails); batches and
+    # worker processes leave it out so no page-sized image travels with every result.
+    page_image: np.ndarray | None = None
 
     @property
     def total(self) -> float:
@@ -70,7 +73,7 @@ class GradedPage:
 
 def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, recognizer: "Recognizer",
                 roster: Sequence[RosterEntry] = (),
-                config: ScoringConfig = DEFAULT_CONFIG) -> GradedPage:
+                config: ScoringConfig = DEFAULT_CONFIG, keep_page: bool = False) -> GradedPage:
     """Register, crop, read and score one photo of a worksheet page.
 
     Raises ImageUnreadable, AlignmentFailed or WrongAssignment (the photo is never guessed at).
@@ -85,7 +88,8 @@ def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, recognizer: "Recogniz
     answers = read_and_score(crops, questions, recognizer, config)
     student_id, method, name_text = identify_student(registered, key, recognizer, roster)
     return GradedPage(key.id, registered.page, student_id, method, name_text, registered.method,
-                      float(registered.reprojection_error), answers)
+                      float(registered.reprojection_error), answers,
+                      registered.image if keep_page else None)
 
 
 def decode_single(data: bytes, name: str = "") -> np.ndarray:
