@@ -10,7 +10,10 @@ Accuracy sets (crops generated fresh by grader.training.synth, decoded with the 
   (reenie-beanie, homemade-apple, nanum-pen-script, shadows-into-light, gochi-hand for Latin;
   long-cang, ma-shan-zheng for Chinese). Fetched here only, into cache_dir()/reserved.
 Speed: ms per crop on one thread for PyTorch fp32, ONNX fp32 and ONNX int8 at batch 1/8/32
-(32x160 inputs), plus model file sizes. Tesseract / RapidOCR are run when installed.
+(32x160 inputs), plus model file sizes.
+Baselines (bench/baselines.py): Tesseract 5 in line mode and PP-OCRv4 recognition (RapidOCR) read the
+same crops in the same run when installed (bench/requirements-compare.txt); without them the
+tables have only our model's columns, and a line says which baseline is missing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import argparse
 import gzip
 import io
 import pickle
-import shutil
 import sys
 import tarfile
 import time
@@ -29,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import baselines  # noqa: E402
 from grader import ctc  # noqa: E402
 from grader.paths import MODELS_DIR, cache_dir  # noqa: E402
 from grader.recognizer import Recognizer  # noqa: E402
@@ -169,13 +173,25 @@ def pipeline_set(seeds: int) -> dict[str, list]:
 
 
 def score(rec: Recognizer, sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
+    return score_texts(lambda crops, cat: [r.text for r in rec.read(crops, kind=cat)], sets)
+
+
+def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
+    """read(crops, category) -> texts; returns category -> (exact match, CER, n)."""
     out = {}
     for cat, items in sets.items():
-        readings = rec.read([c for c, _ in items], kind=cat)
-        exact = sum(r.text == label for r, (_, label) in zip(readings, items))
-        dist = [ctc.char_error_rate(r.text, label) for r, (_, label) in zip(readings, items)]
+        texts = read([c for c, _ in items], cat)
+        exact = sum(t == label for t, (_, label) in zip(texts, items))
+        dist = [ctc.char_error_rate(t, label) for t, (_, label) in zip(texts, items)]
         out[cat] = (exact / len(items), sum(d for d, _ in dist) / sum(n for _, n in dist), len(items))
     return out
+
+
+def columns(int8: Recognizer, fp32: Recognizer, others: dict, sets: dict[str, list]) -> dict[str, dict]:
+    rows = {"int8": score(int8, sets), "fp32": score(fp32, sets)}
+    for name, read in others.items():
+        rows[name] = score_texts(read, sets)
+    return rows
 
 
 def print_accuracy(title: str, rows: dict[str, dict]) -> None:
@@ -238,28 +254,13 @@ def speed_table(models: Path) -> None:
             print(f"- {f}: {p.stat().st_size / 1e6:.2f} MB")
 
 
-def baselines_note() -> None:
-    found = []
-    if shutil.which("tesseract"):
-        found.append("tesseract")
-    try:
-        import rapidocr_onnxruntime  # noqa: F401
-
-        found.append("rapidocr")
-    except ImportError:
-        pass
-    if not found:
-        print("\nTesseract and RapidOCR are not installed here: no baseline rows.")
-    else:
-        print(f"\nBaselines installed but not wired into this bench yet: {', '.join(found)}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200, help="crops per category and set")
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-reserved", action="store_true")
+    parser.add_argument("--skip-baselines", action="store_true", help="do not run Tesseract / RapidOCR")
     parser.add_argument("--pipeline-seeds", type=int, default=2,
                         help="photos per demo key page for the paper-side pipeline set (0: skip)")
     args = parser.parse_args()
@@ -267,14 +268,19 @@ def main() -> int:
     t0 = time.time()
     int8 = Recognizer.load(args.models, precision="int8", threads=1)
     fp32 = Recognizer.load(args.models, precision="fp32", threads=1)
+    others = {} if args.skip_baselines else baselines.available()
+    if not args.skip_baselines:
+        missing = [n for n in ("Tesseract 5 (psm 7)", "PP-OCRv4 (RapidOCR)") if n not in others]
+        if missing:
+            print(f"Not installed, no columns for: {', '.join(missing)} (bench/requirements-compare.txt)")
     val = validation_set(val_src, args.n)
     print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
-                   {"int8": score(int8, val), "fp32": score(fp32, val)})
+                   columns(int8, fp32, others, val))
     if not args.skip_reserved:
         src, by_char = reserved_sources(val_src)
         held = held_out_set(src, by_char, args.n)
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
-                       {"int8": score(int8, held), "fp32": score(fp32, held)})
+                       columns(int8, fp32, others, held))
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
@@ -282,7 +288,6 @@ def main() -> int:
     print(f"\n(accuracy part took {time.time() - t0:.0f} s)")
     if not args.skip_speed:
         speed_table(args.models)
-    baselines_note()
     return 0
 
 

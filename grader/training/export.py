@@ -134,7 +134,8 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> dict:
         shutil.copyfile(fp32, int8)
     save_charset(chars, out / "charset.txt")
     torch.save({"model": model.state_dict(), "model_config": ckpt["model_config"],
-                "train_config": ckpt["train_config"], "step": ckpt["step"], "charset_file": "charset.txt"},
+                "train_config": ckpt["train_config"], "step": ckpt["step"], "charset_file": "charset.txt",
+                "elapsed_s": ckpt.get("elapsed_s", 0.0), "prior_s": ckpt.get("prior_s", 0.0)},
                out / "crnn.pt")
     meta = {
         "version": MODEL_VERSION,
@@ -147,7 +148,8 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> dict:
         "charset": "charset.txt",
         "files": {"fp32": FP32_NAME, "int8": INT8_NAME, "checkpoint": "crnn.pt"},
         "int8": {"static_qdq_kept": int8_kept, "calibration_crops": 320},
-        "training": {"step": ckpt["step"], "elapsed_s": round(ckpt.get("elapsed_s", 0.0)),
+        "training": {"step": ckpt["step"],  # all runs: --init carries steps and time forward
+                     "elapsed_s": round(ckpt.get("elapsed_s", 0.0) + ckpt.get("prior_s", 0.0)),
                      "val_metrics": ckpt.get("metrics")},
         "metrics": {"val_exact_fp32": acc_fp32, "val_exact_int8": acc_int8, **speed},
     }

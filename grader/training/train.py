@@ -1,7 +1,10 @@
 """Train the CRNN with CTC on the pre-rendered dataset (grader.training.synth.render_dataset).
 
-    python -m grader.training.train [--steps N] [--minutes M] [--resume] [--bench SECONDS]
+    python -m grader.training.train [--steps N] [--minutes M] [--resume | --init CKPT] [--bench SECONDS]
 
+--init continues training from another run's weights (and optimiser state when the file has it,
+e.g. models/crnn.pt has none) with a fresh learning-rate schedule over --minutes; the step count
+and the minutes already trained carry on, so the checkpoint records the whole history.
 Resumable: a checkpoint (model, optimiser, schedule, step, config, charset) is written to
 cache_dir()/train/last.pt every few minutes and the best by validation CER to best.pt.
 The log prints loss, samples/s and per-category validation CER / exact match.
@@ -161,11 +164,12 @@ def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch
 
 
 def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, mcfg: ModelConfig,
-                    chars: list[str], metrics: dict | None, elapsed: float) -> None:
+                    chars: list[str], metrics: dict | None, elapsed: float, prior_s: float = 0.0) -> None:
+    """elapsed: seconds into this run's schedule; prior_s: seconds trained by earlier runs."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                 "step": step, "train_config": asdict(cfg), "model_config": mcfg.to_dict(),
-                "charset": chars, "metrics": metrics, "elapsed_s": elapsed}, tmp)
+                "charset": chars, "metrics": metrics, "elapsed_s": elapsed, "prior_s": prior_s}, tmp)
     tmp.replace(path)  # atomic: a kill mid-write never leaves a broken checkpoint
 
 
@@ -183,7 +187,7 @@ def _fmt(metrics: dict) -> str:
     return " ".join(f"{c}:cer={m['cer']:.3f},em={m['exact']:.3f}" for c, m in metrics.items())
 
 
-def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0) -> None:
+def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path | None = None) -> None:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
@@ -196,12 +200,26 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0) -> None:
     model = CRNN(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
     step, elapsed_before, best_cer = 0, 0.0, math.inf
+    prior_s = 0.0  # seconds trained by earlier runs (--init), for the record
     last = out / "last.pt"
+    if init is not None:
+        if resume:
+            raise ValueError("--init starts a new schedule; --resume continues one: pick one")
+        ckpt = torch.load(init, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer"):
+            opt.load_state_dict(ckpt["optimizer"])
+        step = int(ckpt.get("step", 0))
+        prior_s = float(ckpt.get("prior_s", 0.0)) + float(ckpt.get("elapsed_s", 0.0))
+        for stale in (last, out / "best.pt"):  # they belong to the earlier run's schedule
+            stale.unlink(missing_ok=True)
+        print(f"initialised from {init} at step {step} ({prior_s / 60:.0f} min trained before)", flush=True)
     if resume and last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+        prior_s = float(ckpt.get("prior_s", 0.0))
         if (out / "best.pt").exists():
             best_cer = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"]["all"]["cer"]
         print(f"resumed at step {step}", flush=True)
@@ -249,9 +267,10 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0) -> None:
                 if metrics["all"]["cer"] < best_cer:
                     best_cer = metrics["all"]["cer"]
                     save_checkpoint(out / "best.pt", model, opt, step, cfg, mcfg, chars, metrics,
-                                    elapsed_before + now - t0)
+                                    elapsed_before + now - t0, prior_s)
             if now - t_ckpt >= cfg.checkpoint_minutes * 60 or done:
-                save_checkpoint(last, model, opt, step, cfg, mcfg, chars, None, elapsed_before + time.time() - t0)
+                save_checkpoint(last, model, opt, step, cfg, mcfg, chars, None,
+                                elapsed_before + time.time() - t0, prior_s)
                 t_ckpt = now
             if done:
                 print(f"finished at step {step}", flush=True)
@@ -266,11 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=TrainConfig.max_lr)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's weights, new schedule")
     parser.add_argument("--bench", type=float, default=0.0, help="measure samples/s for this many seconds")
     args = parser.parse_args(argv)
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
                       max_lr=args.lr, threads=args.threads)
-    train(cfg, resume=args.resume, bench_seconds=args.bench)
+    train(cfg, resume=args.resume, bench_seconds=args.bench, init=args.init)
     return 0
 
 
