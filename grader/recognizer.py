@@ -81,7 +81,7 @@ def find_fraction_bar(gray: np.ndarray) -> tuple[int, int] | None:
     thr, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     if float(np.percentile(gray, 90)) - float(gray.min()) < 40:
         return None
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, 3), np.uint8)) > 0
+    mask = _drop_border_fragments(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, 3), np.uint8))) > 0
     ys, xs = np.nonzero(mask)
     if len(ys) < 30:
         return None
@@ -105,6 +105,20 @@ def find_fraction_bar(gray: np.ndarray) -> tuple[int, int] | None:
         if bottom - top + 1 <= 0.2 * h and _is_fraction_split(m, top, bottom, h, w):
             return int(y0 + top), int(y0 + bottom)
     return None
+
+
+def _drop_border_fragments(mask: np.ndarray, edge: int = 3) -> np.ndarray:
+    """Remove pieces of the answer box's border left at the crop's edges: long straight runs
+    within `edge` pixels of the left/right edge (vertical) or the top/bottom edge (horizontal).
+    Left in, a vertical piece widens the ink box and, where the bar touches it, looks like a
+    stroke crossing the bar, which is how characters such as 干 are told from fractions. The
+    runs must span a quarter of the crop; digits rarely come within `edge` pixels of it."""
+    H, W = mask.shape
+    vertical = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((max(8, H // 4), 1), np.uint8))
+    vertical[:, edge:W - edge] = 0
+    horizontal = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, max(8, W // 4)), np.uint8))
+    horizontal[edge:H - edge, :] = 0
+    return cv2.bitwise_and(mask, cv2.bitwise_not(cv2.bitwise_or(vertical, horizontal)))
 
 
 def _is_fraction_split(m: np.ndarray, top: int, bottom: int, h: int, w: int) -> bool:

@@ -136,7 +136,7 @@ def test_cli_expands_directories_and_exits_0_when_all_read(tmp_path, crops, reco
 
 def test_stacked_fractions_are_found_and_inline_crops_are_not(crops):
     found = [find_fraction_bar(crop) is not None for crop, _ in stacked_fractions()]
-    assert sum(found) >= 5, found
+    assert all(found), found  # 2/3 has a piece of the box border touching its bar
     assert all(find_fraction_bar(crop) is None for crop, _, _ in crops)
 
 
