@@ -194,6 +194,25 @@ def columns(int8: Recognizer, fp32: Recognizer, others: dict, sets: dict[str, li
     return rows
 
 
+def print_reliability(title: str, rec: Recognizer, sets: dict[str, list], bins: int = 5) -> None:
+    """Mean confidence against accuracy per confidence bin, all categories together: a
+    calibrated model has the two close in every bin."""
+    conf, right = [], []
+    for cat, items in sets.items():
+        for r, (_, label) in zip(rec.read([c for c, _ in items], kind=cat), items):
+            conf.append(r.confidence)
+            right.append(r.text == label)
+    conf_a, right_a = np.asarray(conf), np.asarray(right, dtype=float)
+    print(f"\n### Confidence against accuracy, {title} (int8)\n")
+    print("| confidence | n | mean confidence | exact match |")
+    print("|---|---|---|---|")
+    edges = np.linspace(0, 1, bins + 1)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf_a >= lo) & ((conf_a < hi) if hi < 1 else (conf_a <= hi))
+        if sel.any():
+            print(f"| {lo:.1f}-{hi:.1f} | {int(sel.sum())} | {conf_a[sel].mean():.3f} | {right_a[sel].mean():.1%} |")
+
+
 def print_accuracy(title: str, rows: dict[str, dict]) -> None:
     print(f"\n### {title}\n")
     print("| category | n | " + " | ".join(f"{k} exact | {k} CER" for k in rows) + " |")
@@ -276,11 +295,13 @@ def main() -> int:
     val = validation_set(val_src, args.n)
     print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
                    columns(int8, fp32, others, val))
+    print_reliability("validation", int8, val)
     if not args.skip_reserved:
         src, by_char = reserved_sources(val_src)
         held = held_out_set(src, by_char, args.n)
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
                        columns(int8, fp32, others, held))
+        print_reliability("held out", int8, held)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
