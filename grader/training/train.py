@@ -1,6 +1,8 @@
 """Train the CRNN with CTC on the pre-rendered dataset (grader.training.synth.render_dataset).
 
-    python -m grader.training.train [--steps N] [--minutes M] [--resume | --init CKPT] [--bench SECONDS]
+    python -m grader.training.train [--steps N] [--minutes M] [--resume | --init CKPT] [--device D] [--bench SECONDS]
+
+On a machine with a CUDA GPU the same command trains there (--device auto, the default).
 
 --init continues training from another run's weights (and optimiser state when the file has it,
 e.g. models/crnn.pt has none) with a fresh learning-rate schedule over --minutes; the step count
@@ -45,6 +47,7 @@ class TrainConfig:
     eval_every: int = 500
     eval_samples: int = 1500
     threads: int = 2
+    device: str = "auto"  # "auto": CUDA when torch sees a GPU, else the CPU
     seed: int = 0
     grad_clip: float = 5.0
 
@@ -132,7 +135,7 @@ class ThreadTuner:
 
 def ctc_loss(logits: torch.Tensor, flat, input_lengths, target_lengths) -> torch.Tensor:
     log_probs = F.log_softmax(logits, dim=2).transpose(0, 1)  # (T, B, C)
-    return F.ctc_loss(log_probs, flat, input_lengths, target_lengths, blank=0,
+    return F.ctc_loss(log_probs, flat.to(log_probs.device), input_lengths, target_lengths, blank=0,
                       reduction="mean", zero_infinity=True)
 
 
@@ -146,7 +149,8 @@ def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         x, *_ = data.batch(idx)
-        lp = F.log_softmax(model(x), dim=2).numpy()
+        device = next(model.parameters()).device
+        lp = F.log_softmax(model(x.to(device)), dim=2).float().cpu().numpy()
         for j, k in enumerate(idx):
             pred = ctc.greedy_decode(lp[j], chars)
             truth = data.labels[k]
@@ -187,7 +191,14 @@ def _fmt(metrics: dict) -> str:
     return " ".join(f"{c}:cer={m['cer']:.3f},em={m['exact']:.3f}" for c, m in metrics.items())
 
 
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path | None = None) -> None:
+    device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
@@ -197,7 +208,7 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
     train_set = LineDataset(Path(cfg.data_dir) / "train", index)
     val_set = LineDataset(Path(cfg.data_dir) / "val", index)
     mcfg = ModelConfig(num_classes=len(chars) + 1)
-    model = CRNN(mcfg)
+    model = CRNN(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
     step, elapsed_before, best_cer = 0, 0.0, math.inf
     prior_s = 0.0  # seconds trained by earlier runs (--init), for the record
@@ -224,7 +235,7 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
             best_cer = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"]["all"]["cer"]
         print(f"resumed at step {step}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"params {n_params / 1e6:.2f} M, train {len(train_set)}, val {len(val_set)}, config {asdict(cfg)}", flush=True)
+    print(f"device {device}, params {n_params / 1e6:.2f} M, train {len(train_set)}, val {len(val_set)}, config {asdict(cfg)}", flush=True)
     rng = np.random.default_rng([cfg.seed, step])
     t0 = time.time()
     t_ckpt, t_log, seen, loss_sum, loss_n = t0, t0, 0, 0.0, 0
@@ -233,14 +244,14 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
     model.train()
     while step < cfg.total_steps:
         for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
-            threads = tuner.threads_for(time.time())
+            threads = tuner.threads_for(time.time()) if device.type == "cpu" else cfg.threads
             torch.set_num_threads(threads)
             t_step = time.time()
             lr = lr_at(cfg, (elapsed_before + t_step - t0) / 60 / cfg.max_minutes)
             for group in opt.param_groups:
                 group["lr"] = lr
             x, flat, il, tl = train_set.batch(idx)
-            loss = ctc_loss(model(x), flat, il, tl)
+            loss = ctc_loss(model(x.to(device, non_blocking=True)), flat, il, tl)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -284,12 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=TrainConfig.max_lr)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
+    parser.add_argument("--device", default=TrainConfig.device, help="auto (CUDA if present), cpu, cuda")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights, new schedule")
     parser.add_argument("--bench", type=float, default=0.0, help="measure samples/s for this many seconds")
     args = parser.parse_args(argv)
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
-                      max_lr=args.lr, threads=args.threads)
+                      max_lr=args.lr, threads=args.threads, device=args.device)
     train(cfg, resume=args.resume, bench_seconds=args.bench, init=args.init)
     return 0
 
