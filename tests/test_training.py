@@ -139,7 +139,7 @@ def test_init_continues_another_runs_weights_with_a_fresh_schedule(crops, tmp_pa
     _tiny_dataset(tmp_path / "data", crops[:6])
     first, second = tmp_path / "run1", tmp_path / "run2"
     train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(first), batch_size=3, total_steps=2,
-                      eval_samples=6), resume=False)
+                      eval_samples=6, bf16=True), resume=False)  # the first run under bf16 autocast
     run1 = torch.load(first / "last.pt", weights_only=False)
     assert run1["step"] == 2 and run1["elapsed_s"] > 0
 

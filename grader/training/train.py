@@ -48,6 +48,7 @@ class TrainConfig:
     eval_samples: int = 1500
     threads: int = 2
     device: str = "auto"  # "auto": CUDA when torch sees a GPU, else the CPU
+    bf16: bool = False  # forward pass under bfloat16 autocast (weights and the CTC loss stay fp32)
     seed: int = 0
     grad_clip: float = 5.0
 
@@ -251,7 +252,9 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
             for group in opt.param_groups:
                 group["lr"] = lr
             x, flat, il, tl = train_set.batch(idx)
-            loss = ctc_loss(model(x.to(device, non_blocking=True)), flat, il, tl)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = model(x.to(device, non_blocking=True))
+            loss = ctc_loss(logits.float(), flat, il, tl)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -296,12 +299,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=TrainConfig.max_lr)
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument("--device", default=TrainConfig.device, help="auto (CUDA if present), cpu, cuda")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast: about twice as fast on CPUs with AVX512-BF16, and on GPUs")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights, new schedule")
     parser.add_argument("--bench", type=float, default=0.0, help="measure samples/s for this many seconds")
     args = parser.parse_args(argv)
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
-                      max_lr=args.lr, threads=args.threads, device=args.device)
+                      max_lr=args.lr, threads=args.threads, device=args.device, bf16=args.bf16)
     train(cfg, resume=args.resume, bench_seconds=args.bench, init=args.init)
     return 0
 
