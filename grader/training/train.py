@@ -147,10 +147,10 @@ def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch
     idx_all = np.arange(min(limit, len(data)))
     order = idx_all[np.argsort(data.widths[idx_all])]
     stats = {c: [0, 0, 0, 0] for c in CATEGORIES}  # exact, n, edits, chars
+    device = next(model.parameters()).device
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         x, *_ = data.batch(idx)
-        device = next(model.parameters()).device
         lp = F.log_softmax(model(x.to(device)), dim=2).float().cpu().numpy()
         for j, k in enumerate(idx):
             pred = ctc.greedy_decode(lp[j], chars)
