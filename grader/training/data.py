@@ -114,13 +114,18 @@ def woff2_to_ttf(data: bytes, out: Path) -> None:
     font.save(str(out))
 
 
-def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
+def _fontsource_tarball(name: str, npm_dir: Path) -> Path | None:
+    """npm pack @fontsource/<name>, refusing the fonts reserved for evaluation."""
     if name in RESERVED_FONTS:
         raise ValueError(f"{name} is reserved for evaluation")
+    return _npm_pack(f"@fontsource/{name}", npm_dir)
+
+
+def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
     out = fonts_dir / f"{name}.ttf"
-    if out.exists():
+    if out.exists() and name not in RESERVED_FONTS:
         return out
-    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
+    tgz = _fontsource_tarball(name, npm_dir)
     if tgz is None:
         return None
     with tarfile.open(tgz) as tar:
@@ -141,12 +146,10 @@ def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | No
     from fontTools.merge import Merger
     from fontTools.ttLib import TTFont
 
-    if name in RESERVED_FONTS:
-        raise ValueError(f"{name} is reserved for evaluation")
     out = fonts_dir / "cjk" / f"{name}.ttf"
-    if out.exists():
+    if out.exists() and name not in RESERVED_FONTS:
         return out
-    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
+    tgz = _fontsource_tarball(name, npm_dir)
     if tgz is None:
         return None
     out.parent.mkdir(exist_ok=True)
