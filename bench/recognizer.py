@@ -40,6 +40,10 @@ from grader.recognizer import Recognizer  # noqa: E402
 from grader.training import data, synth  # noqa: E402
 
 CATS = ("number", "math", "text", "chinese")
+# The bench's crops keep the degradation every model so far was measured on (no strongly
+# slanted share, added to training for crnn-3), so figures compare across model versions.
+# Slanted handwriting is measured in the paper-side pipeline table (grader.simulate slants).
+BENCH_STRONG_SLANT = 0.0
 # The held-out fonts are named once, in the training code's exclusion list; only this bench loads them.
 RESERVED_LATIN = data.RESERVED_LATIN_FONTS
 RESERVED_CJK = data.RESERVED_CJK_FONTS
@@ -110,7 +114,7 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
         fonts = by_char[c]
         glyphs.append(synth.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
     alpha = synth.compose(glyphs, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
-    return synth.photo_crop(alpha, rng)
+    return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
 # ---------------------------------------------------------------- sets
@@ -122,7 +126,7 @@ def validation_set(src: synth.Sources, n: int, seed: int = 9001) -> dict[str, li
         items = []
         for i in range(n):
             rng = np.random.default_rng([seed, c_i, i])
-            items.append(synth.make_sample(cat, src, rng))
+            items.append(synth.make_sample(cat, src, rng, strong_slant=BENCH_STRONG_SLANT))
         sets[cat] = items
     return sets
 
@@ -141,7 +145,7 @@ def held_out_set(src: synth.Sources, by_char: dict[str, list[str]], n: int, seed
                 if crop is not None:
                     items.append((crop, label))
             else:
-                items.append(synth.make_sample(cat, src, rng))
+                items.append(synth.make_sample(cat, src, rng, strong_slant=BENCH_STRONG_SLANT))
         sets[cat] = items
     return sets
 

@@ -76,11 +76,11 @@ def font_digit_sources() -> Sources:
 
 
 def stacked_fractions(seed: int = 77) -> list[tuple[np.ndarray, str]]:
-    from grader.training.synth import photo_crop, render_stacked_fraction
+    from grader.training.synth import stacked_fraction_crop
 
     src = font_digit_sources()
     out = []
     for i, label in enumerate(("3/4", "1/2", "5/8", "12/25", "7/10", "2/3")):
         rng = np.random.default_rng([seed, i])
-        out.append((photo_crop(render_stacked_fraction(label, src, rng), rng), label))
+        out.append((stacked_fraction_crop(label, src, rng), label))
     return out

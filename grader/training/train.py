@@ -1,8 +1,12 @@
 """Train the CRNN with CTC on the pre-rendered dataset (grader.training.synth.render_dataset).
 
     python -m grader.training.train [--steps N] [--minutes M] [--resume | --init CKPT] [--device D] [--bench SECONDS]
+                                    [--online WORKERS]
 
 On a machine with a CUDA GPU the same command trains there (--device auto, the default).
+--online N renders the training samples on the fly in N worker processes instead of reading the
+rendered set, so every step sees fresh samples (on a GPU machine with many cores the renderers
+keep up with the GPU; the validation set is still read from the cache).
 
 --init continues training from another run's weights (and optimiser state when the file has it,
 e.g. models/crnn.pt has none) with a fresh learning-rate schedule over --minutes; the step count
@@ -17,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing as mp
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,7 +36,7 @@ from grader.charset import default_charset
 from grader.paths import cache_dir
 from grader.recognizer import to_float
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import CATEGORIES
+from grader.training.synth import CATEGORIES, RenderJob, Sources, render_chunk, render_worker_init
 
 
 @dataclass
@@ -51,16 +57,64 @@ class TrainConfig:
     bf16: bool = False  # forward pass under bfloat16 autocast (weights and the CTC loss stay fp32)
     seed: int = 0
     grad_clip: float = 5.0
+    online_workers: int = 0  # > 0: render training samples on the fly in this many processes
+    online_seed: int = 11  # sample seed of on-the-fly rendering (not 2: validation)
+    online_chunk: int = 1024  # samples per render job
+
+
+class OnlineBatches:
+    """An endless stream of training batches rendered on the fly by a pool of processes.
+
+    Sample indices start at `start` (pass step * batch_size so that a resumed or continued run
+    renders samples it has not seen) and are drawn with synth's per-sample seeding, so the stream
+    is reproducible. Each rendered chunk is cut into width-bucketed batches.
+    """
+
+    def __init__(self, index: dict[str, int], cfg: TrainConfig, start: int, sources: Sources | None = None):
+        if cfg.online_seed == 2:
+            raise ValueError("seed 2 is the validation set's")
+        self.index, self.cfg, self.next_start = index, cfg, start
+        # Spawned, not forked: a fork of a process whose OpenCV or OpenMP thread pools have run
+        # can deadlock in the child. Without `sources` each worker loads the training cache.
+        self.pool = mp.get_context("spawn").Pool(cfg.online_workers, initializer=render_worker_init,
+                                                 initargs=(sources, "train"))
+        self.pending: deque = deque()
+
+    def _submit(self) -> None:
+        while len(self.pending) < 2 * self.cfg.online_workers:
+            job = RenderJob(self.next_start, self.cfg.online_chunk, self.cfg.online_seed, "train")
+            self.pending.append(self.pool.apply_async(render_chunk, (job,)))
+            self.next_start += self.cfg.online_chunk
+
+    def batches(self, rng: np.random.Generator):
+        """Endless (dataset, indices) pairs."""
+        while True:
+            self._submit()
+            _, images, widths, labels, cats = self.pending.popleft().get()
+            chunk = LineDataset.from_arrays(images, widths, np.asarray(cats, np.int8), labels, self.index)
+            for idx in bucketed_batches(chunk.widths, self.cfg.batch_size, rng):
+                yield chunk, idx
+
+    def close(self) -> None:
+        self.pool.terminate()
 
 
 class LineDataset:
     """Memory-mapped pre-rendered lines: images (N, 32, 320) uint8, widths, labels, categories."""
 
     def __init__(self, folder: Path, index: dict[str, int]):
-        self.images = np.load(folder / "images.npy", mmap_mode="r")
-        self.widths = np.load(folder / "widths.npy")
-        self.cats = np.load(folder / "cats.npy")
-        self.labels = json.loads((folder / "labels.json").read_text())
+        self._set(np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "widths.npy"),
+                  np.load(folder / "cats.npy"), json.loads((folder / "labels.json").read_text()), index)
+
+    @classmethod
+    def from_arrays(cls, images: np.ndarray, widths: np.ndarray, cats: np.ndarray,
+                    labels: list[str], index: dict[str, int]) -> "LineDataset":
+        data = cls.__new__(cls)
+        data._set(images, widths, cats, labels, index)
+        return data
+
+    def _set(self, images, widths, cats, labels, index) -> None:
+        self.images, self.widths, self.cats, self.labels = images, widths, cats, labels
         self.targets = [ctc.encode(s, index) for s in self.labels]
         bad = [s for s, t in zip(self.labels, self.targets) if t is None]
         if bad:
@@ -198,15 +252,22 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path | None = None) -> None:
+def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path | None = None,
+          sources: Sources | None = None) -> None:
+    """sources: what on-the-fly rendering draws from (default: the training cache)."""
     device = pick_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # batch widths come in multiples of 8: few shapes
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     chars = default_charset()
     index = {c: i for i, c in enumerate(chars)}
-    train_set = LineDataset(Path(cfg.data_dir) / "train", index)
+    online = OnlineBatches(index, cfg, 0, sources) if cfg.online_workers > 0 else None
+    train_set = None if online else LineDataset(Path(cfg.data_dir) / "train", index)
     val_set = LineDataset(Path(cfg.data_dir) / "val", index)
     mcfg = ModelConfig(num_classes=len(chars) + 1)
     model = CRNN(mcfg).to(device)
@@ -236,22 +297,43 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
             best_cer = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"]["all"]["cer"]
         print(f"resumed at step {step}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"device {device}, params {n_params / 1e6:.2f} M, train {len(train_set)}, val {len(val_set)}, config {asdict(cfg)}", flush=True)
+    train_size = f"on the fly from sample {step * cfg.batch_size}" if online else len(train_set)
+    print(f"device {device}, params {n_params / 1e6:.2f} M, train {train_size}, val {len(val_set)}, config {asdict(cfg)}", flush=True)
     rng = np.random.default_rng([cfg.seed, step])
+    if online:
+        online.next_start = step * cfg.batch_size  # samples this run (and the runs it continues) never saw
+    try:
+        _train_loop(cfg, model, opt, mcfg, chars, train_set, val_set, online, device, out, rng,
+                    step, elapsed_before, best_cer, prior_s, bench_seconds)
+    finally:
+        if online:
+            online.close()
+
+
+def _epochs(train_set: LineDataset, cfg: TrainConfig, rng: np.random.Generator):
+    while True:
+        for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
+            yield train_set, idx
+
+
+def _train_loop(cfg, model, opt, mcfg, chars, train_set, val_set, online, device, out, rng,
+                step, elapsed_before, best_cer, prior_s, bench_seconds) -> None:
+    last = out / "last.pt"
     t0 = time.time()
     t_ckpt, t_log, seen, loss_sum, loss_n = t0, t0, 0, 0.0, 0
     tuner = ThreadTuner(cfg.threads)
     seen_at_log = 0
     model.train()
+    stream = online.batches(rng) if online else _epochs(train_set, cfg, rng)
     while step < cfg.total_steps:
-        for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
+        for data, idx in stream:
             threads = tuner.threads_for(time.time()) if device.type == "cpu" else cfg.threads
             torch.set_num_threads(threads)
             t_step = time.time()
             lr = lr_at(cfg, (elapsed_before + t_step - t0) / 60 / cfg.max_minutes)
             for group in opt.param_groups:
                 group["lr"] = lr
-            x, flat, il, tl = train_set.batch(idx)
+            x, flat, il, tl = data.batch(idx)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = model(x.to(device, non_blocking=True))
             loss = ctc_loss(logits.float(), flat, il, tl)
@@ -304,9 +386,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init", type=Path, help="start from this checkpoint's weights, new schedule")
     parser.add_argument("--bench", type=float, default=0.0, help="measure samples/s for this many seconds")
+    parser.add_argument("--online", type=int, default=0, metavar="WORKERS",
+                        help="render training samples on the fly in this many processes")
+    parser.add_argument("--eval-every", type=int, default=TrainConfig.eval_every, help="steps between validations")
+    parser.add_argument("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes)
     args = parser.parse_args(argv)
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
-                      max_lr=args.lr, threads=args.threads, device=args.device, bf16=args.bf16)
+                      max_lr=args.lr, threads=args.threads, device=args.device, bf16=args.bf16,
+                      online_workers=args.online, eval_every=args.eval_every,
+                      checkpoint_minutes=args.checkpoint_minutes)
     train(cfg, resume=args.resume, bench_seconds=args.bench, init=args.init)
     return 0
 
