@@ -86,10 +86,10 @@ class ScoringConfig:
     # verdicts among auto-graded answers), recogniser crnn-2 (step 51907): 2.2 % review, 0.85 %
     # wrong on validation; 1.3 % and 0.68 % (8/1184) on the test seeds. (crnn-1 at step 11987
     # had 7.0 / 0.3 here: 4.4 % review, 0.96 % wrong on the test seeds.) With crnn-3 (step
-    # 64000) the same values give 1.8 % review, 0.17 % wrong on validation and 1.3 %, 0.25 %
-    # (3/1184) on test. The rule alone would now pick reject_margin 3.0 (validation 1.1 % /
-    # 0.51 %, test 0.8 % / 0.67 %): 0.5 points fewer reviews for three times the wrong verdicts,
-    # so these were kept.
+    # 64000) the same values give 1.7 % review, 0.25 % wrong on validation and 1.2 %, 0.17 %
+    # (2/1185) on test. The rule alone would now pick reject_margin 3.0 (validation 0.9 % /
+    # 0.59 %, test 0.8 % / 0.50 %): under a point fewer reviews for about three times the wrong
+    # verdicts, so these were kept.
     accept_confidence: float = 0.3
     rescue_margin: float = 2.0
     reject_margin: float = 8.0
