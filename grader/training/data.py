@@ -114,18 +114,18 @@ def woff2_to_ttf(data: bytes, out: Path) -> None:
     font.save(str(out))
 
 
-def _fontsource_tarball(name: str, npm_dir: Path) -> Path | None:
-    """npm pack @fontsource/<name>, refusing the fonts reserved for evaluation."""
+def _refuse_reserved(name: str) -> None:
+    """Every training fetch starts here, before the cache is looked at."""
     if name in RESERVED_FONTS:
         raise ValueError(f"{name} is reserved for evaluation")
-    return _npm_pack(f"@fontsource/{name}", npm_dir)
 
 
 def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
+    _refuse_reserved(name)
     out = fonts_dir / f"{name}.ttf"
-    if out.exists() and name not in RESERVED_FONTS:
+    if out.exists():
         return out
-    tgz = _fontsource_tarball(name, npm_dir)
+    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
     if tgz is None:
         return None
     with tarfile.open(tgz) as tar:
@@ -146,10 +146,11 @@ def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | No
     from fontTools.merge import Merger
     from fontTools.ttLib import TTFont
 
+    _refuse_reserved(name)
     out = fonts_dir / "cjk" / f"{name}.ttf"
-    if out.exists() and name not in RESERVED_FONTS:
+    if out.exists():
         return out
-    tgz = _fontsource_tarball(name, npm_dir)
+    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
     if tgz is None:
         return None
     out.parent.mkdir(exist_ok=True)
