@@ -66,7 +66,7 @@ def collect(rec: Recognizer, data: LineDataset, idx: np.ndarray) -> tuple[np.nda
 
 def calibrate(models_dir: Path, count: int = 3000) -> dict:
     rec = Recognizer.load(models_dir, precision="int8", threads=2)
-    data = LineDataset(cache_dir() / "dataset" / "val", rec.index)
+    data = LineDataset.load(cache_dir() / "dataset" / "val", rec.index)
     idx = np.arange(FIT_START, min(len(data), FIT_START + count))
     x, y = collect(rec, data, idx)
     half = len(idx) // 2  # fit on one half, report reliability on the other

@@ -120,7 +120,7 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> dict:
     model, ckpt = load_model(checkpoint)
     chars = ckpt["charset"]
     index = {c: i for i, c in enumerate(chars)}
-    val = LineDataset(cache_dir() / "dataset" / "val", index)
+    val = LineDataset.load(cache_dir() / "dataset" / "val", index)
     out.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out / FP32_NAME, out / INT8_NAME
     export_onnx(model, fp32)

@@ -406,7 +406,8 @@ def _warp(alpha: np.ndarray, rng: np.random.Generator, strong_slant: float) -> n
     H, W = a.shape
     # Most writers slant a little; some a lot (a right-hander's fast hand, a left-hander's
     # back-slant). Strong slant makes '/' look like '1', so the model must see it.
-    # strong_slant is the share of such crops.
+    # strong_slant is the share of such crops; at 0 no random number is drawn, so the crops are
+    # those of the generator before strong slant (the bench's sets stay the same).
     strong = strong_slant > 0 and rng.random() < strong_slant
     shear = rng.uniform(-0.6, 0.6) if strong else rng.normal(0, 0.15)
     ang = math.radians(rng.normal(0, 1.5))
@@ -544,11 +545,6 @@ def stacked_fraction_crop(label: str, src: Sources, rng: np.random.Generator) ->
     return photo_crop(render_stacked_fraction(label, src, rng), rng, strong_slant=0.0)
 
 
-def stacked_fraction_sample(src: Sources, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    label = f"{_int_str(rng, 2)}/{_int_str(rng, 2)}"
-    return stacked_fraction_crop(label, src, rng), label
-
-
 RENDERERS = {
     "number": render_digits_symbols, "math": render_digits_symbols, "text": render_text,
     "chinese": render_chinese, "choice": render_choice,
@@ -598,14 +594,28 @@ def _category_for(index: int, seed: int) -> str:
     return str(rng.choice(list(MIX), p=list(MIX.values())))
 
 
-def render_worker_init(sources: Sources | None = None, split: str = "train") -> None:
-    """Each render process works single-threaded: OpenCV otherwise starts a thread per core in
-    every process (14 processes on 16 cores ran at a load average of 218; single-threaded, 12,
-    at the same ~2,650 samples/s).
-    `sources`, when given, are used for `split` instead of loading the training cache."""
+VALIDATION_SEED = 2
+
+
+def check_training_seed(seed: int) -> None:
+    if seed == VALIDATION_SEED:
+        raise ValueError(f"seed {VALIDATION_SEED} is the validation set's")
+
+
+def _render_worker_init(sources: Sources | None, split: str) -> None:
     cv2.setNumThreads(1)
     if sources is not None:
         _WORKER_SOURCES[split] = sources
+
+
+def render_pool(workers: int, sources: Sources | None = None, split: str = "train"):
+    """A process pool for render_chunk jobs. The processes are spawned, not forked: a fork of a
+    process whose OpenCV or OpenMP thread pools have run can deadlock in the child. Each works
+    single-threaded: OpenCV otherwise starts a thread per core in every process (14 processes on
+    16 cores ran at a load average of 218; single-threaded, 12, at the same ~2,650 samples/s).
+    `sources`, when given, are used for `split` instead of loading the training cache."""
+    return mp.get_context("spawn").Pool(workers, initializer=_render_worker_init,
+                                        initargs=(sources, split))
 
 
 def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str], list[int]]:
@@ -637,7 +647,7 @@ def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 
     cats = np.zeros(count, np.int8)
     jobs = [RenderJob(s, min(chunk, count - s), seed, split) for s in range(0, count, chunk)]
     t0, done = time.time(), 0
-    with mp.get_context("fork").Pool(workers, initializer=render_worker_init) as pool:
+    with render_pool(workers, split=split) as pool:
         for start, imgs, w, lab, cat in pool.imap_unordered(render_chunk, jobs):
             n = len(lab)
             images[start:start + n] = imgs
@@ -657,8 +667,7 @@ def render_dataset_cli(scale: float = 1.0, workers: int = 2, seed: int = 1) -> N
     validation set always uses seed 2 and MNIST's validation split."""
     from grader.paths import cache_dir
 
-    if seed == 2:
-        raise ValueError("seed 2 is the validation set's")
+    check_training_seed(seed)
     root = cache_dir() / "dataset"
-    render_dataset(root / "val", int(6000 * scale), seed=2, split="val", workers=workers)
+    render_dataset(root / "val", int(6000 * scale), seed=VALIDATION_SEED, split="val", workers=workers)
     render_dataset(root / "train", int(400_000 * scale), seed=seed, split="train", workers=workers)

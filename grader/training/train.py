@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -37,7 +36,7 @@ from grader.charset import default_charset
 from grader.paths import cache_dir
 from grader.recognizer import to_float
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import CATEGORIES, RenderJob, Sources, render_chunk, render_worker_init
+from grader.training.synth import CATEGORIES, RenderJob, Sources, check_training_seed, render_chunk, render_pool
 
 
 @dataclass
@@ -72,13 +71,9 @@ class OnlineBatches:
     """
 
     def __init__(self, index: dict[str, int], cfg: TrainConfig, start: int, sources: Sources | None = None):
-        if cfg.online_seed == 2:
-            raise ValueError("seed 2 is the validation set's")
+        check_training_seed(cfg.online_seed)
         self.index, self.cfg, self.next_start = index, cfg, start
-        # Spawned, not forked: a fork of a process whose OpenCV or OpenMP thread pools have run
-        # can deadlock in the child. Without `sources` each worker loads the training cache.
-        self.pool = mp.get_context("spawn").Pool(cfg.online_workers, initializer=render_worker_init,
-                                                 initargs=(sources, "train"))
+        self.pool = render_pool(cfg.online_workers, sources)  # without sources: the training cache
         self.pending: deque = deque()
 
     def _submit(self) -> None:
@@ -92,7 +87,7 @@ class OnlineBatches:
         while True:
             self._submit()
             _, images, widths, labels, cats = self.pending.popleft().get()
-            chunk = LineDataset.from_arrays(images, widths, np.asarray(cats, np.int8), labels, self.index)
+            chunk = LineDataset(images, widths, np.asarray(cats, np.int8), labels, self.index)
             for idx in bucketed_batches(chunk.widths, self.cfg.batch_size, rng):
                 yield chunk, idx
 
@@ -103,23 +98,19 @@ class OnlineBatches:
 class LineDataset:
     """Memory-mapped pre-rendered lines: images (N, 32, 320) uint8, widths, labels, categories."""
 
-    def __init__(self, folder: Path, index: dict[str, int]):
-        self._set(np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "widths.npy"),
-                  np.load(folder / "cats.npy"), json.loads((folder / "labels.json").read_text()), index)
-
-    @classmethod
-    def from_arrays(cls, images: np.ndarray, widths: np.ndarray, cats: np.ndarray,
-                    labels: list[str], index: dict[str, int]) -> "LineDataset":
-        data = cls.__new__(cls)
-        data._set(images, widths, cats, labels, index)
-        return data
-
-    def _set(self, images, widths, cats, labels, index) -> None:
+    def __init__(self, images: np.ndarray, widths: np.ndarray, cats: np.ndarray, labels: list[str],
+                 index: dict[str, int]):
         self.images, self.widths, self.cats, self.labels = images, widths, cats, labels
         self.targets = [ctc.encode(s, index) for s in self.labels]
         bad = [s for s, t in zip(self.labels, self.targets) if t is None]
         if bad:
             raise ValueError(f"{len(bad)} labels hold characters outside the charset, e.g. {bad[:3]}")
+
+    @classmethod
+    def load(cls, folder: Path, index: dict[str, int]) -> "LineDataset":
+        """A set as synth.render_dataset wrote it (the images memory-mapped)."""
+        return cls(np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "widths.npy"),
+                   np.load(folder / "cats.npy"), json.loads((folder / "labels.json").read_text()), index)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -267,8 +258,8 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
     out.mkdir(parents=True, exist_ok=True)
     chars = default_charset()
     index = {c: i for i, c in enumerate(chars)}
-    train_set = None if cfg.online_workers > 0 else LineDataset(Path(cfg.data_dir) / "train", index)
-    val_set = LineDataset(Path(cfg.data_dir) / "val", index)
+    train_set = None if cfg.online_workers > 0 else LineDataset.load(Path(cfg.data_dir) / "train", index)
+    val_set = LineDataset.load(Path(cfg.data_dir) / "val", index)
     mcfg = ModelConfig(num_classes=len(chars) + 1)
     model = CRNN(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
@@ -303,30 +294,13 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
     # On the fly, sample indices go on from step x batch size: with the same batch size, samples
     # that the earlier steps of this run (or the run it continues) never drew.
     online = OnlineBatches(index, cfg, step * cfg.batch_size, sources) if train_set is None else None
-    try:
-        _train_loop(cfg, model, opt, mcfg, chars, train_set, val_set, online, device, out, rng,
-                    step, elapsed_before, best_cer, prior_s, bench_seconds)
-    finally:
-        if online:
-            online.close()
-
-
-def _epochs(train_set: LineDataset, cfg: TrainConfig, rng: np.random.Generator):
-    while True:
-        for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
-            yield train_set, idx
-
-
-def _train_loop(cfg, model, opt, mcfg, chars, train_set, val_set, online, device, out, rng,
-                step, elapsed_before, best_cer, prior_s, bench_seconds) -> None:
-    last = out / "last.pt"
+    stream = online.batches(rng) if online else _epochs(train_set, cfg, rng)  # both endless
     t0 = time.time()
     t_ckpt, t_log, seen, loss_sum, loss_n = t0, t0, 0, 0.0, 0
     tuner = ThreadTuner(cfg.threads)
     seen_at_log = 0
     model.train()
-    stream = online.batches(rng) if online else _epochs(train_set, cfg, rng)
-    while step < cfg.total_steps:
+    try:
         for data, idx in stream:
             threads = tuner.threads_for(time.time()) if device.type == "cpu" else cfg.threads
             torch.set_num_threads(threads)
@@ -372,6 +346,15 @@ def _train_loop(cfg, model, opt, mcfg, chars, train_set, val_set, online, device
             if done:
                 print(f"finished at step {step}", flush=True)
                 return
+    finally:
+        if online:
+            online.close()
+
+
+def _epochs(train_set: LineDataset, cfg: TrainConfig, rng: np.random.Generator):
+    while True:
+        for idx in bucketed_batches(train_set.widths, cfg.batch_size, rng):
+            yield train_set, idx
 
 
 def main(argv: list[str] | None = None) -> int:
