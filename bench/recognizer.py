@@ -180,8 +180,7 @@ def read_sets(rec: Recognizer, sets: dict[str, list]) -> dict[str, list]:
     return {cat: rec.read([c for c, _ in items], kind=cat) for cat, items in sets.items()}
 
 
-def score(rec: Recognizer, sets: dict[str, list], readings: dict[str, list] | None = None) -> dict[str, tuple[float, float, int]]:
-    readings = readings or read_sets(rec, sets)
+def score(readings: dict[str, list], sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
     return score_texts(lambda crops, cat: [r.text for r in readings[cat]], sets)
 
 
@@ -196,9 +195,9 @@ def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, in
     return out
 
 
-def columns(int8: Recognizer, fp32: Recognizer, others: dict, sets: dict[str, list],
-            int8_readings: dict[str, list] | None = None) -> dict[str, dict]:
-    rows = {"int8": score(int8, sets, int8_readings), "fp32": score(fp32, sets)}
+def columns(int8_readings: dict[str, list], fp32: Recognizer, others: dict, sets: dict[str, list]) -> dict[str, dict]:
+    """int8 readings are passed in (the reliability table uses them too); the rest read here."""
+    rows = {"int8": score(int8_readings, sets), "fp32": score(read_sets(fp32, sets), sets)}
     for name, read in others.items():
         rows[name] = score_texts(read, sets)
     return rows
@@ -303,19 +302,21 @@ def main() -> int:
         if missing:
             print(f"Not installed, no columns for: {', '.join(missing)} (bench/requirements-compare.txt)")
     val = validation_set(val_src, args.n)
+    val_int8 = read_sets(int8, val)
     print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
-                   columns(int8, fp32, others, val, val_int8 := read_sets(int8, val)))
+                   columns(val_int8, fp32, others, val))
     print_reliability("validation", val_int8, val)
     if not args.skip_reserved:
         src, by_char = reserved_sources(val_src)
         held = held_out_set(src, by_char, args.n)
+        held_int8 = read_sets(int8, held)
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
-                       columns(int8, fp32, others, held, held_int8 := read_sets(int8, held)))
+                       columns(held_int8, fp32, others, held))
         print_reliability("held out", held_int8, held)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
-                       "Debian training fonts)", {"int8": score(int8, pipe), "fp32": score(fp32, pipe)})
+                       "Debian training fonts)", columns(read_sets(int8, pipe), fp32, {}, pipe))
     print(f"\n(accuracy part took {time.time() - t0:.0f} s)")
     if not args.skip_speed:
         speed_table(args.models)
