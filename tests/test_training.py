@@ -4,6 +4,7 @@ side's ink crops, the learning-rate schedule, and ONNX export agrees with PyTorc
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +172,65 @@ def test_cjk_font_list_never_holds_a_reserved_font(tmp_path):
     assert not [f for f in fonts if any(r in f for r in data.RESERVED_FONTS)]
     with pytest.raises(ValueError, match="reserved"):
         data.fetch_fontsource_cjk(data.RESERVED_CJK_FONTS[0], tmp_path, tmp_path / "fonts")
+
+
+def _woff2_pieces(font_path: str, chunks: list[str], folder: Path) -> list[Path]:
+    """Cut a font into unicode-range woff2 pieces, as web-font packages ship them."""
+    from fontTools import subset
+
+    pieces = []
+    for i, text in enumerate(chunks):
+        options = subset.Options(flavor="woff2")
+        font = subset.load_font(font_path, options)
+        sub = subset.Subsetter(options)
+        sub.populate(text=text)
+        sub.subset(font)
+        pieces.append(folder / f"piece-{i}.woff2")
+        subset.save_font(font, str(pieces[-1]), options)
+    return pieces
+
+
+@pytest.mark.skipif(not fonts_available(), reason="Debian CJK font not installed")
+def test_web_font_pieces_merge_into_one_font_with_every_piece_s_characters(tmp_path):
+    import tarfile
+
+    from grader.training import data, synth
+    from tests.ink_crops import CJK_FONT
+
+    chunks = ["我们学习", "十二三百", "abcXYZ"]
+    pieces = _woff2_pieces(CJK_FONT, chunks, tmp_path)
+    tgz = tmp_path / "chinese-fonts-demo-1.0.0.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for p in pieces:
+            tar.add(p, arcname=f"package/dist/Demo/{p.name}")
+        tar.add(pieces[0], arcname="package/preview/not-a-piece.woff2")  # not wanted: skipped
+    out = data._merge_pieces(tgz, lambda m: "/dist/" in m and m.endswith(".woff2"), tmp_path / "cjk" / "demo.ttf")
+    assert out == tmp_path / "cjk" / "demo.ttf" and not (tmp_path / "cjk" / ".demo-pieces").exists()
+    assert set("".join(chunks)) <= synth.font_chars(str(out))
+    assert synth.font_glyph("我们十二", str(out), 40).alpha.max() > 0.5  # the glyphs draw ink
+
+    with pytest.raises(ValueError, match="reserved"):
+        data.fetch_chinese_fonts(data.RESERVED_CJK_FONTS[1], tmp_path, tmp_path / "fonts")
+
+
+@pytest.mark.skipif(not fonts_available(), reason="Debian CJK font not installed")
+def test_chinese_words_are_drawn_only_in_fonts_that_have_every_character(tmp_path):
+    from grader.training import synth
+    from tests.ink_crops import CJK_FONT
+
+    partial = _woff2_pieces(CJK_FONT, ["我学十二"], tmp_path)[0]  # lacks 们 and 习, like a Japanese font
+    data_ttf = tmp_path / "partial.ttf"
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(str(partial))
+    font.flavor = None
+    font.save(str(data_ttf))
+    src = synth.Sources(latin_fonts=[], cjk_fonts=[str(data_ttf), CJK_FONT], digits=np.zeros((0, 28, 28)),
+                        digit_labels=np.zeros(0), medians={}, cn_words=[], cn_probs=np.zeros(0), en_words=[])
+    picks = {synth._cjk_font(src, np.random.default_rng(i), "我们") for i in range(40)}
+    assert picks == {CJK_FONT}
+    picks = {synth._cjk_font(src, np.random.default_rng(i), "十二") for i in range(40)}
+    assert picks == {CJK_FONT, str(data_ttf)}  # both fonts are used where both can write the word
 
 
 @pytest.fixture(scope="module")

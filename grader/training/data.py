@@ -47,10 +47,28 @@ LATIN_FONTSOURCE = (
     "edu-nsw-act-foundation", "edu-vic-wa-nt-beginner", "edu-qld-beginner", "edu-tas-beginner",
     "pangolin", "klee-one", "zen-kurenaido", "square-peg", "fuzzy-bubbles", "grape-nuts",
     "delicious-handrawn", "send-flowers", "oooh-baby", "whisper",
+    # added in the fourth run: school scripts (print and joined-up), markers, brush pens.
+    # Siblings of the reserved fonts (shadows-into-light-two, nanum-brush-script) stay out.
+    "shantell-sans", "dekko", "chilanka", "sunshiney", "unkempt", "marck-script",
+    "kaushan-script", "cookie", "beth-ellen", "nerko-one", "sofadi-one", "ruge-boogie",
+    "kavivanar", "comforter", "mansalva", "twinkle-star", "edu-au-vic-wa-nt-hand",
+    "edu-nsw-act-cursive", "edu-qld-hand", "edu-sa-hand", "edu-vic-wa-nt-hand",
+    "playwrite-us-trad", "playwrite-us-modern", "playwrite-de-grund", "playwrite-fr-moderne",
+    "playwrite-it-moderna", "playwrite-nz", "playwrite-dk-uloopet", "playwrite-ng-modern",
+    "playwrite-vn", "playwrite-cu",
 )
 # Chinese handwriting and brush fonts from @fontsource. They ship as ~90 unicode-range woff2
 # pieces each; fetch_fontsource_cjk merges the pieces into one TTF.
-CJK_FONTSOURCE = ("zhi-mang-xing", "liu-jian-mao-cao", "zcool-kuaile", "zcool-xiaowei")
+CJK_FONTSOURCE = (
+    "zhi-mang-xing", "liu-jian-mao-cao", "zcool-kuaile", "zcool-xiaowei",
+    # added in the fourth run: a marker hand, and Japanese handwriting fonts. These cover only
+    # the kanji shared with simplified Chinese; synth picks a font that covers the whole word.
+    "lxgw-marker-gothic", "klee-one", "yomogi", "hachi-maru-pop", "yusei-magic",
+    "zen-kurenaido", "kiwi-maru", "yuji-syuku",
+)
+# From the @chinese-fonts npm scope (pieces merged the same way): jxzk is 江西拙楷, a clumsy,
+# pen-like kai. Fonts used only to render training crops; none is shipped.
+CHINESE_FONTS_NPM = ("jxzk",)
 # Reserved for evaluation only (bench/); listed so code can refuse them.
 RESERVED_LATIN_FONTS = (
     "reenie-beanie", "homemade-apple", "nanum-pen-script", "shadows-into-light", "gochi-hand",
@@ -139,13 +157,7 @@ def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
 
 
 def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
-    """Merge every 400-normal unicode-range piece of a CJK @fontsource font into fonts_dir/cjk/.
-
-    fontTools' Merger refuses the pieces' layout tables (GSUB/GPOS/GDEF differ per piece), so
-    they are dropped: handwriting glyphs are drawn one by one and need no shaping."""
-    from fontTools.merge import Merger
-    from fontTools.ttLib import TTFont
-
+    """Merge every 400-normal unicode-range piece of a CJK @fontsource font into fonts_dir/cjk/."""
     _refuse_reserved(name)
     out = fonts_dir / "cjk" / f"{name}.ttf"
     if out.exists():
@@ -153,13 +165,36 @@ def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | No
     tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
     if tgz is None:
         return None
+    return _merge_pieces(tgz, lambda m: "/files/" in m and m.endswith("-400-normal.woff2"), out)
+
+
+def fetch_chinese_fonts(package: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
+    """Merge the woff2 pieces of an @chinese-fonts package (one family) into fonts_dir/cjk/."""
+    _refuse_reserved(package)
+    out = fonts_dir / "cjk" / f"{package}.ttf"
+    if out.exists():
+        return out
+    tgz = _npm_pack(f"@chinese-fonts/{package}", npm_dir)
+    if tgz is None:
+        return None
+    return _merge_pieces(tgz, lambda m: "/dist/" in m and m.endswith(".woff2"), out)
+
+
+def _merge_pieces(tgz: Path, wanted, out: Path) -> Path | None:
+    """Merge the woff2 pieces of a web font (members of tgz chosen by wanted) into one TTF.
+
+    fontTools' Merger refuses the pieces' layout tables (GSUB/GPOS/GDEF differ per piece), so
+    they are dropped: handwriting glyphs are drawn one by one and need no shaping."""
+    from fontTools.merge import Merger
+    from fontTools.ttLib import TTFont
+
     out.parent.mkdir(exist_ok=True)
-    pieces_dir = out.parent / f".{name}-pieces"
+    pieces_dir = out.parent / f".{out.stem}-pieces"
     pieces_dir.mkdir(exist_ok=True)
     pieces = []
     with tarfile.open(tgz) as tar:
         for m in tar.getmembers():
-            if "/files/" in m.name and m.name.endswith("-400-normal.woff2"):
+            if wanted(m.name):
                 font = TTFont(io.BytesIO(tar.extractfile(m).read()))
                 font.flavor = None
                 for table in ("GSUB", "GPOS", "GDEF", "vhea", "vmtx"):
@@ -169,7 +204,7 @@ def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | No
                 font.save(str(piece))
                 pieces.append(str(piece))
     if not pieces:
-        print(f"{name}: no 400-normal woff2 pieces, skipped", file=sys.stderr)
+        print(f"{tgz.name}: no woff2 pieces, skipped", file=sys.stderr)
         return None
     tmp = out.with_suffix(".tmp")
     Merger().merge(pieces).save(str(tmp))
@@ -197,6 +232,8 @@ def fetch(src: Path | None = None) -> None:
         fetch_fontsource(name, npm_dir, fonts_dir)
     for name in CJK_FONTSOURCE:
         fetch_fontsource_cjk(name, npm_dir, fonts_dir)
+    for name in CHINESE_FONTS_NPM:
+        fetch_chinese_fonts(name, npm_dir, fonts_dir)
     print(f"sources ready in {src}")
 
 

@@ -344,6 +344,14 @@ def _latin_font(src: Sources, rng: np.random.Generator, needed: str) -> str | No
     return None
 
 
+def _cjk_font(src: Sources, rng: np.random.Generator, label: str) -> str:
+    """A random one of the Chinese fonts that have every character of label (the Japanese
+    handwriting fonts lack many simplified characters); the first font if none has them all."""
+    needed = set(label)
+    covering = [f for f in src.cjk_fonts if needed <= font_chars(f)]
+    return covering[int(rng.integers(len(covering)))] if covering else src.cjk_fonts[0]
+
+
 def render_digits_symbols(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
     """Numbers and math: MNIST digits with pen symbols (letters from a font), or one font."""
     em = int(rng.integers(36, 56))
@@ -379,14 +387,12 @@ def render_text(label: str, src: Sources, rng: np.random.Generator) -> np.ndarra
 
 def render_chinese(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
     em = int(rng.integers(36, 56))
-    if rng.random() < 0.5 and all(c in src.medians for c in label):  # else one of ~9 fonts
+    if rng.random() < 0.5 and all(c in src.medians for c in label):  # else a font
         thick = em * rng.uniform(0.03, 0.065)
         glyphs = [hanzi_glyph(src.medians[c], em * rng.uniform(0.9, 1.05), thick, rng) for c in label]
         gaps = [em * rng.uniform(-0.35, -0.1) for _ in label]  # glyph boxes carry a 0.15 em margin
         return compose(glyphs, gaps, rng, jitter=em * 0.03)
-    font = src.cjk_fonts[int(rng.integers(len(src.cjk_fonts)))]
-    if not set(label) <= font_chars(font):
-        font = src.cjk_fonts[0]
+    font = _cjk_font(src, rng, label)
     glyphs = [font_glyph(c, font, em) for c in label]
     gaps = [em * rng.uniform(-0.02, 0.2) for _ in label]
     return compose(glyphs, gaps, rng, jitter=em * 0.03)
