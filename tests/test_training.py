@@ -171,7 +171,7 @@ def test_cjk_font_list_never_holds_a_reserved_font(tmp_path):
     assert str(cjk / "zhi-mang-xing.ttf") in fonts
     assert not [f for f in fonts if any(r in f for r in data.RESERVED_FONTS)]
     with pytest.raises(ValueError, match="reserved"):
-        data.fetch_fontsource_cjk(data.RESERVED_CJK_FONTS[0], tmp_path, tmp_path / "fonts")
+        data.fetch_cjk("@fontsource", data.RESERVED_CJK_FONTS[0], tmp_path, tmp_path / "fonts")
 
 
 def _woff2_pieces(font_path: str, chunks: list[str], folder: Path) -> list[Path]:
@@ -204,13 +204,13 @@ def test_web_font_pieces_merge_into_one_font_with_every_piece_s_characters(tmp_p
         for p in pieces:
             tar.add(p, arcname=f"package/dist/Demo/{p.name}")
         tar.add(pieces[0], arcname="package/preview/not-a-piece.woff2")  # not wanted: skipped
-    out = data._merge_pieces(tgz, lambda m: "/dist/" in m and m.endswith(".woff2"), tmp_path / "cjk" / "demo.ttf")
+    out = data._merge_pieces(tgz, data.CJK_PIECES["@chinese-fonts"], tmp_path / "cjk" / "demo.ttf")
     assert out == tmp_path / "cjk" / "demo.ttf" and not (tmp_path / "cjk" / ".demo-pieces").exists()
     assert set("".join(chunks)) <= synth.font_chars(str(out))
     assert synth.font_glyph("我们十二", str(out), 40).alpha.max() > 0.5  # the glyphs draw ink
 
     with pytest.raises(ValueError, match="reserved"):
-        data.fetch_chinese_fonts(data.RESERVED_CJK_FONTS[1], tmp_path, tmp_path / "fonts")
+        data.fetch_cjk("@chinese-fonts", data.RESERVED_CJK_FONTS[1], tmp_path, tmp_path / "fonts")
 
 
 @pytest.mark.skipif(not fonts_available(), reason="Debian CJK font not installed")

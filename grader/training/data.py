@@ -60,7 +60,7 @@ LATIN_FONTSOURCE = (
     "playwrite-vn", "playwrite-cu",
 )
 # Chinese handwriting and brush fonts from @fontsource. They ship as ~90 unicode-range woff2
-# pieces each; fetch_fontsource_cjk merges the pieces into one TTF.
+# pieces each; fetch_cjk merges the pieces into one TTF.
 CJK_FONTSOURCE = (
     "zhi-mang-xing", "liu-jian-mao-cao", "zcool-kuaile", "zcool-xiaowei",
     # added in the fourth run: a marker hand, and Japanese handwriting fonts. These cover only
@@ -158,28 +158,23 @@ def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
     return out
 
 
-def fetch_fontsource_cjk(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
-    """Merge every 400-normal unicode-range piece of a CJK @fontsource font into fonts_dir/cjk/."""
+# Which members of a CJK web-font package are the unicode-range pieces of its regular face.
+CJK_PIECES = {
+    "@fontsource": lambda member: "/files/" in member and member.endswith("-400-normal.woff2"),
+    "@chinese-fonts": lambda member: "/dist/" in member and member.endswith(".woff2"),
+}
+
+
+def fetch_cjk(scope: str, name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
+    """Merge the pieces of the CJK web font scope/name (a CJK_PIECES scope) into fonts_dir/cjk/."""
     _refuse_reserved(name)
     out = fonts_dir / "cjk" / f"{name}.ttf"
     if out.exists():
         return out
-    tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
+    tgz = _npm_pack(f"{scope}/{name}", npm_dir)
     if tgz is None:
         return None
-    return _merge_pieces(tgz, lambda m: "/files/" in m and m.endswith("-400-normal.woff2"), out)
-
-
-def fetch_chinese_fonts(package: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
-    """Merge the woff2 pieces of an @chinese-fonts package (one family) into fonts_dir/cjk/."""
-    _refuse_reserved(package)
-    out = fonts_dir / "cjk" / f"{package}.ttf"
-    if out.exists():
-        return out
-    tgz = _npm_pack(f"@chinese-fonts/{package}", npm_dir)
-    if tgz is None:
-        return None
-    return _merge_pieces(tgz, lambda m: "/dist/" in m and m.endswith(".woff2"), out)
+    return _merge_pieces(tgz, CJK_PIECES[scope], out)
 
 
 def _merge_pieces(tgz: Path, wanted, out: Path) -> Path | None:
@@ -233,9 +228,9 @@ def fetch(src: Path | None = None) -> None:
     for name in LATIN_FONTSOURCE:
         fetch_fontsource(name, npm_dir, fonts_dir)
     for name in CJK_FONTSOURCE:
-        fetch_fontsource_cjk(name, npm_dir, fonts_dir)
+        fetch_cjk("@fontsource", name, npm_dir, fonts_dir)
     for name in CHINESE_FONTS_NPM:
-        fetch_chinese_fonts(name, npm_dir, fonts_dir)
+        fetch_cjk("@chinese-fonts", name, npm_dir, fonts_dir)
     print(f"sources ready in {src}")
 
 
