@@ -69,12 +69,12 @@ def load_sources(split: str = "train") -> Sources:
     )
 
 
-@lru_cache(maxsize=4096)  # ~64 fonts x ~25 sizes
+@lru_cache(maxsize=4096)  # ~120 fonts x ~25 sizes
 def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=None)  # one entry per font in the sources (about 120); a bounded cache thrashed
 def font_chars(path: str) -> frozenset[str]:
     """Characters a font has glyphs for (so missing glyphs are never rendered as boxes)."""
     from fontTools.ttLib import TTFont
