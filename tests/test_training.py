@@ -165,11 +165,14 @@ def test_cjk_font_list_never_holds_a_reserved_font(tmp_path):
 
     cjk = tmp_path / "fonts" / "cjk"
     cjk.mkdir(parents=True)
-    for name in ("zhi-mang-xing", *data.RESERVED_CJK_FONTS):  # the exclusion list, not names
+    for name in ("zhi-mang-xing", *data.RESERVED_CJK_FONTS, *data.RESERVED_SIBLINGS):  # the exclusion lists, not names
         (cjk / f"{name}.ttf").write_bytes(b"")
     fonts = data.cjk_fonts(tmp_path)
     assert str(cjk / "zhi-mang-xing.ttf") in fonts
     assert not [f for f in fonts if any(r in f for r in data.RESERVED_FONTS)]
+    assert not [f for f in fonts if any(r in f for r in data.RESERVED_SIBLINGS)]
+    with pytest.raises(ValueError, match="reserved"):
+        data.fetch_fontsource(data.RESERVED_SIBLINGS[0], tmp_path, tmp_path / "fonts")
     with pytest.raises(ValueError, match="reserved"):
         data.fetch_cjk("@fontsource", data.RESERVED_CJK_FONTS[0], tmp_path, tmp_path / "fonts")
 

@@ -6,7 +6,8 @@ fonts into `cache_dir()/sources`, converting each font's latin woff2 subset to T
 (Chinese @fontsource fonts: all their unicode-range pieces merged into one TTF).
 
 HELD-OUT DATA: the MNIST test split (third split of the wheel) and the @fontsource fonts in
-RESERVED_FONTS are never fetched or loaded here; bench/recognizer.py fetches them for evaluation.
+RESERVED_FONTS (and their sisters in RESERVED_SIBLINGS) are never fetched or loaded here;
+bench/recognizer.py fetches the reserved ones for evaluation.
 """
 
 from __future__ import annotations
@@ -49,8 +50,7 @@ LATIN_FONTSOURCE = (
     "edu-nsw-act-foundation", "edu-vic-wa-nt-beginner", "edu-qld-beginner", "edu-tas-beginner",
     "pangolin", "klee-one", "zen-kurenaido", "square-peg", "fuzzy-bubbles", "grape-nuts",
     "delicious-handrawn", "send-flowers", "oooh-baby", "whisper",
-    # added in the fourth run: school scripts (print and joined-up), markers, brush pens.
-    # Siblings of the reserved fonts (shadows-into-light-two, nanum-brush-script) stay out.
+    # added in the fourth run: school scripts (print and joined-up), markers, brush pens
     "shantell-sans", "dekko", "chilanka", "sunshiney", "unkempt", "marck-script",
     "kaushan-script", "cookie", "beth-ellen", "nerko-one", "sofadi-one", "ruge-boogie",
     "kavivanar", "comforter", "mansalva", "twinkle-star", "edu-au-vic-wa-nt-hand",
@@ -77,6 +77,10 @@ RESERVED_LATIN_FONTS = (
 )
 RESERVED_CJK_FONTS = ("long-cang", "ma-shan-zheng")
 RESERVED_FONTS = RESERVED_LATIN_FONTS + RESERVED_CJK_FONTS
+# Sister fonts of reserved ones (same designer and hand): not reserved for the bench, but kept out
+# of training too, so the held-out hands stay unseen.
+RESERVED_SIBLINGS = ("shadows-into-light-two", "nanum-brush-script")
+NOT_FOR_TRAINING = frozenset(RESERVED_FONTS + RESERVED_SIBLINGS)
 
 DEBIAN_LATIN_FONTS = (
     "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
@@ -136,7 +140,7 @@ def woff2_to_ttf(data: bytes, out: Path) -> None:
 
 def _refuse_reserved(name: str) -> None:
     """Every training fetch starts here, before the cache is looked at."""
-    if name in RESERVED_FONTS:
+    if name in NOT_FOR_TRAINING:
         raise ValueError(f"{name} is reserved for evaluation")
 
 
@@ -315,12 +319,14 @@ def load_jieba_words(allowed: set[str], src: Path | None = None) -> tuple[list[s
 WORD_LIST = "/usr/share/dict/american-english"  # Debian wamerican
 
 
-def load_english_words(path: str | None = None) -> list[str]:
-    """wamerican's words; on a machine without it, the copy an unpacked bundle brought."""
-    if path is None:
-        path = WORD_LIST if Path(WORD_LIST).exists() else str(sources_dir() / "american-english")
+def word_list(src: Path | None = None) -> Path:
+    """wamerican's word list; on a machine without it, the copy an unpacked bundle brought."""
+    return Path(WORD_LIST) if Path(WORD_LIST).exists() else (src or sources_dir()) / "american-english"
+
+
+def load_english_words(path: Path | None = None) -> list[str]:
     words = []
-    for line in Path(path).read_text(encoding="utf-8", errors="ignore").splitlines():
+    for line in (path or word_list()).read_text(encoding="utf-8", errors="ignore").splitlines():
         w = line.strip()
         if w and w.isascii() and w.replace("'", "").isalpha() and len(w) <= 14 and not w.endswith("'s"):
             words.append(w)
@@ -341,13 +347,13 @@ def _debian_fonts(paths: tuple[str, ...], src: Path) -> list[str]:
 
 def latin_fonts(src: Path | None = None) -> list[str]:
     src = src or sources_dir()
-    fonts = sorted(str(p) for p in (src / "fonts").glob("*.ttf") if p.stem not in RESERVED_FONTS)
+    fonts = sorted(str(p) for p in (src / "fonts").glob("*.ttf") if p.stem not in NOT_FOR_TRAINING)
     return fonts + _debian_fonts(DEBIAN_LATIN_FONTS, src)
 
 
 def cjk_fonts(src: Path | None = None) -> list[str]:
     src = src or sources_dir()
-    fetched = sorted(str(p) for p in (src / "fonts" / "cjk").glob("*.ttf") if p.stem not in RESERVED_FONTS)
+    fetched = sorted(str(p) for p in (src / "fonts" / "cjk").glob("*.ttf") if p.stem not in NOT_FOR_TRAINING)
     return _debian_fonts(DEBIAN_CJK_FONTS, src) + fetched
 
 
@@ -375,19 +381,14 @@ def bundle(out: Path, chars: str, src: Path | None = None) -> Path:
     src = src or sources_dir()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "sources"
-        (root / "fonts" / "cjk").mkdir(parents=True)
-        (root / "fonts" / "debian").mkdir()
+        root.mkdir()
         for name in ("mnist_trainval.npz", "jieba_dict.txt", "hanzi_medians.json"):
             shutil.copyfile(src / name, root / name)
-        shutil.copyfile(WORD_LIST if Path(WORD_LIST).exists() else src / "american-english",
-                        root / "american-english")
-        fetched = (src / "fonts").glob("*.ttf")
-        fonts = [(f, root / "fonts" / f.name) for f in fetched if f.stem not in RESERVED_FONTS]
-        fonts += [(f, root / "fonts" / "cjk" / f.name) for f in (src / "fonts" / "cjk").glob("*.ttf")
-                  if f.stem not in RESERVED_FONTS]
-        fonts += [(Path(f), root / "fonts" / "debian" / Path(f).name)
-                  for f in dict.fromkeys(_debian_fonts(DEBIAN_LATIN_FONTS + DEBIAN_CJK_FONTS, src))]
-        for font, dest in fonts:
+        shutil.copyfile(word_list(src), root / "american-english")
+        for font in map(Path, dict.fromkeys(latin_fonts(src) + cjk_fonts(src))):  # what training loads
+            # fetched fonts keep their place; Debian ones go where _debian_fonts looks for copies
+            dest = root / (font.relative_to(src) if font.is_relative_to(src) else Path("fonts", "debian", font.name))
+            dest.parent.mkdir(parents=True, exist_ok=True)
             subset_font(str(font), chars, dest)
         with tarfile.open(out, "w:xz") as tar:
             tar.add(root, arcname="sources")
