@@ -411,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--scale", type=float, default=1.0)
     render.add_argument("--workers", type=int, default=2)
     render.add_argument("--seed", type=int, default=1, help="training-sample seed (not 2: validation)")
+    render.add_argument("--train-only", action="store_true", help="keep the validation set already rendered")
     pack = sub.add_parser("bundle", help="pack the fetched sources (fonts subset to the charset) into a "
                                          "tar.xz for a machine without internet")
     pack.add_argument("out", type=Path)
@@ -429,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from grader.training.synth import render_dataset_cli
 
-        render_dataset_cli(scale=args.scale, workers=args.workers, seed=args.seed)
+        render_dataset_cli(scale=args.scale, workers=args.workers, seed=args.seed, train_only=args.train_only)
     return 0
 
 

@@ -429,6 +429,34 @@ def _warp(alpha: np.ndarray, rng: np.random.Generator, strong_slant: float) -> n
     return cv2.warpPerspective(a, m, (W, H), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
+def _hand_warp(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same letters as another writer would make them: bent by a smooth random displacement
+    field (elastic distortion, as Simard, Steinkraus and Platt used on MNIST in 2003), written
+    wider or narrower, with a heavier or lighter pen. A font is one hand; this makes each crop
+    drawn in it a slightly different one."""
+    h, w = alpha.shape
+    amp = h * rng.uniform(0.015, 0.045)  # largest shift of a stroke, in pixels
+    pad = int(math.ceil(3 * amp)) + 2
+    a = cv2.copyMakeBorder(alpha, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    H, W = a.shape
+    # Random shifts on a coarse grid, smoothly interpolated: a bend spans a fraction of the line
+    # height, so a loop grows or shrinks and a stroke curves, but letters keep their identity.
+    cell = max(6.0, h * rng.uniform(0.3, 0.6))
+    gh, gw = int(H / cell) + 2, int(W / cell) + 2
+    dx = cv2.resize(rng.normal(0, 1, (gh, gw)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+    dy = cv2.resize(rng.normal(0, 1, (gh, gw)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    a = cv2.remap(a, xx + dx * amp, yy + dy * amp, cv2.INTER_LINEAR, borderValue=0)
+    a = cv2.resize(a, (max(1, int(round(W * rng.uniform(0.78, 1.25)))), H), interpolation=cv2.INTER_LINEAR)
+    pen = rng.random()
+    if pen < 0.2:  # a heavier pen: grow strokes by 1-2.5 % of the line height on each side
+        r = max(1, int(round(h * rng.uniform(0.01, 0.025))))
+        a = cv2.dilate(a, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    elif pen < 0.35:  # a finer one: thin, but never erase, a stroke
+        a = np.minimum(a, cv2.erode(a, np.ones((3, 3), np.uint8)) * 0.6 + a * 0.4)
+    return a
+
+
 def _stroke_width(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     r = rng.random()
     if r < 0.2:
@@ -480,9 +508,14 @@ def _fragments(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return frag
 
 
-def photo_crop(alpha: np.ndarray, rng: np.random.Generator, strong_slant: float = 0.25) -> np.ndarray:
+def photo_crop(alpha: np.ndarray, rng: np.random.Generator, strong_slant: float = 0.25,
+               hand_warp: float = 0.0) -> np.ndarray:
     """Ink alpha line -> grayscale crop as the paper side's cleaner would hand it over.
-    strong_slant: share of crops sheared by up to +-0.6 instead of the usual sd 0.15."""
+    strong_slant: share of crops sheared by up to +-0.6 instead of the usual sd 0.15.
+    hand_warp: share of crops whose letters are bent into another hand (_hand_warp); at 0 no
+    random number is drawn for it, so the bench's sets stay those of earlier runs."""
+    if hand_warp > 0 and rng.random() < hand_warp:
+        alpha = _hand_warp(alpha, rng)
     alpha = _stroke_width(_warp(alpha, rng, strong_slant), rng)
     alpha = _trim(alpha, rng)
     h, w = alpha.shape
@@ -570,11 +603,11 @@ def make_label(category: str, src: Sources, rng: np.random.Generator) -> str:
 
 
 def make_sample(category: str, src: Sources, rng: np.random.Generator, label: str | None = None,
-                strong_slant: float = 0.25) -> tuple[np.ndarray, str]:
+                strong_slant: float = 0.25, hand_warp: float = 0.0) -> tuple[np.ndarray, str]:
     """One (crop, label) pair of a category; the crop is a grayscale uint8 image."""
     label = label or make_label(category, src, rng)
     alpha = RENDERERS[category](label, src, rng)
-    return photo_crop(alpha, rng, strong_slant), label
+    return photo_crop(alpha, rng, strong_slant, hand_warp), label
 
 
 # ---------------------------------------------------------------- dataset on disk
@@ -582,6 +615,9 @@ def make_sample(category: str, src: Sources, rng: np.random.Generator, label: st
 HEIGHT = 32
 MAX_WIDTH = 320
 MIX = {"number": 0.2, "math": 0.13, "text": 0.2, "chinese": 0.44, "choice": 0.03}
+# Share of training crops bent into another hand (_hand_warp). Validation sets keep 0, so their
+# crops, and the figures measured on them, stay comparable with earlier runs.
+TRAIN_HAND_WARP = 0.5
 
 
 @dataclass
@@ -590,6 +626,7 @@ class RenderJob:
     count: int
     seed: int
     split: str
+    hand_warp: float = 0.0
 
 
 _WORKER_SOURCES: dict[str, Sources] = {}
@@ -634,7 +671,7 @@ def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str]
         i = job.start + k
         rng = np.random.default_rng([job.seed, i])
         cat = _category_for(i, job.seed)
-        crop, label = make_sample(cat, src, rng)
+        crop, label = make_sample(cat, src, rng, hand_warp=job.hand_warp)
         line = prepare_line_u8(crop, HEIGHT, MAX_WIDTH)
         images[k, :, :line.shape[1]] = line
         widths[k] = line.shape[1]
@@ -643,15 +680,17 @@ def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str]
     return job.start, images, widths, labels, cats
 
 
-def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500) -> None:
-    """Render `count` samples into out/{images.u8, meta.json}; images hold prepare_line_u8 output."""
+def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500,
+                   hand_warp: float = 0.0) -> None:
+    """Render `count` samples into out/{images.npy, widths.npy, cats.npy, labels.json}; images hold
+    prepare_line_u8 output."""
     out.mkdir(parents=True, exist_ok=True)
     images = np.lib.format.open_memmap(out / "images.npy", mode="w+", dtype=np.uint8,
                                        shape=(count, HEIGHT, MAX_WIDTH))
     widths = np.zeros(count, np.int32)
     labels: list[str] = [""] * count
     cats = np.zeros(count, np.int8)
-    jobs = [RenderJob(s, min(chunk, count - s), seed, split) for s in range(0, count, chunk)]
+    jobs = [RenderJob(s, min(chunk, count - s), seed, split, hand_warp) for s in range(0, count, chunk)]
     t0, done = time.time(), 0
     with render_pool(workers, split=split) as pool:
         for start, imgs, w, lab, cat in pool.imap_unordered(render_chunk, jobs):
@@ -668,12 +707,15 @@ def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False))
 
 
-def render_dataset_cli(scale: float = 1.0, workers: int = 2, seed: int = 1) -> None:
+def render_dataset_cli(scale: float = 1.0, workers: int = 2, seed: int = 1, train_only: bool = False) -> None:
     """seed picks the training samples (a later run renders fresh ones with a new seed); the
-    validation set always uses seed 2 and MNIST's validation split."""
+    validation set always uses seed 2 and MNIST's validation split. train_only keeps the
+    validation set already on disk (it does not change between runs)."""
     from grader.paths import cache_dir
 
     check_training_seed(seed)
     root = cache_dir() / "dataset"
-    render_dataset(root / "val", int(6000 * scale), seed=VALIDATION_SEED, split="val", workers=workers)
-    render_dataset(root / "train", int(400_000 * scale), seed=seed, split="train", workers=workers)
+    if not (train_only and (root / "val" / "labels.json").exists()):
+        render_dataset(root / "val", int(6000 * scale), seed=VALIDATION_SEED, split="val", workers=workers)
+    render_dataset(root / "train", int(400_000 * scale), seed=seed, split="train", workers=workers,
+                   hand_warp=TRAIN_HAND_WARP)

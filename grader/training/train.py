@@ -36,7 +36,8 @@ from grader.charset import default_charset
 from grader.paths import cache_dir
 from grader.recognizer import to_float
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import CATEGORIES, RenderJob, Sources, check_training_seed, render_chunk, render_pool
+from grader.training.synth import (CATEGORIES, TRAIN_HAND_WARP, RenderJob, Sources, check_training_seed,
+                                   render_chunk, render_pool)
 
 
 @dataclass
@@ -78,7 +79,8 @@ class OnlineBatches:
 
     def _submit(self) -> None:
         while len(self.pending) < 2 * self.cfg.online_workers:
-            job = RenderJob(self.next_start, self.cfg.online_chunk, self.cfg.online_seed, "train")
+            job = RenderJob(self.next_start, self.cfg.online_chunk, self.cfg.online_seed, "train",
+                            TRAIN_HAND_WARP)
             self.pending.append(self.pool.apply_async(render_chunk, (job,)))
             self.next_start += self.cfg.online_chunk
 
