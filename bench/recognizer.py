@@ -222,6 +222,21 @@ def print_reliability(title: str, readings: dict[str, list], sets: dict[str, lis
             print(f"| {lo:.1f}-{hi:.1f} | {int(sel.sum())} | {conf_a[sel].mean():.3f} | {right_a[sel].mean():.1%} |")
 
 
+def print_caseless(title: str, readings: dict[str, list], sets: dict[str, list]) -> None:
+    """English exact match ignoring case, beside the strict one: answer keys grade case-blind
+    unless they set case_sensitive (grader.scoring), and a C, P, S or V written a little large
+    or small is a case error only."""
+    cells = []
+    for cat in ("text", "choice"):
+        if cat not in sets:
+            continue
+        pairs = [(r.text, label) for r, (_, label) in zip(readings[cat], sets[cat])]
+        strict = sum(t == lab for t, lab in pairs) / len(pairs)
+        blind = sum(t.casefold() == lab.casefold() for t, lab in pairs) / len(pairs)
+        cells.append(f"{cat} {strict:.1%} exact, {blind:.1%} ignoring case")
+    print(f"\n{title} (int8): " + "; ".join(cells))
+
+
 def wilson_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval of a proportion: at n = 200 a category's exact match is only
     known to about +-3 points, so two models that differ by less are not told apart."""
@@ -320,6 +335,7 @@ def main() -> int:
     print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
                    columns(val_int8, fp32, others, val))
     print_reliability("validation", val_int8, val)
+    print_caseless("Validation, case", val_int8, val)
     if not args.skip_reserved:
         src, by_char = reserved_sources(val_src)
         held = held_out_set(src, by_char, args.n)
@@ -327,6 +343,7 @@ def main() -> int:
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
                        columns(held_int8, fp32, others, held))
         print_reliability("held out", held_int8, held)
+        print_caseless("Held out, case", held_int8, held)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
