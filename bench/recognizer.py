@@ -1,7 +1,7 @@
 """Recogniser benchmark: accuracy per category and speed per crop. Prints markdown tables.
 
     nice -n 10 .venv/bin/python bench/recognizer.py [--n 200] [--skip-speed] [--skip-reserved]
-                                                    [--per-font N]
+                                                    [--per-font N] [--compare OTHER_MODELS]
 
 Accuracy sets (crops generated fresh by grader.training.synth, decoded with the category's kind):
 - validation: non-reserved sources (MNIST validation split 1, the training fonts, hanzi-writer
@@ -12,6 +12,8 @@ Accuracy sets (crops generated fresh by grader.training.synth, decoded with the 
   Fetched here only, into cache_dir()/reserved.
 Per font (--per-font N): held-out English and Chinese split by reserved font, N crops each, to
 see which unseen hands fail and how (analysis only: no model or setting is chosen by it).
+Paired (--compare DIR): the same held-out crops read by another model too; crops only one reads
+and the McNemar p, the test for "commit new weights only when the bench shows them better".
 Speed: ms per crop on one thread for PyTorch fp32, ONNX fp32 and ONNX int8 at batch 1/8/32
 (32x160 inputs), plus model file sizes.
 Baselines (bench/baselines.py): Tesseract 5 in line mode and PP-OCRv4 recognition (RapidOCR) read the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import math
 import pickle
 import sys
 import tarfile
@@ -275,6 +278,21 @@ def print_caseless(title: str, readings: dict[str, list], sets: dict[str, list])
     print(f"\n{title} (int8): " + "; ".join(cells))
 
 
+def print_paired(name: str, other: str, mine: dict[str, list], theirs: dict[str, list],
+                 sets: dict[str, list]) -> None:
+    """Two models on the same crops: how many crops only one of them reads exactly, and the exact
+    two-sided McNemar p of that split. Paired, it tells apart models whose intervals overlap."""
+    print(f"\n### {name} against {other}, same held-out crops (int8)\n")
+    print(f"| category | right only with {name} | right only with {other} | McNemar exact p |")
+    print("|---|---|---|---|")
+    for cat, items in sets.items():
+        a = sum(r.text == lab and o.text != lab for r, o, (_, lab) in zip(mine[cat], theirs[cat], items))
+        b = sum(o.text == lab and r.text != lab for r, o, (_, lab) in zip(mine[cat], theirs[cat], items))
+        m = a + b
+        p = min(1.0, 2 * sum(math.comb(m, i) for i in range(min(a, b) + 1)) / 2 ** m) if m else 1.0
+        print(f"| {cat} | {a} | {b} | {p:.2g} |")
+
+
 def wilson_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval of a proportion: at n = 200 a category's exact match is only
     known to about +-3 points, so two models that differ by less are not told apart."""
@@ -355,6 +373,8 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-reserved", action="store_true")
+    parser.add_argument("--compare", type=Path, metavar="MODELS",
+                        help="also read the held-out crops with the model in this folder and compare, paired")
     parser.add_argument("--per-font", type=int, default=0, metavar="N",
                         help="also print held-out English and Chinese per reserved font, N crops each")
     parser.add_argument("--skip-baselines", action="store_true", help="do not run Tesseract / RapidOCR")
@@ -384,6 +404,12 @@ def main() -> int:
                        columns(held_int8, fp32, others, held))
         print_reliability("held out", held_int8, held)
         print_caseless("Held out, case", held_int8, held)
+        if args.compare:
+            other = Recognizer.load(args.compare, precision="int8", threads=1)
+            names = [r.meta.get("version", "?") for r in (int8, other)]
+            if names[0] == names[1]:
+                names = [str(args.models), str(args.compare)]
+            print_paired(names[0], names[1], held_int8, read_sets(other, held), held)
         if args.per_font:
             print_per_font(int8, val_src, args.per_font)
     if args.pipeline_seeds:
