@@ -94,17 +94,23 @@ def reserved_fonts(name: str) -> list[Path]:
     return sorted(folder.glob("*.ttf"))
 
 
+def reserved_cjk_by_char(names) -> dict[str, list[str]]:
+    """Character -> the pieces of the named reserved CJK fonts that draw it, in name order."""
+    by_char: dict[str, list[str]] = {}
+    for name in names:
+        for piece in reserved_fonts(name):
+            for ch in synth.font_chars(str(piece)):
+                by_char.setdefault(ch, []).append(str(piece))
+    return by_char
+
+
 def reserved_sources(val: synth.Sources) -> tuple[synth.Sources, dict[str, list[str]]]:
     x, y = mnist_test()
     latin = []
     for name in RESERVED_LATIN:
         pieces = [p for p in reserved_fonts(name) if "-latin-400" in p.name]
         latin += [str(p) for p in pieces]
-    cjk_by_char: dict[str, list[str]] = {}
-    for name in RESERVED_CJK:
-        for piece in reserved_fonts(name):
-            for ch in synth.font_chars(str(piece)):
-                cjk_by_char.setdefault(ch, []).append(str(piece))
+    cjk_by_char = reserved_cjk_by_char(RESERVED_CJK)
     src = synth.Sources(latin_fonts=latin, cjk_fonts=[], digits=x, digit_labels=y, medians={},
                         cn_words=val.cn_words, cn_probs=val.cn_probs, en_words=val.en_words)
     return src, cjk_by_char
@@ -141,18 +147,7 @@ def print_per_font(rec: Recognizer, val_src: synth.Sources, n: int, seed: int = 
         blind = np.mean([t.casefold() == lab.casefold() for t, (_, lab) in zip(texts, items)])
         print(f"| {name} | text | {exact:.1%} | {blind:.1%} |")
     for f_i, name in enumerate(RESERVED_CJK):
-        by_char: dict[str, list[str]] = {}
-        for piece in reserved_fonts(name):
-            for ch in synth.font_chars(str(piece)):
-                by_char.setdefault(ch, []).append(str(piece))
-        items, i = [], 0
-        while len(items) < n:
-            rng = np.random.default_rng([seed, 100 + f_i, i])
-            i += 1
-            label = synth.chinese_label(rng, src)
-            crop = reserved_chinese(label, by_char, rng)
-            if crop is not None:
-                items.append((crop, label))
+        items = reserved_chinese_items(src, reserved_cjk_by_char([name]), n, [seed, 100 + f_i])
         texts = [r.text for r in rec.read([c for c, _ in items], kind="chinese")]
         exact = np.mean([t == lab for t, (_, lab) in zip(texts, items)])
         print(f"| {name} | chinese | {exact:.1%} | |")
@@ -172,22 +167,29 @@ def validation_set(src: synth.Sources, n: int, seed: int = 9001) -> dict[str, li
     return sets
 
 
+def reserved_chinese_items(src: synth.Sources, by_char: dict[str, list[str]], n: int,
+                           key: list[int]) -> list[tuple[np.ndarray, str]]:
+    """n held-out Chinese (crop, label) pairs; sample i draws from rng [*key, i], and a label that
+    the fonts cannot write is skipped."""
+    items, i = [], 0
+    while len(items) < n:
+        rng = np.random.default_rng([*key, i])
+        i += 1
+        label = synth.chinese_label(rng, src)
+        crop = reserved_chinese(label, by_char, rng)
+        if crop is not None:
+            items.append((crop, label))
+    return items
+
+
 def held_out_set(src: synth.Sources, by_char: dict[str, list[str]], n: int, seed: int = 7007) -> dict[str, list]:
     sets: dict[str, list] = {}
     for c_i, cat in enumerate(CATS):
-        items = []
-        i = 0
-        while len(items) < n:
-            rng = np.random.default_rng([seed, c_i, i])
-            i += 1
-            if cat == "chinese":
-                label = synth.chinese_label(rng, src)
-                crop = reserved_chinese(label, by_char, rng)
-                if crop is not None:
-                    items.append((crop, label))
-            else:
-                items.append(synth.make_sample(cat, src, rng, strong_slant=BENCH_STRONG_SLANT))
-        sets[cat] = items
+        if cat == "chinese":
+            sets[cat] = reserved_chinese_items(src, by_char, n, [seed, c_i])
+        else:
+            sets[cat] = [synth.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
+                                           strong_slant=BENCH_STRONG_SLANT) for i in range(n)]
     return sets
 
 
