@@ -129,10 +129,18 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
     return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
-def print_per_font(rec: Recognizer, val_src: synth.Sources, n: int, seed: int = 8008) -> None:
+def exact_rates(texts: list[str], items: list) -> tuple[float, float]:
+    """(exact match, exact match ignoring case) of readings against (crop, label) items."""
+    labels = [label for _, label in items]
+    exact = sum(t == lab for t, lab in zip(texts, labels)) / len(labels)
+    blind = sum(t.casefold() == lab.casefold() for t, lab in zip(texts, labels)) / len(labels)
+    return exact, blind
+
+
+def print_per_font(rec: Recognizer, src: synth.Sources, n: int, seed: int = 8008) -> None:
     """Held-out English and Chinese exact match per reserved font (int8), English also ignoring
-    case. The mixed held-out set averages the fonts; this shows which hands fail."""
-    src, _ = reserved_sources(val_src)
+    case. The mixed held-out set averages the fonts; this shows which hands fail. src: the
+    reserved sources (reserved_sources), whose Latin fonts are replaced by one font at a time."""
     print(f"\n### Held out per reserved font (int8, {n} crops each, seed {seed})\n")
     print("| font | category | exact | ignoring case |")
     print("|---|---|---|---|")
@@ -142,14 +150,11 @@ def print_per_font(rec: Recognizer, val_src: synth.Sources, n: int, seed: int = 
                             medians={}, cn_words=src.cn_words, cn_probs=src.cn_probs, en_words=src.en_words)
         items = [synth.make_sample("text", one, np.random.default_rng([seed, f_i, i]), strong_slant=BENCH_STRONG_SLANT)
                  for i in range(n)]
-        texts = [r.text for r in rec.read([c for c, _ in items], kind="text")]
-        exact = np.mean([t == lab for t, (_, lab) in zip(texts, items)])
-        blind = np.mean([t.casefold() == lab.casefold() for t, (_, lab) in zip(texts, items)])
+        exact, blind = exact_rates([r.text for r in rec.read([c for c, _ in items], kind="text")], items)
         print(f"| {name} | text | {exact:.1%} | {blind:.1%} |")
     for f_i, name in enumerate(RESERVED_CJK):
         items = reserved_chinese_items(src, reserved_cjk_by_char([name]), n, [seed, 100 + f_i])
-        texts = [r.text for r in rec.read([c for c, _ in items], kind="chinese")]
-        exact = np.mean([t == lab for t, (_, lab) in zip(texts, items)])
+        exact, _ = exact_rates([r.text for r in rec.read([c for c, _ in items], kind="chinese")], items)
         print(f"| {name} | chinese | {exact:.1%} | |")
 
 
@@ -273,9 +278,7 @@ def print_caseless(title: str, readings: dict[str, list], sets: dict[str, list])
     for cat in ("text", "choice"):
         if cat not in sets:
             continue
-        pairs = [(r.text, label) for r, (_, label) in zip(readings[cat], sets[cat])]
-        strict = sum(t == lab for t, lab in pairs) / len(pairs)
-        blind = sum(t.casefold() == lab.casefold() for t, lab in pairs) / len(pairs)
+        strict, blind = exact_rates([r.text for r in readings[cat]], sets[cat])
         cells.append(f"{cat} {strict:.1%} exact, {blind:.1%} ignoring case")
     print(f"\n{title} (int8): " + "; ".join(cells))
 
@@ -413,7 +416,7 @@ def main() -> int:
                 names = [str(args.models), str(args.compare)]
             print_paired(names[0], names[1], held_int8, read_sets(other, held), held)
         if args.per_font:
-            print_per_font(int8, val_src, args.per_font)
+            print_per_font(int8, src, args.per_font)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
