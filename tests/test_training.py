@@ -175,6 +175,9 @@ def test_cjk_font_list_never_holds_a_reserved_font(tmp_path):
         data.fetch_fontsource(data.RESERVED_SIBLINGS[0], tmp_path, tmp_path / "fonts")
     with pytest.raises(ValueError, match="reserved"):
         data.fetch_cjk("@fontsource", data.RESERVED_CJK_FONTS[0], tmp_path, tmp_path / "fonts")
+    # nothing the fetcher downloads for training is a reserved font or a sister of one
+    fetched = set(data.LATIN_FONTSOURCE) | set(data.CJK_FONTSOURCE) | set(data.CHINESE_FONTS_NPM)
+    assert not fetched & data.NOT_FOR_TRAINING
 
 
 def _woff2_pieces(font_path: str, chunks: list[str], folder: Path) -> list[Path]:
