@@ -332,6 +332,8 @@ def test_training_on_the_fly_writes_a_checkpoint(crops, font_sources, tmp_path):
 
 @pytest.mark.skipif(not fonts_available(), reason="needs the Debian training fonts")
 def test_hand_warp_bends_letters_into_new_hands_without_losing_them():
+    import cv2
+
     from grader.training.synth import _hand_warp, font_glyph
     from tests.ink_crops import LATIN_FONTS
 
@@ -352,8 +354,6 @@ def test_hand_warp_bends_letters_into_new_hands_without_losing_them():
         edge = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
         assert edge.max() < 0.05  # nothing bent off the crop
     # every crop a different hand: not the same image twice, nor the font's own shapes
-    import cv2
-
     seen = [cv2.resize(a, (200, 50)) for a in [plain, *hands]]
     for i in range(len(seen)):
         for j in range(i):
