@@ -371,3 +371,34 @@ def test_training_renders_bend_hands_and_validation_renders_do_not(font_sources)
     differ = [not np.array_equal(a, b) for a, b in zip(plain[1], bent[1])]
     assert all(differ)
     assert synth.RenderJob(0, 1, 2, "val").hand_warp == 0.0 and synth.TRAIN_HAND_WARP > 0
+    assert synth.RenderJob(0, 1, 2, "val").crowded == 0.0 and synth.TRAIN_CROWDED > 0
+    # crowded writing changes training crops of numbers and math only, and keeps their labels
+    tight = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", crowded=1.0))
+    assert tight[3] == plain[3]
+    assert {synth.CATEGORIES[c] for c in plain[4]} >= {"number", "math", "text", "chinese"}
+    for cat, a, b in zip(plain[4], plain[1], tight[1]):
+        assert np.array_equal(a, b) == (synth.CATEGORIES[cat] not in ("number", "math"))
+
+
+def _inner_gaps(alpha: np.ndarray) -> int:
+    """Runs of empty columns between the first and the last inked column."""
+    cols = alpha.max(0) > 0.2
+    inked = np.nonzero(cols)[0]
+    inner = cols[inked[0]:inked[-1] + 1]
+    return int(np.sum(~inner[1:] & inner[:-1]))
+
+
+def test_crowded_numbers_touch_but_points_and_minus_signs_stay_apart(font_sources):
+    from grader.training.synth import render_digits_symbols
+
+    def render(label: str, seed: int, crowded: bool) -> np.ndarray:
+        return render_digits_symbols(label, font_sources, np.random.default_rng([41, seed]), crowded=crowded)
+
+    # A plain hand leaves room between 1, / and 3; a crowded one mostly runs them together.
+    plain = [_inner_gaps(render("1/3", s, False)) for s in range(20)]
+    crowded = [_inner_gaps(render("1/3", s, True)) for s in range(20)]
+    assert sum(g == 2 for g in plain) >= 16, plain
+    assert sum(g == 0 for g in crowded) >= 14, crowded
+    # ...but a decimal point or a minus sign is never merged into a digit.
+    for s in range(20):
+        assert _inner_gaps(render("-1.5", s, True)) >= 3

@@ -25,7 +25,6 @@ import torch
 from grader import ctc
 from grader.charset import save_charset
 from grader.paths import MODELS_DIR, cache_dir
-from grader.recognizer import to_float
 from grader.training.synth import CATEGORIES, HEIGHT, MAX_WIDTH
 from grader.training.train import LineDataset, load_model
 
