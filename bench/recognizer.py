@@ -158,6 +158,21 @@ def print_per_font(rec: Recognizer, src: synth.Sources, n: int, seed: int = 8008
         print(f"| {name} | chinese | {exact:.1%} | |")
 
 
+def print_crowded(models: dict[str, Recognizer], src: synth.Sources, n: int, seed: int = 6006) -> None:
+    """Held-out numbers and math written crowded (synth.render_digits_symbols(crowded=True):
+    neighbours touching, or a reserved font's own kerning): the touching `1/` that a model read as
+    `4`. Every model on the same crops (analysis only)."""
+    print(f"\n### Held out, crowded writing (int8, {n} crops each, seed {seed})\n")
+    print("| category | " + " | ".join(models) + " |")
+    print("|---|" + "---|" * len(models))
+    for c_i, cat in enumerate(("number", "math")):
+        items = [synth.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
+                                   strong_slant=BENCH_STRONG_SLANT, crowded=1.0) for i in range(n)]
+        rates = [exact_rates([r.text for r in rec.read([c for c, _ in items], kind=cat)], items)[0]
+                 for rec in models.values()]
+        print(f"| {cat} | " + " | ".join(f"{r:.1%}" for r in rates) + " |")
+
+
 # ---------------------------------------------------------------- sets
 
 
@@ -382,6 +397,8 @@ def main() -> int:
                         help="also read the held-out crops with the model in this folder and compare, paired")
     parser.add_argument("--per-font", type=int, default=0, metavar="N",
                         help="also print held-out English and Chinese per reserved font, N crops each")
+    parser.add_argument("--crowded", type=int, default=0, metavar="N",
+                        help="also print held-out numbers and math written crowded, N crops each")
     parser.add_argument("--skip-baselines", action="store_true", help="do not run Tesseract / RapidOCR")
     parser.add_argument("--pipeline-seeds", type=int, default=2,
                         help="photos per demo key page for the paper-side pipeline set (0: skip)")
@@ -409,14 +426,18 @@ def main() -> int:
                        columns(held_int8, fp32, others, held))
         print_reliability("held out", held_int8, held)
         print_caseless("Held out, case", held_int8, held)
+        models = {"this model": int8}
         if args.compare:
             other = Recognizer.load(args.compare, precision="int8", threads=1)
             names = [r.meta.get("version", "?") for r in (int8, other)]
             if names[0] == names[1]:
                 names = [str(args.models), str(args.compare)]
             print_paired(names[0], names[1], held_int8, read_sets(other, held), held)
+            models = {names[0]: int8, names[1]: other}
         if args.per_font:
             print_per_font(int8, src, args.per_font)
+        if args.crowded:
+            print_crowded(models, src, args.crowded)
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
