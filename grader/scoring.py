@@ -89,7 +89,9 @@ class ScoringConfig:
     # 64000) the same values give 1.7 % review, 0.25 % wrong on validation and 1.2 %, 0.17 %
     # (2/1185) on test. The rule alone would now pick reject_margin 3.0 (validation 0.9 % /
     # 0.59 %, test 0.8 % / 0.50 %): under a point fewer reviews for about three times the wrong
-    # verdicts, so these were kept.
+    # verdicts, so these were kept. With crnn-4 (step 153036): 1.3 % review, 0.34 % (4/1184)
+    # wrong on validation, 0.8 % and 0 % (0/1190) on test; the rule again picks reject_margin
+    # 3.0 (validation 0.4 % / 0.59 %, test 0.2 % / 0.42 %), kept at 8.0 for the same reason.
     accept_confidence: float = 0.3
     rescue_margin: float = 2.0
     reject_margin: float = 8.0

@@ -30,7 +30,7 @@ from grader.training.train import LineDataset, load_model
 
 FP32_NAME = "crnn.onnx"
 INT8_NAME = "crnn.int8.onnx"
-MODEL_VERSION = "crnn-3"
+MODEL_VERSION = "crnn-4"
 
 
 def export_onnx(model: torch.nn.Module, path: Path) -> None:
