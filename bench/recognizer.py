@@ -129,11 +129,16 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
     return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
-def exact_rates(texts: list[str], items: list) -> tuple[float, float]:
+def read_items(rec: Recognizer, items: list, kind: str) -> list:
+    """The recogniser's readings of (crop, label) items, decoded with the kind's alphabet."""
+    return rec.read([c for c, _ in items], kind=kind)
+
+
+def exact_rates(readings: list, items: list) -> tuple[float, float]:
     """(exact match, exact match ignoring case) of readings against (crop, label) items."""
-    labels = [label for _, label in items]
-    exact = sum(t == lab for t, lab in zip(texts, labels)) / len(labels)
-    blind = sum(t.casefold() == lab.casefold() for t, lab in zip(texts, labels)) / len(labels)
+    pairs = [(r.text, label) for r, (_, label) in zip(readings, items)]
+    exact = sum(t == lab for t, lab in pairs) / len(pairs)
+    blind = sum(t.casefold() == lab.casefold() for t, lab in pairs) / len(pairs)
     return exact, blind
 
 
@@ -150,11 +155,11 @@ def print_per_font(rec: Recognizer, src: synth.Sources, n: int, seed: int = 8008
                             medians={}, cn_words=src.cn_words, cn_probs=src.cn_probs, en_words=src.en_words)
         items = [synth.make_sample("text", one, np.random.default_rng([seed, f_i, i]), strong_slant=BENCH_STRONG_SLANT)
                  for i in range(n)]
-        exact, blind = exact_rates([r.text for r in rec.read([c for c, _ in items], kind="text")], items)
+        exact, blind = exact_rates(read_items(rec, items, "text"), items)
         print(f"| {name} | text | {exact:.1%} | {blind:.1%} |")
     for f_i, name in enumerate(RESERVED_CJK):
         items = reserved_chinese_items(src, reserved_cjk_by_char([name]), n, [seed, 100 + f_i])
-        exact, _ = exact_rates([r.text for r in rec.read([c for c, _ in items], kind="chinese")], items)
+        exact, _ = exact_rates(read_items(rec, items, "chinese"), items)
         print(f"| {name} | chinese | {exact:.1%} | |")
 
 
@@ -168,8 +173,7 @@ def print_crowded(models: dict[str, Recognizer], src: synth.Sources, n: int, see
     for c_i, cat in enumerate(("number", "math")):
         items = [synth.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
                                    strong_slant=BENCH_STRONG_SLANT, crowded=1.0) for i in range(n)]
-        rates = [exact_rates([r.text for r in rec.read([c for c, _ in items], kind=cat)], items)[0]
-                 for rec in models.values()]
+        rates = [exact_rates(read_items(rec, items, cat), items)[0] for rec in models.values()]
         print(f"| {cat} | " + " | ".join(f"{r:.1%}" for r in rates) + " |")
 
 
@@ -240,7 +244,7 @@ def pipeline_set(seeds: int) -> dict[str, list]:
 
 
 def read_sets(rec: Recognizer, sets: dict[str, list]) -> dict[str, list]:
-    return {cat: rec.read([c for c, _ in items], kind=cat) for cat, items in sets.items()}
+    return {cat: read_items(rec, items, cat) for cat, items in sets.items()}
 
 
 def score(readings: dict[str, list], sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
@@ -293,7 +297,7 @@ def print_caseless(title: str, readings: dict[str, list], sets: dict[str, list])
     for cat in ("text", "choice"):
         if cat not in sets:
             continue
-        strict, blind = exact_rates([r.text for r in readings[cat]], sets[cat])
+        strict, blind = exact_rates(readings[cat], sets[cat])
         cells.append(f"{cat} {strict:.1%} exact, {blind:.1%} ignoring case")
     print(f"\n{title} (int8): " + "; ".join(cells))
 
