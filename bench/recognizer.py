@@ -172,7 +172,8 @@ def print_crowded(models: dict[str, Recognizer], src: synth.Sources, n: int, see
     print("|---|" + "---|" * len(models))
     for c_i, cat in enumerate(("number", "math")):
         items = [synth.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
-                                   strong_slant=BENCH_STRONG_SLANT, crowded=1.0) for i in range(n)]
+                                   strong_slant=BENCH_STRONG_SLANT,
+                                   variation=synth.Variation(crowded=1.0)) for i in range(n)]
         rates = [exact_rates(read_items(rec, items, cat), items)[0] for rec in models.values()]
         print(f"| {cat} | " + " | ".join(f"{r:.1%}" for r in rates) + " |")
 

@@ -364,20 +364,26 @@ def test_hand_warp_bends_letters_into_new_hands_without_losing_them():
 def test_training_renders_bend_hands_and_validation_renders_do_not(font_sources):
     from grader.training import synth
 
+    Variation = synth.Variation
     synth._render_worker_init(font_sources, "train")
     plain = synth.render_chunk(synth.RenderJob(0, 24, 5, "train"))
-    bent = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", hand_warp=1.0))
+    bent = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", Variation(hand_warp=1.0)))
     assert plain[3] == bent[3]  # the same labels
     differ = [not np.array_equal(a, b) for a, b in zip(plain[1], bent[1])]
     assert all(differ)
-    assert synth.RenderJob(0, 1, 2, "val").hand_warp == 0.0 and synth.TRAIN_HAND_WARP > 0
-    assert synth.RenderJob(0, 1, 2, "val").crowded == 0.0 and synth.TRAIN_CROWDED > 0
-    # crowded writing changes training crops of numbers and math only, and keeps their labels
-    tight = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", crowded=1.0))
-    assert tight[3] == plain[3]
+    # validation renders vary nothing; training varies every way
+    assert synth.RenderJob(0, 1, 2, "val").variation == Variation(0.0, 0.0, 0.0)
+    assert min(synth.TRAINING.hand_warp, synth.TRAINING.crowded, synth.TRAINING.pen_latin) > 0
     assert {synth.CATEGORIES[c] for c in plain[4]} >= {"number", "math", "text", "chinese"}
-    for cat, a, b in zip(plain[4], plain[1], tight[1]):
-        assert np.array_equal(a, b) == (synth.CATEGORIES[cat] not in ("number", "math"))
+    # crowded writing changes training crops of numbers and math only; pen hands English crops
+    # and math crops with letters. Both keep the labels.
+    for variation, changed in ((Variation(crowded=1.0), lambda cat, label: cat in ("number", "math")),
+                               (Variation(pen_latin=1.0), lambda cat, label: cat == "text" or (
+                                   cat == "math" and any(c.isalpha() for c in label)))):
+        varied = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", variation))
+        assert varied[3] == plain[3]
+        for cat, label, a, b in zip(plain[4], plain[3], plain[1], varied[1]):
+            assert np.array_equal(a, b) != changed(synth.CATEGORIES[cat], label), (variation, label)
 
 
 def _inner_gaps(alpha: np.ndarray) -> int:
@@ -402,3 +408,46 @@ def test_crowded_numbers_touch_but_points_and_minus_signs_stay_apart(font_source
     # ...but a decimal point or a minus sign is never merged into a digit.
     for s in range(20):
         assert _inner_gaps(render("-1.5", s, True)) >= 3
+
+
+def _components(alpha: np.ndarray) -> int:
+    import cv2
+
+    return cv2.connectedComponents((alpha > 0.3).astype(np.uint8))[0] - 1
+
+
+@pytest.mark.parametrize("hand", ["scripts", "futural"])
+def test_pen_hands_write_each_word_in_a_new_hand(hand):
+    from grader.training.synth import JOINED_PEN_HANDS, pen_text
+
+    def write(text: str, seed: int) -> np.ndarray:
+        return pen_text(text, hand, 30.0, 2.5, np.random.default_rng([43, seed])).alpha
+
+    words = [write("minimum", s) for s in range(8)]
+    # a new hand each time: widths and shapes differ...
+    assert len({w.shape[1] for w in words}) >= 6
+    # ...but it is still one word as wide as its letters, cap height 30 px
+    for w in words:
+        assert 0.7 * 30 * 7 * 0.5 < w.shape[1] < 30 * 7 * 1.4
+        assert 0.6 * 30 < w.shape[0] < 2 * 30
+        assert w.max() > 0.9
+    # joined-up hands join the letters (i dots aside); print hands leave them apart
+    pieces = [_components(w) for w in words]
+    if hand in JOINED_PEN_HANDS:
+        assert np.median(pieces) <= 4, pieces  # the word and its three dots
+    else:
+        assert np.median(pieces) >= 7, pieces
+    # more letters, more ink
+    assert write("mini", 0).shape[1] < write("minimum", 0).shape[1]
+
+
+def test_math_letters_written_by_pen_keep_digits_and_symbols(font_sources):
+    from grader.training.synth import render_digits_symbols
+
+    for seed in range(6):
+        font = render_digits_symbols("2a+b", font_sources, np.random.default_rng([44, seed]))
+        pen = render_digits_symbols("2a+b", font_sources, np.random.default_rng([44, seed]), pen_letters=True)
+        assert not np.array_equal(font, pen)
+        # four glyphs either way (the plus is one pen symbol)
+        assert _components(pen) >= 4
+        assert abs(pen.shape[1] - font.shape[1]) < 0.5 * font.shape[1]

@@ -1,8 +1,9 @@
 """Synthetic answer crops: label strings rendered to look like `crop_answers(...).ink`.
 
 A crop is built in three steps:
-1. glyphs -> an ink alpha line: real MNIST digits, pen-drawn symbols, handwriting fonts, and
-   Chinese characters drawn from hanzi-writer stroke medians with per-stroke jitter and pressure;
+1. glyphs -> an ink alpha line: real MNIST digits, pen-drawn symbols, handwriting fonts,
+   Chinese characters drawn from hanzi-writer stroke medians with per-stroke jitter and pressure,
+   and (training only) Latin letters written with a pen along single-line Hershey font strokes;
 2. geometry: slant, rotation, slight perspective, stroke width;
 3. paper: ink tone (black, blue, pencil) on tinted paper with uneven light and shadow, leftover
    fragments of box borders / ruled lines / grid at the margins, blur, noise, JPEG artefacts,
@@ -263,16 +264,26 @@ def pen_symbol(ch: str, cap: float, thick: float, rng: np.random.Generator) -> G
     return _draw_strokes([[(x + j(), y + j()) for x, y in st] for st in strokes], thick, -int(s), s)
 
 
-def _draw_strokes(strokes: list[list[tuple[float, float]]], thick: float, top: int, s: float) -> Glyph:
+def _draw_strokes(strokes: list, thick: float, top: int, s: float,
+                  pressure: np.random.Generator | None = None) -> Glyph:
+    """Strokes (y down, top = the y of the cap line) drawn with a round pen of width thick.
+    pressure: heavier at the start of each stroke, lighter toward its end, segment by segment."""
     pts = np.concatenate([np.asarray(st, dtype=np.float32) for st in strokes])
-    pad = thick + 2
+    pad = thick * (1.3 if pressure is not None else 1.0) + 2  # room for the heavier pen
     x0, y0 = pts.min(0) - pad
     x1, y1 = pts.max(0) + pad
     scale = 4  # draw 4x larger then shrink: smooth antialiased strokes at sub-pixel widths
     img = np.zeros((int((y1 - y0) * scale) + 1, int((x1 - x0) * scale) + 1), np.uint8)
     for st in strokes:
         p = ((np.asarray(st, np.float32) - [x0, y0]) * scale).round().astype(np.int32)
-        cv2.polylines(img, [p], False, 255, max(1, int(round(thick * scale))), cv2.LINE_AA)
+        if pressure is None:
+            cv2.polylines(img, [p], False, 255, max(1, int(round(thick * scale))), cv2.LINE_AA)
+            continue
+        n = len(p) - 1
+        start = pressure.uniform(1.0, 1.3)
+        for i in range(n):
+            w = thick * scale * (start - 0.4 * i / max(1, n))
+            cv2.line(img, tuple(map(int, p[i])), tuple(map(int, p[i + 1])), 255, max(1, int(round(w))), cv2.LINE_AA)
     small = cv2.resize(img, (max(1, img.shape[1] // scale), max(1, img.shape[0] // scale)),
                        interpolation=cv2.INTER_AREA)
     return Glyph(small.astype(np.float32) / 255.0, top + int(round(y0)))
@@ -308,6 +319,62 @@ def hanzi_glyph(medians: list, em: float, thick: float, rng: np.random.Generator
     out = int(round(img.shape[0] / scale))
     small = cv2.resize(img, (out, out), interpolation=cv2.INTER_AREA)
     return Glyph(small.astype(np.float32) / 255.0, -int(em * 0.88) - margin // scale)
+
+
+# Single-line (Hershey) fonts drawn as pen strokes: two joined-up school scripts, two print hands.
+# A font file is one fixed hand; stroke centre lines let every crop be written with its own pen
+# width, pressure, letter shapes, sizes and spacing, as hanzi_glyph does for Chinese.
+# cursive and rowmans repeat most letters of scripts and futural; their few own letters stay in.
+PEN_HANDS = ("scripts", "cursive", "futural", "rowmans")
+JOINED_PEN_HANDS = ("scripts", "cursive")
+
+
+@lru_cache(maxsize=None)
+def pen_hand(name: str) -> dict[str, tuple[list[np.ndarray], float]]:
+    """Character -> (strokes, advance) of a Hershey font, in font units: x from the glyph's left
+    side, y down, baseline at 9, cap line at -12 (the Hershey-Fonts package's built-in fonts)."""
+    from HersheyFonts import HersheyFonts
+
+    font = HersheyFonts()
+    font.load_default_font(name)
+    return {ch: ([np.asarray(st, np.float32) - [g.left_offset, 0] for st in g.strokes if len(st) > 1], float(g.char_width))
+            for ch, g in font.all_glyphs.items()}
+
+
+PEN_BASELINE, PEN_CAP = 9.0, 21.0  # font units: the baseline's y, and the cap height
+
+
+def pen_text(text: str, hand: str, cap: float, thick: float, rng: np.random.Generator) -> Glyph:
+    """text written with a pen in a single-line hand, cap height `cap` px. Each letter gets its own
+    width, height, slant and baseline; the word a slant, a width and a slow wobble of its strokes;
+    each point a tremor; each stroke pressure that fades toward its end. Joined-up hands keep
+    their joins (letters barely move apart); print hands are spaced at random."""
+    glyphs = pen_hand(hand)
+    joined = hand in JOINED_PEN_HANDS
+    wide, slant = rng.uniform(0.8, 1.2), rng.normal(0, 0.15)
+    # a slow wobble over the word: loops grow and shrink, strokes bow (font units)
+    waves = [(rng.uniform(0.5, 1.6), rng.uniform(0.3, 0.9), rng.uniform(0, 2 * math.pi)) for _ in range(2)]
+    strokes, x = [], 0.0
+    for ch in text:
+        parts, advance = glyphs[ch]
+        sx = wide * rng.uniform(0.88, 1.12)
+        sy = rng.uniform(0.85, 1.15)
+        lean = rng.normal(0, 0.06)
+        dy = rng.normal(0, 0.6)
+        for st in parts:
+            p = st + rng.normal(0, 0.35, 2)  # each stroke a little off where the font puts it
+            p[:, 1] = PEN_BASELINE + (p[:, 1] - PEN_BASELINE) * sy + dy
+            p[:, 0] = x + p[:, 0] * sx - (slant + lean) * (p[:, 1] - PEN_BASELINE)
+            strokes.append(p)
+        x += advance * sx + (rng.normal(0, 0.3) if joined else rng.uniform(-1.0, 2.5))
+    s = cap / PEN_CAP
+    out = []
+    for p in strokes:
+        for freq, amp, phase in waves:
+            p = p + amp * np.stack([np.sin(p[:, 1] * freq / 3 + phase), np.sin(p[:, 0] * freq / 5 + phase)], 1)
+        p = p + rng.normal(0, 0.25, p.shape)  # tremor
+        out.append(p * s)
+    return _draw_strokes(out, thick, -int(round(PEN_BASELINE * s)), cap, pressure=rng)
 
 
 def compose(glyphs: list[Glyph], gaps: list[float], rng: np.random.Generator, jitter: float) -> np.ndarray:
@@ -359,11 +426,12 @@ def _side_margins(alpha: np.ndarray) -> tuple[int, int]:
 
 
 def render_digits_symbols(label: str, src: Sources, rng: np.random.Generator,
-                          crowded: bool = False) -> np.ndarray:
+                          crowded: bool = False, pen_letters: bool = False) -> np.ndarray:
     """Numbers and math: MNIST digits with pen symbols (letters from a font), or one font.
     crowded: written tight, as in a small box or a hurried hand: neighbours' ink 0.07 em apart
     to just touching (a `1` leaning on the `/` of `1/3`), or, in a font, the whole label as the
-    font sets it, kerning and all."""
+    font sets it, kerning and all.
+    pen_letters: the letters (x, a, b, ...) written with a pen in a single-line hand (pen_text)."""
     em = int(rng.integers(36, 56))
     cap = em * 0.7
     thick = em * rng.uniform(0.05, 0.1)
@@ -371,10 +439,13 @@ def render_digits_symbols(label: str, src: Sources, rng: np.random.Generator,
     font = _latin_font(src, rng, label.replace("×", "").replace("÷", "")) or "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     if crowded and not use_mnist and set(label) <= font_chars(font) and rng.random() < 0.4:
         return font_glyph(label, font, em).alpha
+    hand = PEN_HANDS[int(rng.integers(len(PEN_HANDS)))] if pen_letters else ""
     glyphs, gaps = [], []
     for ch in label:
         if ch.isdigit() and use_mnist:
             g = mnist_glyph(src, int(ch), cap, rng)
+        elif hand and ch.isascii() and ch.isalpha():
+            g = pen_text(ch, hand, cap * rng.uniform(0.9, 1.1), thick, rng)
         elif ch in PEN_SYMBOLS and (use_mnist or ch not in font_chars(font) or rng.random() < 0.3):
             g = pen_symbol(ch, cap, thick, rng)
         elif ch in font_chars(font):
@@ -400,6 +471,13 @@ def render_text(label: str, src: Sources, rng: np.random.Generator) -> np.ndarra
               for ch in label]
     gaps = [em * rng.uniform(-0.03, 0.08) for _ in label]
     return compose(glyphs, gaps, rng, jitter=em * 0.025)
+
+
+def render_pen_text(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+    """English written with a pen in a single-line hand, joined-up or print (pen_text)."""
+    cap = float(rng.integers(24, 38))
+    hand = PEN_HANDS[int(rng.integers(len(PEN_HANDS)))]
+    return pen_text(label, hand, cap, cap * rng.uniform(0.05, 0.11), rng).alpha
 
 
 def render_chinese(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
@@ -622,18 +700,43 @@ def make_label(category: str, src: Sources, rng: np.random.Generator) -> str:
     return choice_label(rng)
 
 
+@dataclass(frozen=True)
+class Variation:
+    """Ways of writing that only training crops get. Validation and bench crops keep NO_VARIATION:
+    a share at 0 draws no random number, so their crops, and the figures measured on them, stay
+    those of earlier runs.
+    hand_warp: share of crops whose letters are bent into another hand (_hand_warp);
+    crowded: share of number and math crops written tight (render_digits_symbols);
+    pen_latin: share of English crops written with a pen in a single-line hand
+    (render_pen_text), and of math crops whose letters are (render_digits_symbols)."""
+    hand_warp: float = 0.0
+    crowded: float = 0.0
+    pen_latin: float = 0.0
+
+
+NO_VARIATION = Variation()
+
+
+def _drawn(share: float, rng: np.random.Generator) -> bool:
+    return share > 0 and rng.random() < share
+
+
 def make_sample(category: str, src: Sources, rng: np.random.Generator, label: str | None = None,
-                strong_slant: float = 0.25, hand_warp: float = 0.0,
-                crowded: float = 0.0) -> tuple[np.ndarray, str]:
-    """One (crop, label) pair of a category; the crop is a grayscale uint8 image.
-    crowded: share of number and math crops written tight (render_digits_symbols); like
-    hand_warp, at 0 no random number is drawn for it."""
+                strong_slant: float = 0.25, variation: Variation = NO_VARIATION) -> tuple[np.ndarray, str]:
+    """One (crop, label) pair of a category; the crop is a grayscale uint8 image."""
     label = label or make_label(category, src, rng)
-    if crowded > 0 and category in ("number", "math") and rng.random() < crowded:
-        alpha = render_digits_symbols(label, src, rng, crowded=True)
+    if category in ("number", "math"):
+        crowded = _drawn(variation.crowded, rng)
+        pen = category == "math" and any(c.isalpha() for c in label) and _drawn(variation.pen_latin, rng)
+        if crowded or pen:
+            alpha = render_digits_symbols(label, src, rng, crowded=crowded, pen_letters=pen)
+        else:
+            alpha = RENDERERS[category](label, src, rng)
+    elif category == "text" and _drawn(variation.pen_latin, rng):
+        alpha = render_pen_text(label, src, rng)
     else:
         alpha = RENDERERS[category](label, src, rng)
-    return photo_crop(alpha, rng, strong_slant, hand_warp), label
+    return photo_crop(alpha, rng, strong_slant, variation.hand_warp), label
 
 
 # ---------------------------------------------------------------- dataset on disk
@@ -641,12 +744,10 @@ def make_sample(category: str, src: Sources, rng: np.random.Generator, label: st
 HEIGHT = 32
 MAX_WIDTH = 320
 MIX = {"number": 0.2, "math": 0.13, "text": 0.2, "chinese": 0.44, "choice": 0.03}
-# Share of training crops bent into another hand (_hand_warp). Validation sets keep 0, so their
-# crops, and the figures measured on them, stay comparable with earlier runs.
-TRAIN_HAND_WARP = 0.5
-# Share of training number and math crops written tight, glyphs touching (a thick `1` and `/`
-# fused into a V read as 4 before run 6 saw such crops). Validation keeps 0 too.
-TRAIN_CROWDED = 0.3
+# What training crops get (Variation). hand_warp: bent hands, from run 5. crowded: from run 6 (a
+# thick `1` and `/` fused into a V read as 4 before run 6 saw such crops). pen_latin: from run 7
+# (fonts are a fixed hand each; held-out English, joined-up hands most, lagged far behind).
+TRAINING = Variation(hand_warp=0.5, crowded=0.3, pen_latin=0.3)
 
 
 @dataclass
@@ -655,8 +756,7 @@ class RenderJob:
     count: int
     seed: int
     split: str
-    hand_warp: float = 0.0
-    crowded: float = 0.0
+    variation: Variation = NO_VARIATION
 
 
 _WORKER_SOURCES: dict[str, Sources] = {}
@@ -701,7 +801,7 @@ def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str]
         i = job.start + k
         rng = np.random.default_rng([job.seed, i])
         cat = _category_for(i, job.seed)
-        crop, label = make_sample(cat, src, rng, hand_warp=job.hand_warp, crowded=job.crowded)
+        crop, label = make_sample(cat, src, rng, variation=job.variation)
         line = prepare_line_u8(crop, HEIGHT, MAX_WIDTH)
         images[k, :, :line.shape[1]] = line
         widths[k] = line.shape[1]
@@ -711,7 +811,7 @@ def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str]
 
 
 def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500,
-                   hand_warp: float = 0.0, crowded: float = 0.0) -> None:
+                   variation: Variation = NO_VARIATION) -> None:
     """Render `count` samples into out/{images.npy, widths.npy, cats.npy, labels.json}; images hold
     prepare_line_u8 output."""
     out.mkdir(parents=True, exist_ok=True)
@@ -720,7 +820,7 @@ def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 
     widths = np.zeros(count, np.int32)
     labels: list[str] = [""] * count
     cats = np.zeros(count, np.int8)
-    jobs = [RenderJob(s, min(chunk, count - s), seed, split, hand_warp, crowded) for s in range(0, count, chunk)]
+    jobs = [RenderJob(s, min(chunk, count - s), seed, split, variation) for s in range(0, count, chunk)]
     t0, done = time.time(), 0
     with render_pool(workers, split=split) as pool:
         for start, imgs, w, lab, cat in pool.imap_unordered(render_chunk, jobs):
@@ -748,4 +848,4 @@ def render_dataset_cli(scale: float = 1.0, workers: int = 2, seed: int = 1, trai
     if not (train_only and (root / "val" / "labels.json").exists()):
         render_dataset(root / "val", int(6000 * scale), seed=VALIDATION_SEED, split="val", workers=workers)
     render_dataset(root / "train", int(400_000 * scale), seed=seed, split="train", workers=workers,
-                   hand_warp=TRAIN_HAND_WARP, crowded=TRAIN_CROWDED)
+                   variation=TRAINING)

@@ -36,7 +36,7 @@ from grader.charset import default_charset
 from grader.paths import cache_dir
 from grader.recognizer import to_float
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import (CATEGORIES, TRAIN_CROWDED, TRAIN_HAND_WARP, RenderJob, Sources, check_training_seed,
+from grader.training.synth import (CATEGORIES, TRAINING, RenderJob, Sources, check_training_seed,
                                    render_chunk, render_pool)
 
 
@@ -79,8 +79,7 @@ class OnlineBatches:
 
     def _submit(self) -> None:
         while len(self.pending) < 2 * self.cfg.online_workers:
-            job = RenderJob(self.next_start, self.cfg.online_chunk, self.cfg.online_seed, "train",
-                            TRAIN_HAND_WARP, TRAIN_CROWDED)
+            job = RenderJob(self.next_start, self.cfg.online_chunk, self.cfg.online_seed, "train", TRAINING)
             self.pending.append(self.pool.apply_async(render_chunk, (job,)))
             self.next_start += self.cfg.online_chunk
 
