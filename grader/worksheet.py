@@ -21,7 +21,6 @@ from grader.answer_key import AnswerKey, Question
 from grader.errors import GraderError
 from grader.layout import (
     DPI,
-    HEADER_BOTTOM_PX,
     MARKER_MARGIN_PX,
     MARKER_PX,
     marker_origins_px,
