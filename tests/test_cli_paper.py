@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import cv2
-import pytest
 
 from grader.cli import main
 from grader.paths import ANSWER_KEYS_DIR, REPO_ROOT

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 
 import pandas as pd
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from grader import db, store
 from grader.answer_key import load_answer_key
 from grader.cli import main
-from grader.export import BOM, answers_csv, gradebook_csv, safe_cell
+from grader.export import BOM, safe_cell
 from grader.roster import RosterEntry
 from tests.test_store import KEY_PATH, all_right, graded_page, save
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from grader import db, store
-from grader.answer_key import list_answer_keys, load_answer_key
+from grader.answer_key import list_answer_keys
 from grader.cli import main
 from grader.paths import ANSWER_KEYS_DIR, REPO_ROOT
 from grader.scoring import match_text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
