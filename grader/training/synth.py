@@ -261,16 +261,19 @@ def pen_symbol(ch: str, cap: float, thick: float, rng: np.random.Generator) -> G
         strokes = [[(0, 0.35 * s), (d, 0.35 * s)], [(0, 0.85 * s), (d, 0.85 * s)]]
     else:
         raise ValueError(ch)
-    return _draw_strokes([[(x + j(), y + j()) for x, y in st] for st in strokes], thick, -int(s), s)
+    return _draw_strokes([[(x + j(), y + j()) for x, y in st] for st in strokes], thick, -int(s))
 
 
-def _draw_strokes(strokes: list, thick: float, top: int, s: float,
+PEN_PRESSURE = (1.0, 1.3)  # pen width at a stroke's start, relative to thick; it fades by 0.4
+
+
+def _draw_strokes(strokes: list, thick: float, top: int,
                   pressure: np.random.Generator | None = None) -> Glyph:
     """Strokes (pixels, y down; `top`: where their y = 0 lies relative to the baseline) drawn with
     a round pen of width thick.
     pressure: heavier at the start of each stroke, lighter toward its end, segment by segment."""
     pts = np.concatenate([np.asarray(st, dtype=np.float32) for st in strokes])
-    pad = thick * (1.3 if pressure is not None else 1.0) + 2  # room for the heavier pen
+    pad = thick * (PEN_PRESSURE[1] if pressure is not None else 1.0) + 2  # room for the heaviest pen
     x0, y0 = pts.min(0) - pad
     x1, y1 = pts.max(0) + pad
     scale = 4  # draw 4x larger then shrink: smooth antialiased strokes at sub-pixel widths
@@ -281,7 +284,7 @@ def _draw_strokes(strokes: list, thick: float, top: int, s: float,
             cv2.polylines(img, [p], False, 255, max(1, int(round(thick * scale))), cv2.LINE_AA)
             continue
         n = len(p) - 1
-        start = pressure.uniform(1.0, 1.3)
+        start = pressure.uniform(*PEN_PRESSURE)
         for i in range(n):
             w = thick * scale * (start - 0.4 * i / max(1, n))
             cv2.line(img, tuple(map(int, p[i])), tuple(map(int, p[i + 1])), 255, max(1, int(round(w))), cv2.LINE_AA)
@@ -375,7 +378,7 @@ def pen_text(text: str, hand: str, cap: float, thick: float, rng: np.random.Gene
             p = p + amp * np.stack([np.sin(p[:, 1] * freq / 3 + phase), np.sin(p[:, 0] * freq / 5 + phase)], 1)
         p = p + rng.normal(0, 0.25, p.shape)  # tremor
         out.append(p * s)
-    return _draw_strokes(out, thick, -int(round(PEN_BASELINE * s)), cap, pressure=rng)
+    return _draw_strokes(out, thick, -int(round(PEN_BASELINE * s)), pressure=rng)
 
 
 def compose(glyphs: list[Glyph], gaps: list[float], rng: np.random.Generator, jitter: float) -> np.ndarray:
@@ -474,7 +477,7 @@ def render_text(label: str, src: Sources, rng: np.random.Generator) -> np.ndarra
     return compose(glyphs, gaps, rng, jitter=em * 0.025)
 
 
-def render_pen_text(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+def render_pen_text(label: str, rng: np.random.Generator) -> np.ndarray:
     """English written with a pen in a single-line hand, joined-up or print (pen_text)."""
     cap = float(rng.integers(24, 38))
     hand = PEN_HANDS[int(rng.integers(len(PEN_HANDS)))]
@@ -671,7 +674,7 @@ def render_stacked_fraction(label: str, src: Sources, rng: np.random.Generator) 
 
     place(a, pad)
     tilt = rng.normal(0, 0.02 * bar_w)
-    bar = _draw_strokes([[(0, 0), (bar_w * 0.5, rng.normal(0, 1)), (bar_w, tilt)]], thick, 0, h)
+    bar = _draw_strokes([[(0, 0), (bar_w * 0.5, rng.normal(0, 1)), (bar_w, tilt)]], thick, 0)
     place(bar.alpha, bar_y - bar.alpha.shape[0] // 2)
     place(b, bar_y + int(thick) + gaps[1])
     return canvas
@@ -734,7 +737,7 @@ def make_sample(category: str, src: Sources, rng: np.random.Generator, label: st
         else:
             alpha = RENDERERS[category](label, src, rng)
     elif category == "text" and _drawn(variation.pen_latin, rng):
-        alpha = render_pen_text(label, src, rng)
+        alpha = render_pen_text(label, rng)
     else:
         alpha = RENDERERS[category](label, src, rng)
     return photo_crop(alpha, rng, strong_slant, variation.hand_warp), label
