@@ -30,6 +30,7 @@ import math
 import pickle
 import sys
 import tarfile
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -129,9 +130,10 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
     return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
-def read_items(rec: Recognizer, items: list, kind: str) -> list:
-    """The recogniser's readings of (crop, label) items, decoded with the kind's alphabet."""
-    return rec.read([c for c, _ in items], kind=kind)
+def read_items(rec: Recognizer, items: list, kind: str, use_words: bool = True) -> list:
+    """The recogniser's readings of (crop, label) items, decoded with the kind's alphabet (and,
+    for English and Chinese, its word list unless use_words is False)."""
+    return rec.read([c for c, _ in items], kind=kind, use_words=use_words)
 
 
 def exact_rates(readings: list, items: list) -> tuple[float, float]:
@@ -244,8 +246,8 @@ def pipeline_set(seeds: int) -> dict[str, list]:
     return sets
 
 
-def read_sets(rec: Recognizer, sets: dict[str, list]) -> dict[str, list]:
-    return {cat: read_items(rec, items, cat) for cat, items in sets.items()}
+def read_sets(rec: Recognizer, sets: dict[str, list], use_words: bool = True) -> dict[str, list]:
+    return {cat: read_items(rec, items, cat, use_words) for cat, items in sets.items()}
 
 
 def score(readings: dict[str, list], sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
@@ -263,9 +265,12 @@ def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, in
     return out
 
 
-def columns(int8_readings: dict[str, list], fp32: Recognizer, others: dict, sets: dict[str, list]) -> dict[str, dict]:
-    """int8 readings are passed in (the reliability table uses them too); the rest read here."""
-    rows = {"int8": score(int8_readings, sets), "fp32": score(read_sets(fp32, sets), sets)}
+def columns(int8_readings: dict[str, list], int8: Recognizer, fp32: Recognizer, others: dict,
+            sets: dict[str, list]) -> dict[str, dict]:
+    """int8 readings are passed in (the reliability table uses them too); the rest read here.
+    "letters only" is int8 without the word lists (grader.words), the model's own reading."""
+    rows = {"int8": score(int8_readings, sets), "int8 letters only": score(read_sets(int8, sets, False), sets),
+            "fp32": score(read_sets(fp32, sets), sets)}
     for name, read in others.items():
         rows[name] = score_texts(read, sets)
     return rows
@@ -301,6 +306,43 @@ def print_caseless(title: str, readings: dict[str, list], sets: dict[str, list])
         strict, blind = exact_rates(readings[cat], sets[cat])
         cells.append(f"{cat} {strict:.1%} exact, {blind:.1%} ignoring case")
     print(f"\n{title} (int8): " + "; ".join(cells))
+
+
+def print_unlisted(rec: Recognizer, items: list) -> None:
+    """English read with a word list that lacks every word of the labels: what the word-list prior
+    costs a name or a word the list does not hold (bench labels are drawn from that list)."""
+    from grader import words
+
+    label_words = {w.casefold() for _, label in items for w in words.WORD.findall(label)}
+    shipped = words.read_list(rec.words_dir / words.FILES["text"])
+    with tempfile.TemporaryDirectory() as tmp:
+        words.write_list((w for w in shipped if w.casefold() not in label_words), Path(tmp) / words.FILES["text"])
+        listed_dir, rec.words_dir = rec.words_dir, Path(tmp)
+        try:
+            unlisted, _ = exact_rates(read_items(rec, items, "text"), items)
+        finally:
+            rec.words_dir = listed_dir
+    listed, _ = exact_rates(read_items(rec, items, "text"), items)
+    own, _ = exact_rates(read_items(rec, items, "text", use_words=False), items)
+    print(f"\nHeld-out English (int8): {listed:.1%} with the word list, {own:.1%} letters only, "
+          f"{unlisted:.1%} when no label word is in the list ({len(label_words)} words taken out)")
+
+
+def print_word_cost(rec: Recognizer, sets: dict[str, list]) -> None:
+    """Decoding time per crop with and without the word list (the network's time is the same;
+    the speed table measures that), for the kinds that have a list."""
+    cells = []
+    for cat in ("text", "chinese"):
+        lps = rec.log_probs([c for c, _ in sets[cat]], cat)
+        cost = []
+        for use_words in (False, True):
+            rec.decode(lps[0], cat, use_words=use_words)  # loads the list outside the timing
+            t0 = time.perf_counter()
+            for lp in lps:
+                rec.decode(lp, cat, use_words=use_words)
+            cost.append((time.perf_counter() - t0) / len(lps) * 1000)
+        cells.append(f"{cat} {cost[0]:.2f} ms letters only, {cost[1]:.2f} ms with the word list")
+    print("\nDecoding per crop after the network, held out (one thread): " + "; ".join(cells))
 
 
 def print_paired(name: str, other: str, mine: dict[str, list], theirs: dict[str, list],
@@ -420,7 +462,7 @@ def main() -> int:
     val = validation_set(val_src, args.n)
     val_int8 = read_sets(int8, val)
     print_accuracy("Validation (non-reserved sources: MNIST val split, training fonts, hanzi-writer medians)",
-                   columns(val_int8, fp32, others, val))
+                   columns(val_int8, int8, fp32, others, val))
     print_reliability("validation", val_int8, val)
     print_caseless("Validation, case", val_int8, val)
     if not args.skip_reserved:
@@ -428,9 +470,11 @@ def main() -> int:
         held = held_out_set(src, by_char, args.n)
         held_int8 = read_sets(int8, held)
         print_accuracy("Held out (MNIST test split digits, reserved fonts; never seen in training)",
-                       columns(held_int8, fp32, others, held))
+                       columns(held_int8, int8, fp32, others, held))
         print_reliability("held out", held_int8, held)
         print_caseless("Held out, case", held_int8, held)
+        print_unlisted(int8, held["text"])
+        print_word_cost(int8, held)
         models = {"this model": int8}
         if args.compare:
             other = Recognizer.load(args.compare, precision="int8", threads=1)
@@ -446,7 +490,7 @@ def main() -> int:
     if args.pipeline_seeds:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
-                       "Debian training fonts)", columns(read_sets(int8, pipe), fp32, {}, pipe))
+                       "Debian training fonts)", columns(read_sets(int8, pipe), int8, fp32, {}, pipe))
     print(f"\n(accuracy part took {time.time() - t0:.0f} s)")
     if not args.skip_speed:
         speed_table(args.models)

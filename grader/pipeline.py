@@ -42,7 +42,7 @@ class GradedAnswer:
     normalized: str  # the reading normalised under the question's rules (groups answers)
     crop_png: bytes | None  # colour crop for the teacher
     ink_png: bytes | None  # cleaned crop the model read (for re-reading at regrade)
-    reading_ll: float | None  # CTC log-likelihood of the reading
+    reading_ll: float | None  # CTC log-likelihood of the model's own reading (before the word list)
     answer_lls: dict[str, float] | None  # candidate answer -> CTC log-likelihood
 
 
@@ -117,7 +117,10 @@ def read_and_score(crops: Sequence["AnswerCrop"], questions: dict[str, Question]
         candidates = candidate_strings(question)
         # Same alphabet mask as the reading, so the likelihoods are comparable with it.
         lls = recognizer.string_log_likelihoods(lp, [reading.text] + candidates, question.kind)
-        reading_ll, answer_lls = float(lls[0]), dict(zip(candidates, map(float, lls[1:])))
+        answer_lls = dict(zip(candidates, map(float, lls[1:])))
+        # The key's margin is measured against the model's own reading, as ScoringConfig's
+        # margins were set: a word-list reading (grader.words) may be a few nats less likely.
+        reading_ll = reading.model_log_likelihood if reading.model_text is not None else float(lls[0])
         result = score_answer(question, reading.text, reading.confidence, reading_ll,
                               answer_lls, config)
         scored[crop.question_id] = GradedAnswer(
@@ -161,7 +164,8 @@ def identify_student(registered: "RegisteredPage", key: AnswerKey, recognizer: "
         return None, "none", ""
     # Latin names read with the letters' alphabet; a class with Chinese names needs all of it.
     cjk = any("\u4e00" <= ch <= "\u9fff" for entry in roster for ch in entry.name)
-    reading = recognizer.read([ink], kind=None if cjk else "text")[0]
+    # Names are read letter by letter: the word list would pull them towards words.
+    reading = recognizer.read([ink], kind=None if cjk else "text", use_words=False)[0]
     match = match_name(reading.text, roster, config)
     return match.student_id, ("name" if match.student_id else "none"), reading.text
 

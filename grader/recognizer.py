@@ -3,6 +3,9 @@
     rec = Recognizer.load()                      # int8, one thread
     rec.read([crop1, crop2], kind="number")      # -> [Reading(text, confidence, log_likelihood)]
 
+English (`text`) and Chinese readings go through the word lists of grader.words (a prior that
+breaks near-ties towards listed words); `words=False` reads letters only (names).
+
 `prepare_line` is the one preprocessing shared by training (grader/training) and serving.
 Everything the runtime needs (input height, normalisation, charset, confidence calibration)
 comes from models/model.json, never from constants repeated here.
@@ -19,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from grader import ctc
+from grader import ctc, words
 from grader.charset import kind_mask, load_charset
 from grader.errors import ModelUnavailable
 from grader.paths import MODELS_DIR
@@ -172,6 +175,9 @@ class Reading:
     text: str
     confidence: float  # calibrated probability that `text` is exactly right
     log_likelihood: float  # CTC log P(text | crop) under the kind's alphabet
+    # The model's own reading when the word list replaced it (grader.words), else None.
+    model_text: str | None = None
+    model_log_likelihood: float | None = None
 
 
 def confidence_features(log_probs: np.ndarray) -> np.ndarray:
@@ -195,8 +201,9 @@ def confidence_features(log_probs: np.ndarray) -> np.ndarray:
 
 
 def calibrated(features: np.ndarray, weights: Sequence[float]) -> float:
-    """Platt-style logistic map of the features to P(reading exactly right)."""
-    z = float(np.dot(features, weights[:-1]) + weights[-1])
+    """Platt-style logistic map of the features to P(reading exactly right). Weights fitted on
+    fewer features (an older model.json) use the leading ones."""
+    z = float(np.dot(features[:len(weights) - 1], weights[:-1]) + weights[-1])
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -215,6 +222,7 @@ class Recognizer:
         self.max_width = int(meta["input"]["max_width"])
         # Fallback until calibration is fitted: the weakest character's peak probability.
         self.calibration = meta.get("confidence", {}).get("weights", [1.0, 0.0, 0.0, 0.0])
+        self.words_dir = MODELS_DIR  # the word lists: the model's folder when it has them
 
     @classmethod
     def load(cls, models_dir: Path | str = MODELS_DIR, precision: str = "int8", threads: int = 1) -> "Recognizer":
@@ -236,7 +244,10 @@ class Recognizer:
             raise ModelUnavailable(f"the handwriting model in {models_dir} cannot be loaded: {error}") from error
         except Exception as error:  # onnxruntime raises its own exception types for broken files
             raise ModelUnavailable(f"the handwriting model in {models_dir} cannot be loaded: {error}") from error
-        return cls(session, meta, chars, precision)
+        rec = cls(session, meta, chars, precision)
+        if any((models_dir / name).exists() for name in words.FILES.values()):
+            rec.words_dir = models_dir
+        return rec
 
     # ------------------------------------------------------------- model outputs
 
@@ -293,23 +304,45 @@ class Recognizer:
     # ------------------------------------------------------------- readings
 
     def read(self, crops: Sequence[np.ndarray], kind: str | None | Sequence[str | None] = None,
-             beam_width: int = 0) -> list[Reading]:
-        """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet."""
+             beam_width: int = 0, use_words: bool = True) -> list[Reading]:
+        """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet, and for
+        `text` and `chinese` brings in the word list unless `use_words` is False."""
         kinds = _per_crop(kind, len(crops))
         readings = []
         for lp, k in zip(self.log_probs(crops, kinds), kinds):
-            readings.append(self.decode(lp, k, beam_width))
+            readings.append(self.decode(lp, k, beam_width, use_words))
         return readings
 
-    def decode(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0) -> Reading:
+    def decode(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0,
+               use_words: bool = True) -> Reading:
+        return self.decode_with_features(log_probs, kind, beam_width, use_words)[0]
+
+    def decode_with_features(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0,
+                             use_words: bool = True) -> tuple[Reading, np.ndarray]:
+        """The reading and the features its confidence comes from: those of the model's own
+        reading (confidence_features) and the nats the word list gave away (0 or less)."""
         lp = self._masked(log_probs, kind)
         if beam_width > 1:
             text, ll = ctc.beam_search(lp, self.chars, beam_width)[0]
         else:
             text = ctc.greedy_decode(lp, self.chars)
             ll = ctc.string_log_likelihood(lp, text, self.index)
-        confidence = calibrated(confidence_features(lp), self.calibration)
-        return Reading(text=text, confidence=confidence, log_likelihood=float(ll))
+        own_text, own_ll = text, float(ll)
+        word_list = words.load(kind, self.words_dir) if use_words and kind else None
+        if word_list is not None:
+            def score(candidate: str) -> float:
+                return ctc.string_log_likelihood(lp, candidate, self.index)
+
+            if isinstance(word_list, words.ChineseWords):
+                text, ll = word_list.improve(text, own_ll, score, lp, self.chars)
+            else:
+                text, ll = word_list.improve(text, own_ll, score)
+        changed = text != own_text
+        features = np.append(confidence_features(lp), min(0.0, float(ll) - own_ll) if changed else 0.0)
+        confidence = calibrated(features, self.calibration)
+        return Reading(text=text, confidence=confidence, log_likelihood=float(ll),
+                       model_text=own_text if changed else None,
+                       model_log_likelihood=own_ll if changed else None), features
 
     def read_lexicon(self, crop: np.ndarray, lexicon: Sequence[str], kind: str | None = None) -> Reading:
         """Read a crop constrained to allowed strings (e.g. a class roster)."""

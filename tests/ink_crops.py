@@ -84,3 +84,25 @@ def stacked_fractions(seed: int = 77) -> list[tuple[np.ndarray, str]]:
         rng = np.random.default_rng([seed, i])
         out.append((stacked_fraction_crop(label, src, rng), label))
     return out
+
+
+# (seed, word): a training-font word shrunk to about 11 px high and enlarged again, blurred enough
+# that crnn-4 reads a letter or two wrong (homewerk, elephaot, latherless, peneil, ritchen,
+# windew) and the word list (grader.words) puts it right.
+NEAR_MISSES: tuple[tuple[int, str], ...] = (
+    (0, "homework"), (2, "elephant"), (3, "fatherless"), (4, "pencil"), (6, "kitchen"), (8, "window"),
+)
+
+
+def near_miss_words() -> list[tuple[np.ndarray, str]]:
+    import cv2
+
+    out = []
+    for seed, word in NEAR_MISSES:
+        rng = np.random.default_rng([seed, len(word)])
+        crop = render(word, LATIN_FONTS[seed % 2], rng)
+        h, w = crop.shape
+        s = 11 / h * (1 + seed % 3 * 0.15)
+        small = cv2.resize(crop, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
+        out.append((cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), word))
+    return out

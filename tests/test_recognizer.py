@@ -10,12 +10,12 @@ import sys
 import cv2
 import pytest
 
-from grader import ctc
+from grader import ctc, words
 from grader.charset import kind_alphabet
 from grader.errors import ModelUnavailable
 from grader.paths import REPO_ROOT
 from grader.recognizer import Reading, Recognizer, find_fraction_bar, unstack_fraction
-from tests.ink_crops import fonts_available, make_crops, stacked_fractions
+from tests.ink_crops import fonts_available, make_crops, near_miss_words, stacked_fractions
 
 pytestmark = pytest.mark.skipif(not fonts_available(), reason="Debian handwriting fonts not installed")
 
@@ -77,6 +77,47 @@ def test_lexicon_reading_picks_the_roster_name(recognizer, crops):
     assert reading.text == "Lisa"
 
 
+def test_the_word_list_puts_near_misses_right_and_keeps_the_models_own_reading(recognizer):
+    items = near_miss_words()
+    crops_, truths = [c for c, _ in items], [t for _, t in items]
+    own = recognizer.read(crops_, kind="text", use_words=False)
+    listed = recognizer.read(crops_, kind="text")
+    assert all(r.model_text is None for r in own)
+    assert sum(r.text != t for r, t in zip(own, truths)) >= 4, "the fixture no longer has near misses"
+    assert [r.text for r in listed] == truths
+    for o, r in zip(own, listed):
+        if r.text != o.text:
+            assert r.model_text == o.text and r.model_log_likelihood == pytest.approx(o.log_likelihood)
+            assert o.log_likelihood - words.PRIOR_NATS <= r.log_likelihood
+        else:
+            assert r.model_text is None
+
+
+def test_the_word_list_leaves_listed_readings_and_other_kinds_alone(recognizer, crops):
+    images, kinds = [c for c, _, _ in crops], [k for _, _, k in crops]
+    own = recognizer.read(images, kind=kinds, use_words=False)
+    listed = recognizer.read(images, kind=kinds)
+    for o, r, kind in zip(own, listed, kinds):
+        if kind not in words.FILES or o.text in words.load(kind, recognizer.words_dir):
+            assert r.text == o.text and r.model_text is None
+
+
+def test_grading_measures_the_keys_margin_against_the_models_own_reading(recognizer):
+    from grader.answer_key import Question
+    from grader.crops import AnswerCrop
+    from grader.pipeline import read_and_score
+
+    ink, word = near_miss_words()[4]  # kitchen, read "ritchen" letter by letter
+    own = recognizer.read([ink], kind="text", use_words=False)[0]
+    question = Question(id="q1", page=1, box=(0.1, 0.1, 0.3, 0.05), kind="text", answers=["mitten"])
+    crop = AnswerCrop("q1", cv2.cvtColor(ink, cv2.COLOR_GRAY2BGR), ink, False, (0, 0, *ink.shape[::-1]))
+    [graded] = read_and_score([crop], {"q1": question}, recognizer)
+    assert graded.result.text == word != own.text
+    # the stored likelihood (what a regrade compares new answers with) is the model's own
+    assert graded.reading_ll == pytest.approx(own.log_likelihood)
+    assert graded.answer_lls["mitten"] < graded.reading_ll
+
+
 def test_missing_model_is_a_named_error(tmp_path):
     with pytest.raises(ModelUnavailable, match="cannot be loaded"):
         Recognizer.load(tmp_path)
@@ -128,6 +169,18 @@ def test_cli_expands_directories_and_exits_0_when_all_read(tmp_path, crops, reco
     images = [cv2.imread(str(folder / f"{i}.png"), cv2.IMREAD_GRAYSCALE) for i in (0, 1)]
     assert [e["text"] for e in entries] == [r.text for r in recognizer.read(images, kind="number")]
     assert all(set(e["text"]) <= set(kind_alphabet("number")) for e in entries)
+
+
+def test_cli_letters_only_gives_the_models_own_reading(tmp_path, recognizer):
+    crop, word = near_miss_words()[4]  # kitchen, read "ritchen" letter by letter
+    path = tmp_path / "word.png"
+    cv2.imwrite(str(path), crop)
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    own = recognizer.read([image], kind="text", use_words=False)[0].text
+    assert own != word
+    listed = json.loads(_recognize("--kind", "text", str(path)).stdout)
+    letters = json.loads(_recognize("--kind", "text", "--letters-only", str(path)).stdout)
+    assert [listed[0]["text"], letters[0]["text"]] == [word, own]
 
 
 # ---------------------------------------------------------------- stacked fractions

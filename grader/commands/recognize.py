@@ -1,4 +1,8 @@
-"""`python -m grader recognize [--json] [--kind K] PATH...`: read handwriting in crop images.
+"""`python -m grader recognize [--json] [--kind K] [--letters-only] PATH...`: read handwriting in
+crop images.
+
+With `--kind text` or `--kind chinese` the reading goes through the word list (grader.words):
+a near miss of a listed word becomes that word. `--letters-only` gives the model's own reading.
 
 Prints one entry per image in input order: {"path", "text", "confidence"}, or {"path", "error"}
 for a file that cannot be read (the others still run). Directories expand to the images in
@@ -27,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--beam", type=int, default=0, help="beam width (0: greedy)")
+    parser.add_argument("--letters-only", action="store_true",
+                        help="no word list: the model's own reading of English and Chinese")
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             entries[i]["error"] = str(error)
     if crops:
         recognizer = Recognizer.load(precision=args.precision, threads=args.threads)
-        for i, reading in zip(where, recognizer.read(crops, kind=args.kind, beam_width=args.beam)):
+        for i, reading in zip(where, recognizer.read(crops, kind=args.kind, beam_width=args.beam,
+                                                            use_words=not args.letters_only)):
             entries[i]["text"] = reading.text
             entries[i]["confidence"] = round(reading.confidence, 4)
     print(json.dumps(entries, ensure_ascii=False, indent=None))

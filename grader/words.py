@@ -1,0 +1,170 @@
+"""Word lists as a prior on free readings of English and Chinese answers.
+
+The CRNN reads a word letter by letter, so a writer's unclear `l` can come out as `i` and
+`fatherless` as `fatheriess`, a string no dictionary holds. When a reading holds such a word, its
+neighbours in the word list (English: up to 2 edits away; Chinese: one character swapped for one
+of the model's runner-up characters at that place) are scored by the CTC log-likelihood on the
+same crop, and the best one replaces the reading when the model finds it at most `PRIOR_NATS`
+less likely. A reading made of listed words is never changed, and a word the list lacks (a name,
+a rare word) stays as read unless a listed word is nearly as likely: the prior breaks near-ties,
+it does not overrule clear writing.
+
+Lists (built by `python -m grader.training.data words`, shipped in models/):
+- `words-en.txt.gz`: Debian wamerican's words (letters and apostrophes, up to 14 letters),
+  matched ignoring case; a replacement keeps the case the writer used (`Fatheriess` ->
+  `Fatherless`), and a spelling the list holds (`Angelita`) is tried as listed too.
+- `words-zh.txt.gz`: jieba's dictionary words of 2-4 characters within GB2312 level 1. Chinese
+  numerals (十二, 三百五十) count as listed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+# How many nats of CTC log-likelihood the list's word may give away against the model's own
+# reading. Chosen on validation crops (non-reserved fonts, bench/recognizer.py's validation set,
+# 600 per kind): English exact 90.7 % -> 94.3 % with every label word listed, and 90.7 -> 89.8 %
+# with every label word taken out of the list (the cost for names and words the list lacks);
+# 4 nats gave 94.8 / 89.0, 6 nats 95.5 / 88.0. Chinese 95.3 -> 96.7 %, unlisted labels unchanged.
+PRIOR_NATS = 3.0
+FILES = {"text": "words-en.txt.gz", "chinese": "words-zh.txt.gz"}
+
+WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
+# Per character of a Chinese reading, how many of the model's runner-up characters are tried.
+RUNNERS_UP = 5
+
+Scorer = Callable[[str], float]  # candidate text -> CTC log-likelihood on the crop
+
+
+def read_list(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def write_list(words: Iterable[str], path: Path) -> int:
+    unique = sorted(set(words))
+    # no name, mtime 0: the same words give the same bytes, so git sees no change on a rebuild
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(("\n".join(unique) + "\n").encode("utf-8"))
+    return len(unique)
+
+
+def _cased_like(word: str, written: str) -> str:
+    """`word` in the case pattern of what was read: all capitals, a capital first, or as is."""
+    if len(written) > 1 and written.isupper():
+        return word.upper()
+    if written[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+class EnglishWords:
+    def __init__(self, words: Iterable[str]):
+        self.spellings: dict[str, list[str]] = {}  # casefolded -> the list's spellings
+        for w in words:
+            self.spellings.setdefault(w.casefold(), []).append(w)
+        self.keys = list(self.spellings)
+
+    def __contains__(self, word: str) -> bool:
+        return word.casefold() in self.spellings
+
+    def replacements(self, written: str) -> set[str]:
+        """Listed words near one unlisted word as read, in its case and as listed, and the
+        splits of it into two listed words (a space the writer left too narrow)."""
+        from rapidfuzz import distance, process
+
+        folded = written.casefold()
+        edits = 1 if len(written) <= 4 else 2
+        out: set[str] = set()
+        for key, _, _ in process.extract(folded, self.keys, scorer=distance.Levenshtein.distance,
+                                         score_cutoff=edits, limit=30):
+            for spelling in self.spellings[key]:
+                out.update((_cased_like(spelling, written), spelling))
+        for k in range(1, len(written)):
+            if folded[:k] in self.spellings and folded[k:] in self.spellings:
+                out.add(written[:k] + " " + written[k:])
+        return out
+
+    def improve(self, text: str, ll: float, score: Scorer) -> tuple[str, float]:
+        """The reading with each unlisted word replaced where the prior allows (right to left,
+        so the places of the words still to check do not move)."""
+        for match in reversed(list(WORD.finditer(text))):
+            if match.group(0) in self:
+                continue
+            head, tail = text[:match.start()], text[match.end():]
+            best = _best((head + r + tail for r in self.replacements(match.group(0))), score)
+            if best is not None and best[1] + PRIOR_NATS >= ll:
+                text, ll = best
+        return text, ll
+
+
+class ChineseWords:
+    def __init__(self, words: Iterable[str]):
+        self.words = set(words)
+
+    def __contains__(self, text: str) -> bool:
+        from grader.normalize import parse_number
+
+        if text in self.words:
+            return True
+        parsed = parse_number(text)
+        return parsed is not None and parsed.form == "chinese"
+
+    def improve(self, text: str, ll: float, score: Scorer, log_probs: np.ndarray,
+                chars: Sequence[str]) -> tuple[str, float]:
+        """An unlisted reading of 2-4 characters with one character swapped for one of the
+        model's runner-ups at that character's peak frame, where that makes a listed word."""
+        if not 2 <= len(text) <= 4 or text in self:
+            return text, ll
+        peaks = _character_peaks(log_probs)
+        if len(peaks) != len(text):
+            return text, ll  # not a plain greedy path (beam search): leave it
+        candidates = []
+        for i, t in enumerate(peaks):
+            for k in np.argsort(log_probs[t])[::-1][:RUNNERS_UP + 1]:
+                if k == 0 or chars[k - 1] == text[i]:
+                    continue
+                swapped = text[:i] + chars[k - 1] + text[i + 1:]
+                if swapped in self:
+                    candidates.append(swapped)
+        best = _best(candidates, score)
+        if best is not None and best[1] + PRIOR_NATS >= ll:
+            return best
+        return text, ll
+
+
+def _best(candidates: Iterable[str], score: Scorer) -> tuple[str, float] | None:
+    scored = [(c, score(c)) for c in candidates]
+    scored = [s for s in scored if math.isfinite(s[1])]
+    return max(scored, key=lambda s: s[1]) if scored else None
+
+
+def _character_peaks(log_probs: np.ndarray) -> list[int]:
+    """Per character of the greedy path, the frame where its class is most probable."""
+    best = log_probs.argmax(axis=1)
+    peaks: list[int] = []
+    prev = 0
+    for t, k in enumerate(best):
+        if k != 0 and k != prev:
+            peaks.append(t)
+        elif k != 0 and log_probs[t, k] > log_probs[peaks[-1], k]:
+            peaks[-1] = t
+        prev = k
+    return peaks
+
+
+@lru_cache(maxsize=4)
+def load(kind: str, folder: Path) -> EnglishWords | ChineseWords | None:
+    """The kind's word list from `folder`; None when the kind has none or the file is absent."""
+    name = FILES.get(kind)
+    if name is None or not (folder / name).exists():
+        return None
+    words = read_list(folder / name)
+    return EnglishWords(words) if kind == "text" else ChineseWords(words)

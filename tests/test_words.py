@@ -1,0 +1,120 @@
+"""The word-list prior (grader.words) on model outputs built by hand, scored by the real CTC
+forward algorithm, and the lists shipped in models/."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader import ctc, words
+from grader.charset import load_charset
+from grader.paths import MODELS_DIR
+
+CHARS = load_charset(MODELS_DIR / "charset.txt")
+INDEX = {c: i for i, c in enumerate(CHARS)}
+
+
+def model_output(text: str, runner_up: dict[int, tuple[str, float]] | None = None,
+                 gap_runner_up: dict[int, tuple[str, float]] | None = None) -> np.ndarray:
+    """(T, C) log-probabilities of a line the model reads as `text`: per character a frame where
+    it wins, then a blank frame. runner_up[i] = (char, nats): at character i's frame that
+    character comes second by so many nats; gap_runner_up[i] likewise in the blank after it."""
+    runner_up, gap_runner_up = runner_up or {}, gap_runner_up or {}
+    rows = []
+    for i, ch in enumerate(text):
+        for winner, second in ((INDEX[ch] + 1, runner_up.get(i)), (ctc.BLANK, gap_runner_up.get(i))):
+            row = np.zeros(len(CHARS) + 1)  # class 0 is the blank, class k + 1 is CHARS[k]
+            row[winner] = 12.0
+            if second is not None:
+                row[INDEX[second[0]] + 1] = 12.0 - second[1]
+            rows.append(row)
+    return ctc.log_softmax(np.asarray(rows))
+
+
+def english(text: str, lp: np.ndarray, listed: list[str]) -> str:
+    def score(candidate: str) -> float:
+        return ctc.string_log_likelihood(lp, candidate, INDEX)
+
+    return words.EnglishWords(listed).improve(text, score(text), score)[0]
+
+
+def chinese(text: str, lp: np.ndarray, listed: list[str]) -> str:
+    def score(candidate: str) -> float:
+        return ctc.string_log_likelihood(lp, candidate, INDEX)
+
+    return words.ChineseWords(listed).improve(text, score(text), score, lp, CHARS)[0]
+
+
+LISTED = ["father", "fatherless", "fathers", "book", "softer", "tail", "Angelita"]
+
+
+def test_an_unlisted_reading_becomes_the_listed_word_the_model_nearly_read():
+    lp = model_output("fatheriess", {6: ("l", 1.0)})
+    assert english("fatheriess", lp, LISTED) == "fatherless"
+
+
+def test_clear_writing_keeps_an_unlisted_word():
+    lp = model_output("fatheriess", {6: ("l", 8.0)})  # the l is 8 nats behind: more than PRIOR_NATS
+    assert words.PRIOR_NATS < 8.0
+    assert english("fatheriess", lp, LISTED) == "fatheriess"
+
+
+def test_a_listed_reading_is_never_changed():
+    lp = model_output("father", {5: ("s", 0.1)})
+    assert english("father", lp, LISTED) == "father"
+
+
+def test_an_unlisted_word_far_from_every_listed_one_stays():
+    lp = model_output("Xqzvy", {1: ("o", 0.5)})
+    assert english("Xqzvy", lp, LISTED) == "Xqzvy"
+
+
+def test_the_replacement_keeps_the_case_written():
+    assert english("Fatheriess", model_output("Fatheriess", {6: ("l", 1.0)}), LISTED) == "Fatherless"
+    assert english("FATHERIESS", model_output("FATHERIESS", {6: ("L", 1.0)}), LISTED) == "FATHERLESS"
+    # a listed spelling with a capital is tried as listed
+    assert english("Angelta", model_output("Angelta", gap_runner_up={4: ("i", 1.0)}), LISTED) == "Angelita"
+
+
+def test_every_unlisted_word_of_a_phrase_is_checked():
+    text = "fatheriess bcok!"
+    lp = model_output(text, {6: ("l", 1.0), 12: ("o", 1.0)})
+    assert english(text, lp, LISTED) == "fatherless book!"
+
+
+def test_a_space_written_too_narrow_splits_two_listed_words():
+    lp = model_output("Softertail", gap_runner_up={5: (" ", 1.0)})
+    assert english("Softertail", lp, LISTED) == "Softer tail"
+
+
+def test_a_chinese_character_swaps_for_the_runner_up_that_makes_a_word():
+    assert chinese("天汽", model_output("天汽", {1: ("气", 1.0)}), ["天气"]) == "天气"
+    assert chinese("天汽", model_output("天汽", {1: ("气", 8.0)}), ["天气"]) == "天汽"
+
+
+def test_chinese_numerals_and_single_characters_count_as_listed():
+    # 十二 is no word in this list but a numeral; 二 -> 三 would make a listed word
+    assert chinese("十二", model_output("十二", {1: ("三", 0.5)}), ["十三"]) == "十二"
+    assert chinese("大", model_output("大", {0: ("天", 0.5)}), ["天"]) == "大"
+
+
+def test_the_lists_in_models_hold_the_training_words():
+    english_words = words.load("text", MODELS_DIR)
+    assert "fatherless" in english_words and "Fatherless" in english_words
+    assert "fatheriess" not in english_words
+    chinese_words = words.load("chinese", MODELS_DIR)
+    assert "学生" in chinese_words and "老师" in chinese_words
+    assert words.load("number", MODELS_DIR) is None
+
+
+def test_a_written_list_reads_back_and_is_byte_identical_on_a_rebuild(tmp_path):
+    first, second = tmp_path / "a.txt.gz", tmp_path / "b.txt.gz"
+    assert words.write_list(["tail", "book", "tail"], first) == 2
+    words.write_list(["book", "tail"], second)
+    assert first.read_bytes() == second.read_bytes()
+    assert words.read_list(first) == ["book", "tail"]
+
+
+@pytest.mark.parametrize("kind", ["text", "chinese"])
+def test_a_models_folder_without_lists_reads_letters_only(tmp_path, kind):
+    assert words.load(kind, tmp_path) is None
