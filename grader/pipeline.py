@@ -42,7 +42,7 @@ class GradedAnswer:
     normalized: str  # the reading normalised under the question's rules (groups answers)
     crop_png: bytes | None  # colour crop for the teacher
     ink_png: bytes | None  # cleaned crop the model read (for re-reading at regrade)
-    reading_ll: float | None  # CTC log-likelihood of the model's own reading (before the word list)
+    reading_ll: float | None  # CTC log-likelihood of the reading
     answer_lls: dict[str, float] | None  # candidate answer -> CTC log-likelihood
 
 
@@ -113,14 +113,14 @@ def read_and_score(crops: Sequence["AnswerCrop"], questions: dict[str, Question]
     scored: dict[str, GradedAnswer] = {}
     for crop, lp in zip(inked, log_probs):
         question = questions[crop.question_id]
-        reading = recognizer.decode(lp, question.kind)
+        # Letter by letter, without the word list (grader.words): it would turn a misspelling
+        # next to the key (`grezn`) into the key itself. The key's own likelihood already gives
+        # the key the benefit of the doubt, by margins measured for that (ScoringConfig).
+        reading = recognizer.decode(lp, question.kind, use_words=False)
         candidates = candidate_strings(question)
         # Same alphabet mask as the reading, so the likelihoods are comparable with it.
         lls = recognizer.string_log_likelihoods(lp, [reading.text] + candidates, question.kind)
-        answer_lls = dict(zip(candidates, map(float, lls[1:])))
-        # The key's margin is measured against the model's own reading, as ScoringConfig's
-        # margins were set: a word-list reading (grader.words) may be a few nats less likely.
-        reading_ll = reading.model_log_likelihood if reading.model_text is not None else float(lls[0])
+        reading_ll, answer_lls = float(lls[0]), dict(zip(candidates, map(float, lls[1:])))
         result = score_answer(question, reading.text, reading.confidence, reading_ll,
                               answer_lls, config)
         scored[crop.question_id] = GradedAnswer(

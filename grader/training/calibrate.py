@@ -4,7 +4,8 @@
     python -m grader.training.calibrate [--models models/]
 
 Fitted on validation samples the training loop never evaluates (indices from 2000 on), each
-decoded under its category's alphabet as the grader does. Also records a reliability table
+decoded under its category's alphabet as the grader does (English and Chinese both with and
+without the word list of grader.words). Also records a reliability table
 (mean confidence vs accuracy per bin) so the model card can show the calibration.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import words
 from grader.paths import MODELS_DIR, cache_dir
 from grader.recognizer import Recognizer, to_float
 from grader.training.synth import CATEGORIES
@@ -56,9 +58,12 @@ def collect(rec: Recognizer, data: LineDataset, idx: np.ndarray) -> tuple[np.nda
     feats, right = [], []
     for i, lp in zip(idx, rec.log_probs_lines(lines)):
         kind = CATEGORIES[data.cats[i]]
-        reading, features = rec.decode_with_features(lp, kind)
-        feats.append(features)
-        right.append(reading.text == data.labels[i])
+        # English and Chinese are read both ways: with the word list (recognize, /ocr) and
+        # letter by letter (grading); one calibration serves both.
+        for use_words in ((True, False) if kind in words.FILES else (True,)):
+            reading, features = rec.decode_with_features(lp, kind, use_words=use_words)
+            feats.append(features)
+            right.append(reading.text == data.labels[i])
     return np.asarray(feats), np.asarray(right, dtype=float)
 
 
@@ -75,7 +80,8 @@ def calibrate(models_dir: Path, count: int = 3000) -> dict:
     result = {"weights": [round(float(v), 6) for v in w],
               "features": ["weakest_char_logp", "best_missed_char_logp", "weakest_char_margin",
                            "word_list_nats"],
-              "fitted_on": f"{len(idx)} generated validation lines (val split, indices {FIT_START}+)",
+              "fitted_on": f"{len(idx)} generated validation lines (val split, indices {FIT_START}+); "
+                           "English and Chinese read with and without the word list",
               "reliability_holdout": reliability(conf, y[half:]),
               "holdout_accuracy": round(float(y[half:].mean()), 4)}
     meta_path = models_dir / "model.json"
