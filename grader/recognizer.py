@@ -336,7 +336,11 @@ class Recognizer:
             if isinstance(word_list, words.ChineseWords):
                 text, ll = word_list.improve(text, own_ll, score, lp, self.chars)
             else:
-                text, ll = word_list.improve(text, own_ll, score)
+                def beams() -> list[str]:
+                    width, best = words.BEAMS
+                    return [t for t, _ in ctc.beam_search(lp, self.chars, width)[:best]]
+
+                text, ll = word_list.improve(text, own_ll, score, beams)
         changed = text != own_text
         features = np.append(confidence_features(lp), min(0.0, float(ll) - own_ll) if changed else 0.0)
         confidence = calibrated(features, self.calibration)

@@ -47,6 +47,11 @@ CHINESE_NATS = 3.0
 FILES = {"text": "words-en.txt.gz", "chinese": "words-zh.txt.gz"}
 
 WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
+# The next-best English readings tried: the best BEAMS[1] of a beam search of width BEAMS[0].
+# Validation, exact match with every label word listed / none listed: plain 96.5 -> 96.7 / 88.2 ->
+# 88.2 %, hard 84.9 -> 87.0 / 62.4 -> 62.3 %; about 15 ms more per crop whose reading holds an
+# unlisted word (Python beam search).
+BEAMS = (8, 4)
 # Per character of a Chinese reading, how many of the model's runner-up characters are tried.
 RUNNERS_UP = 5
 
@@ -107,9 +112,36 @@ class EnglishWords:
                 out.add(written[:k] + " " + written[k:])
         return out
 
-    def improve(self, text: str, ll: float, score: Scorer) -> tuple[str, float]:
-        """The reading with each unlisted word replaced where the prior allows (right to left,
-        so the places of the words still to check do not move)."""
+    def unlisted(self, text: str) -> list[str]:
+        return [m.group(0) for m in WORD.finditer(text) if m.group(0) not in self]
+
+    def improve(self, text: str, ll: float, score: Scorer,
+                others: Callable[[], Sequence[str]] | None = None) -> tuple[str, float]:
+        """The reading with its unlisted words replaced where the prior allows.
+
+        others: the model's next-best readings (beam search), asked for only when the reading
+        holds an unlisted word. Each is improved the same way, and the most likely one that ends
+        up all listed wins if it is within the allowance of the reading's unlisted words: a
+        listed word more than two edits from the best path is often on the second or third.
+        """
+        unlisted = self.unlisted(text)
+        if not unlisted:
+            return text, ll
+        improved = self._improve_words(text, ll, score)
+        if others is None:
+            return improved
+        pick = improved if not self.unlisted(improved[0]) else None
+        for other in others():
+            candidate = self._improve_words(other, score(other), score)
+            if not self.unlisted(candidate[0]) and (pick is None or candidate[1] > pick[1]):
+                pick = candidate
+        if pick is not None and pick[1] + sum(map(english_nats, unlisted)) >= ll:
+            return pick
+        return improved
+
+    def _improve_words(self, text: str, ll: float, score: Scorer) -> tuple[str, float]:
+        """Each unlisted word replaced by its best listed neighbour where the prior allows (right
+        to left, so the places of the words still to check do not move)."""
         for match in reversed(list(WORD.finditer(text))):
             if match.group(0) in self:
                 continue

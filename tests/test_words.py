@@ -31,11 +31,14 @@ def model_output(text: str, runner_up: dict[int, tuple[str, float]] | None = Non
     return ctc.log_softmax(np.asarray(rows))
 
 
-def english(text: str, lp: np.ndarray, listed: list[str]) -> str:
+def english(text: str, lp: np.ndarray, listed: list[str], beams: bool = False) -> str:
     def score(candidate: str) -> float:
         return ctc.string_log_likelihood(lp, candidate, INDEX)
 
-    return words.EnglishWords(listed).improve(text, score(text), score)[0]
+    def others() -> list[str]:
+        return [t for t, _ in ctc.beam_search(lp, CHARS, words.BEAMS[0])[:words.BEAMS[1]]]
+
+    return words.EnglishWords(listed).improve(text, score(text), score, others if beams else None)[0]
 
 
 def chinese(text: str, lp: np.ndarray, listed: list[str]) -> str:
@@ -88,6 +91,16 @@ def test_every_unlisted_word_of_a_phrase_is_checked():
     text = "fatheriess bcok!"
     lp = model_output(text, {6: ("l", 1.0), 12: ("o", 1.0)})
     assert english(text, lp, LISTED) == "fatherless book!"
+
+
+def test_a_listed_word_on_the_models_next_best_path_is_found():
+    # "book" is two edits from "bcck": too far for a 4-letter word's neighbours, but each o is
+    # the runner-up by 1 nat, so the beam search's next-best readings hold it
+    lp = model_output("bcck", {1: ("o", 1.0), 2: ("o", 1.0)})
+    assert english("bcck", lp, LISTED) == "bcck"
+    assert english("bcck", lp, LISTED, beams=True) == "book"
+    far = model_output("bcck", {1: ("o", 3.0), 2: ("o", 3.0)})  # 6 nats: more than a 4-letter word gives
+    assert english("bcck", far, LISTED, beams=True) == "bcck"
 
 
 def test_a_space_written_too_narrow_splits_two_listed_words():
