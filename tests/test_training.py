@@ -3,6 +3,7 @@ side's ink crops, the learning-rate schedule, and ONNX export agrees with PyTorc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -365,25 +366,52 @@ def test_training_renders_bend_hands_and_validation_renders_do_not(font_sources)
     from grader.training import synth
 
     Variation = synth.Variation
-    synth._render_worker_init(font_sources, "train")
-    plain = synth.render_chunk(synth.RenderJob(0, 24, 5, "train"))
-    bent = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", Variation(hand_warp=1.0)))
+    # English words with a capital that big_capitals writes (Water, COSY) in the first 24 crops
+    synth._render_worker_init(dataclasses.replace(font_sources, en_words=["apple", "water", "cosy"]), "train")
+    plain = synth.render_chunk(synth.RenderJob(0, 24, 8, "train"))
+    bent = synth.render_chunk(synth.RenderJob(0, 24, 8, "train", Variation(hand_warp=1.0)))
     assert plain[3] == bent[3]  # the same labels
     differ = [not np.array_equal(a, b) for a, b in zip(plain[1], bent[1])]
     assert all(differ)
     # validation renders vary nothing; training varies every way
-    assert synth.RenderJob(0, 1, 2, "val").variation == Variation(0.0, 0.0, 0.0)
-    assert min(synth.TRAINING.hand_warp, synth.TRAINING.crowded, synth.TRAINING.pen_latin) > 0
+    assert synth.RenderJob(0, 1, 2, "val").variation == Variation(0.0, 0.0, 0.0, 0.0)
+    assert min(synth.TRAINING.hand_warp, synth.TRAINING.crowded, synth.TRAINING.pen_latin,
+               synth.TRAINING.big_capitals) > 0
     assert {synth.CATEGORIES[c] for c in plain[4]} >= {"number", "math", "text", "chinese"}
     # crowded writing changes training crops of numbers and math only; pen hands English crops
-    # and math crops with letters. Both keep the labels.
+    # and math crops with letters; big capitals English crops holding a C, O, S, ... All keep the
+    # labels.
     for variation, changed in ((Variation(crowded=1.0), lambda cat, label: cat in ("number", "math")),
                                (Variation(pen_latin=1.0), lambda cat, label: cat == "text" or (
-                                   cat == "math" and any(c.isalpha() for c in label)))):
-        varied = synth.render_chunk(synth.RenderJob(0, 24, 5, "train", variation))
+                                   cat == "math" and any(c.isalpha() for c in label))),
+                               (Variation(big_capitals=1.0), lambda cat, label: cat == "text" and any(
+                                   c in synth.LOOKALIKE_CAPITALS for c in label))):
+        varied = synth.render_chunk(synth.RenderJob(0, 24, 8, "train", variation))
         assert varied[3] == plain[3]
+        assert any(changed(synth.CATEGORIES[cat], label) for cat, label in zip(plain[4], plain[3])), variation
         for cat, label, a, b in zip(plain[4], plain[3], plain[1], varied[1]):
             assert np.array_equal(a, b) != changed(synth.CATEGORIES[cat], label), (variation, label)
+
+
+@pytest.mark.skipif(not fonts_available(), reason="needs the Debian training fonts")
+@pytest.mark.parametrize("capital", ["C", "O", "S", "W"])
+def test_big_capitals_are_the_small_letter_at_the_capitals_height(capital):
+    import cv2
+
+    from grader.training.synth import _big_small_letter, font_glyph
+    from tests.ink_crops import LATIN_FONTS
+
+    font, em = LATIN_FONTS[1], 48
+    cap, small = font_glyph(capital, font, em), font_glyph(capital.lower(), font, em)
+    big = _big_small_letter(capital, font, em, np.random.default_rng(3))
+    assert small.alpha.shape[0] < 0.85 * cap.alpha.shape[0]  # the font's own small letter is small
+    assert abs(big.alpha.shape[0] - cap.alpha.shape[0]) <= 0.12 * cap.alpha.shape[0]
+    assert abs(big.top - cap.top) <= 0.12 * cap.alpha.shape[0]  # on the baseline like the capital
+    # the shape is the small letter's, not the capital's
+    size = (40, 40)
+    like_small = np.abs(cv2.resize(big.alpha, size) - cv2.resize(small.alpha, size)).mean()
+    like_capital = np.abs(cv2.resize(big.alpha, size) - cv2.resize(cap.alpha, size)).mean()
+    assert like_small < like_capital or np.allclose(like_small, like_capital, atol=0.02)
 
 
 def _inner_gaps(alpha: np.ndarray) -> int:
