@@ -2,8 +2,9 @@
 
 The CRNN reads a word letter by letter, so a writer's unclear `l` can come out as `i` and
 `fatherless` as `fatheriess`, a string no dictionary holds. When a reading holds such a word, its
-neighbours in the word list (English: up to 2 edits away, or a split into two listed words;
-Chinese: one character swapped for one of the model's runner-up characters at that place) are
+neighbours in the word list (English: up to 2 edits away, a split into two listed words, or a
+listed reading on the model's next-best paths; Chinese: one character swapped for one of the
+model's runner-up characters at that place) are
 scored by the CTC log-likelihood on the same crop, and the best one replaces the reading when the
 model finds it at most a few nats less likely (`english_nats`, `CHINESE_NATS`). A reading made of
 listed words is never changed, and a word the list lacks (a name, a rare word) stays as read
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
+from grader.errors import ModelUnavailable
 
 # How many nats of CTC log-likelihood a listed word may give away against the model's own reading
 # of an unlisted English word of n letters: ENGLISH_NATS[0] + ENGLISH_NATS[1] * n. A longer
@@ -59,8 +62,7 @@ Scorer = Callable[[str], float]  # candidate text -> CTC log-likelihood on the c
 
 
 def read_list(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    return gzip.decompress(path.read_bytes()).decode("utf-8").split()  # one word per line, no spaces
 
 
 def write_list(words: Iterable[str], path: Path) -> int:
@@ -213,5 +215,9 @@ def load(kind: str, folder: Path) -> EnglishWords | ChineseWords | None:
     name = FILES.get(kind)
     if name is None or not (folder / name).exists():
         return None
-    words = read_list(folder / name)
+    try:
+        words = read_list(folder / name)
+    except (OSError, EOFError, UnicodeDecodeError) as error:  # gzip raises BadGzipFile (OSError), EOFError
+        raise ModelUnavailable(f"the word list {folder / name} cannot be read ({error}); rebuild it with "
+                               "`python -m grader.training.data words` or remove it to read letters only") from error
     return EnglishWords(words) if kind == "text" else ChineseWords(words)

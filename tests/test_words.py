@@ -8,6 +8,7 @@ import pytest
 
 from grader import ctc, words
 from grader.charset import load_charset
+from grader.errors import ModelUnavailable
 from grader.paths import MODELS_DIR
 
 CHARS = load_charset(MODELS_DIR / "charset.txt")
@@ -139,3 +140,10 @@ def test_a_written_list_reads_back_and_is_byte_identical_on_a_rebuild(tmp_path):
 @pytest.mark.parametrize("kind", ["text", "chinese"])
 def test_a_models_folder_without_lists_reads_letters_only(tmp_path, kind):
     assert words.load(kind, tmp_path) is None
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", b"\x1f\x8b\x08\x00 cut short"])
+def test_a_broken_list_is_a_named_error(tmp_path, content):
+    (tmp_path / words.FILES["text"]).write_bytes(content)
+    with pytest.raises(ModelUnavailable, match="words-en.txt.gz cannot be read"):
+        words.load("text", tmp_path)
