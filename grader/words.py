@@ -55,6 +55,8 @@ WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 # 88.2 %, hard 84.9 -> 87.0 / 62.4 -> 62.3 %; about 15 ms more per crop whose reading holds an
 # unlisted word (Python beam search).
 BEAMS = (8, 4)
+# At most this many listed neighbours of one unlisted English word are scored (nearest first).
+NEIGHBOURS = 30
 # Per character of a Chinese reading, how many of the model's runner-up characters are tried.
 RUNNERS_UP = 5
 
@@ -92,7 +94,13 @@ class EnglishWords:
         self.spellings: dict[str, list[str]] = {}  # casefolded -> the list's spellings
         for w in words:
             self.spellings.setdefault(w.casefold(), []).append(w)
-        self.keys = list(self.spellings)
+        # casefolded words by length, each keyed by its place in the list: a neighbour within
+        # e edits differs in length by at most e, so only those lengths are searched
+        self.by_length: dict[int, tuple[list[str], list[int]]] = {}
+        for i, key in enumerate(self.spellings):
+            keys, places = self.by_length.setdefault(len(key), ([], []))
+            keys.append(key)
+            places.append(i)
 
     def __contains__(self, word: str) -> bool:
         return word.casefold() in self.spellings
@@ -104,9 +112,13 @@ class EnglishWords:
 
         folded = written.casefold()
         edits = 1 if len(written) <= 4 else 2
+        hits = []
+        for length in range(len(folded) - edits, len(folded) + edits + 1):
+            keys, places = self.by_length.get(length, ([], []))
+            hits += [(d, places[j], key) for key, d, j in process.extract(
+                folded, keys, scorer=distance.Levenshtein.distance, score_cutoff=edits, limit=NEIGHBOURS)]
         out: set[str] = set()
-        for key, _, _ in process.extract(folded, self.keys, scorer=distance.Levenshtein.distance,
-                                         score_cutoff=edits, limit=30):
+        for _, _, key in sorted(hits)[:NEIGHBOURS]:  # nearest first, then in the list's order
             for spelling in self.spellings[key]:
                 out.update((_cased_like(spelling, written), spelling))
         for k in range(1, len(written)):
