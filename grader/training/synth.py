@@ -466,7 +466,7 @@ def render_digits_symbols(label: str, src: Sources, rng: np.random.Generator,
     return compose(glyphs, gaps, rng, jitter=em * 0.03)
 
 
-# Capitals that many writers write as the small letter made larger (a Nanum-like hand's C is a
+# Capitals that many writers write as the small letter made larger (their C is a
 # big c): the model must tell them apart by size alone. Small letters with an ascender or a
 # descender (k, p, y) are left out: made larger they would not sit like the capital.
 LOOKALIKE_CAPITALS = "COSUVWXZ"
