@@ -333,14 +333,7 @@ class Recognizer:
             def score(candidate: str) -> float:
                 return ctc.string_log_likelihood(lp, candidate, self.index)
 
-            if isinstance(word_list, words.ChineseWords):
-                text, ll = word_list.improve(text, own_ll, score, lp, self.chars)
-            else:
-                def beams() -> list[str]:
-                    width, best = words.BEAMS
-                    return [t for t, _ in ctc.beam_search(lp, self.chars, width)[:best]]
-
-                text, ll = word_list.improve(text, own_ll, score, beams)
+            text, ll = word_list.improve(text, own_ll, score, lp, self.chars)
         changed = text != own_text
         features = np.append(confidence_features(lp), min(0.0, float(ll) - own_ll) if changed else 0.0)
         confidence = calibrated(features, self.calibration)

@@ -30,7 +30,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from grader import ctc
 from grader.errors import ModelUnavailable
+from grader.normalize import parse_number
 
 # How many nats of CTC log-likelihood a listed word may give away against the model's own reading
 # of an unlisted English word of n letters: ENGLISH_NATS[0] + ENGLISH_NATS[1] * n. A longer
@@ -129,23 +131,25 @@ class EnglishWords:
     def unlisted(self, text: str) -> list[str]:
         return [m.group(0) for m in WORD.finditer(text) if m.group(0) not in self]
 
-    def improve(self, text: str, ll: float, score: Scorer,
-                others: Callable[[], Sequence[str]] | None = None) -> tuple[str, float]:
+    def improve(self, text: str, ll: float, score: Scorer, log_probs: np.ndarray | None = None,
+                chars: Sequence[str] = ()) -> tuple[str, float]:
         """The reading with its unlisted words replaced where the prior allows.
 
-        others: the model's next-best readings (beam search), asked for only when the reading
-        holds an unlisted word. Each is improved the same way, and the most likely one that ends
-        up all listed wins if it is within the allowance of the reading's unlisted words: a
-        listed word more than two edits from the best path is often on the second or third.
+        With the model's output (log_probs over chars), its next-best readings (the best
+        BEAMS[1] of a beam search) are tried too when the reading holds an unlisted word. Each is
+        improved the same way, and the most likely one that ends up all listed wins if it is
+        within the allowance of the reading's unlisted words: a listed word more than two edits
+        from the best path is often on the second or third.
         """
         unlisted = self.unlisted(text)
         if not unlisted:
             return text, ll
         improved = self._improve_words(text, ll, score)
-        if others is None:
+        if log_probs is None:
             return improved
         pick = improved if not self.unlisted(improved[0]) else None
-        for other in others():
+        width, best = BEAMS
+        for other, _ in ctc.beam_search(log_probs, chars, width)[:best]:
             candidate = self._improve_words(other, score(other), score)
             if not self.unlisted(candidate[0]) and (pick is None or candidate[1] > pick[1]):
                 pick = candidate
@@ -171,8 +175,6 @@ class ChineseWords:
         self.words = set(words)
 
     def __contains__(self, text: str) -> bool:
-        from grader.normalize import parse_number
-
         if text in self.words:
             return True
         parsed = parse_number(text)

@@ -36,10 +36,8 @@ def english(text: str, lp: np.ndarray, listed: list[str], beams: bool = False) -
     def score(candidate: str) -> float:
         return ctc.string_log_likelihood(lp, candidate, INDEX)
 
-    def others() -> list[str]:
-        return [t for t, _ in ctc.beam_search(lp, CHARS, words.BEAMS[0])[:words.BEAMS[1]]]
-
-    return words.EnglishWords(listed).improve(text, score(text), score, others if beams else None)[0]
+    model = (lp, CHARS) if beams else (None, ())
+    return words.EnglishWords(listed).improve(text, score(text), score, *model)[0]
 
 
 def chinese(text: str, lp: np.ndarray, listed: list[str]) -> str:
