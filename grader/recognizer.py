@@ -4,7 +4,7 @@
     rec.read([crop1, crop2], kind="number")      # -> [Reading(text, confidence, log_likelihood)]
 
 English (`text`) and Chinese readings go through the word lists of grader.words (a prior that
-breaks near-ties towards listed words); `words=False` reads letters only (names).
+breaks near-ties towards listed words); `use_words=False` reads letters only (names, grading).
 
 `prepare_line` is the one preprocessing shared by training (grader/training) and serving.
 Everything the runtime needs (input height, normalisation, charset, confidence calibration)
