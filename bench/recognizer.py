@@ -130,10 +130,11 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
     return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
-def read_items(rec: Recognizer, items: list, kind: str, use_words: bool = True) -> list:
+def read_items(rec: Recognizer, items: list, kind: str, use_words: bool = True, views: bool = True) -> list:
     """The recogniser's readings of (crop, label) items, decoded with the kind's alphabet (and,
-    for English and Chinese, its word list unless use_words is False)."""
-    return rec.read([c for c, _ in items], kind=kind, use_words=use_words)
+    for English and Chinese, its word list unless use_words is False), over recognizer.VIEWS
+    unless views is False: as `recognize` and POST /ocr read."""
+    return rec.read([c for c, _ in items], kind=kind, use_words=use_words, views=views)
 
 
 def exact_rates(readings: list, items: list) -> tuple[float, float]:
@@ -246,8 +247,8 @@ def pipeline_set(seeds: int) -> dict[str, list]:
     return sets
 
 
-def read_sets(rec: Recognizer, sets: dict[str, list], use_words: bool = True) -> dict[str, list]:
-    return {cat: read_items(rec, items, cat, use_words) for cat, items in sets.items()}
+def read_sets(rec: Recognizer, sets: dict[str, list], use_words: bool = True, views: bool = True) -> dict[str, list]:
+    return {cat: read_items(rec, items, cat, use_words, views) for cat, items in sets.items()}
 
 
 def score(readings: dict[str, list], sets: dict[str, list]) -> dict[str, tuple[float, float, int]]:
@@ -268,8 +269,11 @@ def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, in
 def columns(int8_readings: dict[str, list], int8: Recognizer, fp32: Recognizer, others: dict,
             sets: dict[str, list]) -> dict[str, dict]:
     """int8 readings are passed in (the reliability table uses them too); the rest read here.
-    "letters only" is int8 without the word lists (grader.words), the model's own reading."""
-    rows = {"int8": score(int8_readings, sets), "int8 letters only": score(read_sets(int8, sets, False), sets),
+    "int8" and "fp32" read as `recognize` does: every view of recognizer.VIEWS, with the word
+    lists (grader.words). "one view" reads the crop as prepared only; "letters only" reads one
+    view without the word lists: the model's own reading."""
+    rows = {"int8": score(int8_readings, sets), "int8 one view": score(read_sets(int8, sets, views=False), sets),
+            "int8 letters only": score(read_sets(int8, sets, False, views=False), sets),
             "fp32": score(read_sets(fp32, sets), sets)}
     for name, read in others.items():
         rows[name] = score_texts(read, sets)
@@ -329,20 +333,27 @@ def print_unlisted(rec: Recognizer, items: list) -> None:
 
 
 def print_word_cost(rec: Recognizer, sets: dict[str, list]) -> None:
-    """Decoding time per crop with and without the word list (the network's time is the same;
-    the speed table measures that), for the kinds that have a list."""
-    cells = []
+    """Decoding time per crop with and without the word list, in one view and over all of
+    recognizer.VIEWS (the network's time per view is the speed table's), for the kinds that
+    have a list."""
+    from grader.recognizer import VIEWS, view_line
+
     for cat in ("text", "chinese"):
-        lps = rec.log_probs([c for c, _ in sets[cat]], cat)
-        cost = []
-        for use_words in (False, True):
-            rec.decode(lps[0], cat, use_words=use_words)  # loads the list outside the timing
-            t0 = time.perf_counter()
-            for lp in lps:
-                rec.decode(lp, cat, use_words=use_words)
-            cost.append((time.perf_counter() - t0) / len(lps) * 1000)
-        cells.append(f"{cat} {cost[0]:.2f} ms letters only, {cost[1]:.2f} ms with the word list")
-    print("\nDecoding per crop after the network, held out (one thread): " + "; ".join(cells))
+        crops = [c for c, _ in sets[cat]]
+        lines = rec.lines(crops, cat)
+        per_view = [rec.log_probs_lines([view_line(line, *v, rec.max_width) for line in lines]) for v in VIEWS]
+        cells = []
+        for name, decode in (("one view", lambda i, w: rec.decode(per_view[0][i], cat, use_words=w)),
+                             (f"{len(VIEWS)} views", lambda i, w: rec.decode_views([lps[i] for lps in per_view], cat,
+                                                                                   use_words=w))):
+            for use_words in (False, True):
+                decode(0, use_words)  # loads the list outside the timing
+                t0 = time.perf_counter()
+                for i in range(len(crops)):
+                    decode(i, use_words)
+                cost = (time.perf_counter() - t0) / len(crops) * 1000
+                cells.append(f"{name} {cost:.2f} ms {'with the word list' if use_words else 'letters only'}")
+        print(f"\nDecoding per held-out {cat} crop after the network (one thread): " + "; ".join(cells))
 
 
 def print_paired(name: str, other: str, mine: dict[str, list], theirs: dict[str, list],

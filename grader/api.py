@@ -349,7 +349,7 @@ class CropBatcher:
 
 
 def _read_batch(shared: SharedRecognizer, crops: list[Any], kinds: list[str | None]) -> list[Any]:
-    return shared.get().read(crops, kind=kinds)
+    return shared.get().read(crops, kind=kinds, views=True)  # as `recognize` reads
 
 
 class SharedEngine:

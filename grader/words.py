@@ -103,11 +103,14 @@ class EnglishWords:
             keys, places = self.by_length.setdefault(len(key), ([], []))
             keys.append(key)
             places.append(i)
+        # the same unlisted word comes back in every view of a crop (recognizer.VIEWS) and across
+        # a class's answers: its neighbours are looked up once
+        self.replacements = lru_cache(maxsize=4096)(self._replacements)
 
     def __contains__(self, word: str) -> bool:
         return word.casefold() in self.spellings
 
-    def replacements(self, written: str) -> set[str]:
+    def _replacements(self, written: str) -> frozenset[str]:
         """Listed words near one unlisted word as read, in its case and as listed, and the
         splits of it into two listed words (a space the writer left too narrow)."""
         from rapidfuzz import distance, process
@@ -126,10 +129,14 @@ class EnglishWords:
         for k in range(1, len(written)):
             if folded[:k] in self.spellings and folded[k:] in self.spellings:
                 out.add(written[:k] + " " + written[k:])
-        return out
+        return frozenset(out)
 
     def unlisted(self, text: str) -> list[str]:
         return [m.group(0) for m in WORD.finditer(text) if m.group(0) not in self]
+
+    def allowance(self, text: str) -> float:
+        """The nats a listed reading may give away against `text`: those of its unlisted words."""
+        return sum(map(english_nats, self.unlisted(text)))
 
     def improve(self, text: str, ll: float, score: Scorer, log_probs: np.ndarray | None = None,
                 chars: Sequence[str] = ()) -> tuple[str, float]:
@@ -153,7 +160,7 @@ class EnglishWords:
             candidate = self._improve_words(other, score(other), score)
             if not self.unlisted(candidate[0]) and (pick is None or candidate[1] > pick[1]):
                 pick = candidate
-        if pick is not None and pick[1] + sum(map(english_nats, unlisted)) >= ll:
+        if pick is not None and pick[1] + self.allowance(text) >= ll:
             return pick
         return improved
 
@@ -180,11 +187,15 @@ class ChineseWords:
         parsed = parse_number(text)
         return parsed is not None and parsed.form == "chinese"
 
+    def allowance(self, text: str) -> float:
+        """The nats a listed reading may give away against `text` (improve's rule)."""
+        return CHINESE_NATS if 2 <= len(text) <= 4 and text not in self else 0.0
+
     def improve(self, text: str, ll: float, score: Scorer, log_probs: np.ndarray,
                 chars: Sequence[str]) -> tuple[str, float]:
         """An unlisted reading of 2-4 characters with one character swapped for one of the
         model's runner-ups at that character's peak frame, where that makes a listed word."""
-        if not 2 <= len(text) <= 4 or text in self:
+        if not self.allowance(text):
             return text, ll
         peaks = _character_peaks(log_probs)
         if len(peaks) != len(text):
@@ -198,7 +209,7 @@ class ChineseWords:
                 if swapped in self:
                     candidates.append(swapped)
         best = _best(candidates, score)
-        if best is not None and best[1] + CHINESE_NATS >= ll:
+        if best is not None and best[1] + self.allowance(text) >= ll:
             return best
         return text, ll
 

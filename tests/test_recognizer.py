@@ -8,14 +8,15 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
 from grader import ctc, words
 from grader.charset import kind_alphabet
 from grader.errors import ModelUnavailable
 from grader.paths import REPO_ROOT
-from grader.recognizer import Reading, Recognizer, find_fraction_bar, unstack_fraction
-from tests.ink_crops import fonts_available, make_crops, near_miss_words, stacked_fractions
+from grader.recognizer import VIEWS, Reading, Recognizer, find_fraction_bar, unstack_fraction, view_line
+from tests.ink_crops import fonts_available, make_crops, near_miss_words, squeezed_words, stacked_fractions
 
 pytestmark = pytest.mark.skipif(not fonts_available(), reason="Debian handwriting fonts not installed")
 
@@ -102,6 +103,51 @@ def test_the_word_list_leaves_listed_readings_and_other_kinds_alone(recognizer, 
             assert r.text == o.text and r.model_text is None
 
 
+def test_views_read_crowded_letters_that_the_prepared_line_misreads(recognizer):
+    items = squeezed_words()
+    crops_, truths = [c for c, _ in items], [t for _, t in items]
+    one = [r.text for r in recognizer.read(crops_, kind="text", use_words=False)]
+    assert sum(t != w for t, w in zip(one, truths)) >= 5, "the fixture no longer has misreads"
+    assert [r.text for r in recognizer.read(crops_, kind="text", use_words=False, views=True)] == truths
+
+
+def test_views_pick_the_candidate_most_likely_over_all_views(recognizer, crops):
+    """decode_views against the rule worked out by hand: each view's reading (with and without
+    the word list) scored by its mean log-likelihood over the views, less the list's allowance."""
+    items = crops + [(c, w, "text") for c, w in near_miss_words() + squeezed_words()]
+    for crop, _, kind in items:
+        lines = recognizer.lines([crop], kind)
+        per_view = [recognizer.log_probs_lines([view_line(lines[0], *v)])[0] for v in VIEWS]
+        masked = [recognizer._masked(lp, kind) for lp in per_view]
+        word_list = words.load(kind, recognizer.words_dir)
+        texts = {recognizer.decode(lp, kind).text for lp in per_view}
+        texts |= {recognizer.decode(lp, kind, use_words=False).text for lp in per_view}
+
+        def score(text):
+            ll = sum(ctc.string_log_likelihood(lp, text, recognizer.index) for lp in masked) / len(masked)
+            return ll - (word_list.allowance(text) if word_list else 0.0)
+
+        reading = recognizer.decode_views(per_view, kind)
+        assert score(reading.text) == pytest.approx(max(map(score, texts)))
+        assert reading == recognizer.read([crop], kind=kind, views=True)[0]
+        assert 0.0 <= reading.confidence <= 1.0
+
+
+def test_view_line_keeps_the_height_and_scales_the_width():
+    line = np.zeros((32, 100), np.float32)
+    line[8:24, 40:60] = 1.0
+    assert view_line(line, 1.0, 0.0) is line
+    assert view_line(line, 0.8, 0.0).shape == (32, 80)
+    assert view_line(line, 1.25, 0.0).shape == (32, 125)
+    assert view_line(line, 4.0, 0.0, max_width=320).shape == (32, 320)
+    slanted = view_line(line, 1.0, 0.2)
+    assert slanted.shape[0] == 32 and slanted.shape[1] > 100
+    # each row moves by shear * (y - centre): with a positive shear the top ends left of the bottom
+    top, bottom = np.flatnonzero(slanted[9] > 0.5), np.flatnonzero(slanted[22] > 0.5)
+    assert top.mean() - bottom.mean() == pytest.approx(0.2 * (9 - 22), abs=1.0)
+    assert slanted.sum() == pytest.approx(line.sum(), rel=0.02)
+
+
 def test_grading_reads_letter_by_letter_so_a_misspelling_is_not_made_the_key(recognizer):
     from grader.answer_key import Question
     from grader.crops import AnswerCrop
@@ -148,7 +194,7 @@ def test_cli_reads_files_and_reports_unreadable_ones_in_order(tmp_path, crops, r
     entries = json.loads(result.stdout)
     assert [e["path"] for e in entries] == [str(p) for p in (good[0], empty, broken, good[1], missing)]
     # the command reports what the library reads from the same files (accuracy is tested above)
-    expected = recognizer.read([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in good])
+    expected = recognizer.read([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in good], views=True)
     assert entries[0]["text"] == expected[0].text and entries[3]["text"] == expected[1].text
     assert entries[0]["confidence"] == pytest.approx(expected[0].confidence, abs=1e-4)
     assert "empty" in entries[1]["error"]
@@ -168,7 +214,7 @@ def test_cli_expands_directories_and_exits_0_when_all_read(tmp_path, crops, reco
     entries = json.loads(result.stdout)
     assert [e["path"] for e in entries] == [str(folder / "0.png"), str(folder / "1.png")]
     images = [cv2.imread(str(folder / f"{i}.png"), cv2.IMREAD_GRAYSCALE) for i in (0, 1)]
-    assert [e["text"] for e in entries] == [r.text for r in recognizer.read(images, kind="number")]
+    assert [e["text"] for e in entries] == [r.text for r in recognizer.read(images, kind="number", views=True)]
     assert all(set(e["text"]) <= set(kind_alphabet("number")) for e in entries)
 
 
@@ -179,9 +225,20 @@ def test_cli_letters_only_gives_the_models_own_reading(tmp_path, recognizer):
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     own = recognizer.read([image], kind="text", use_words=False)[0].text
     assert own != word
-    listed = json.loads(_recognize("--kind", "text", str(path)).stdout)
-    letters = json.loads(_recognize("--kind", "text", "--letters-only", str(path)).stdout)
+    listed = json.loads(_recognize("--kind", "text", "--one-view", str(path)).stdout)
+    letters = json.loads(_recognize("--kind", "text", "--letters-only", "--one-view", str(path)).stdout)
     assert [listed[0]["text"], letters[0]["text"]] == [word, own]
+
+
+def test_cli_reads_every_view_unless_told_one(tmp_path, recognizer):
+    crop, word = squeezed_words()[3]  # window, read "vindow" in the line as prepared
+    path = tmp_path / "word.png"
+    cv2.imwrite(str(path), crop)
+    one = recognizer.read([cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)], kind="text", use_words=False)[0].text
+    assert one != word
+    views = json.loads(_recognize("--kind", "text", "--letters-only", str(path)).stdout)
+    single = json.loads(_recognize("--kind", "text", "--letters-only", "--one-view", str(path)).stdout)
+    assert [views[0]["text"], single[0]["text"]] == [word, one]
 
 
 # ---------------------------------------------------------------- stacked fractions
