@@ -9,7 +9,9 @@ scored by the CTC log-likelihood on the same crop, and the best one replaces the
 model finds it at most a few nats less likely (`english_nats`, `CHINESE_NATS`). A reading made of
 listed words is never changed, and a word the list lacks (a name, a rare word) stays as read
 unless a listed word is nearly as likely: the prior breaks near-ties, it does not overrule clear
-writing.
+writing. A word read in no case that writers use (`eScrows`, `CoMbs`: a capital drawn small or
+a small letter drawn large) is put in the most likely one they do use (small, capital first,
+all capitals, or as listed), whatever the nats.
 
 Lists (built by `python -m grader.training.data words`, shipped in models/):
 - `words-en.txt.gz`: Debian wamerican's words (letters and apostrophes, up to 14 letters),
@@ -135,12 +137,38 @@ class EnglishWords:
         return [m.group(0) for m in WORD.finditer(text) if m.group(0) not in self]
 
     def allowance(self, text: str) -> float:
-        """The nats a listed reading may give away against `text`: those of its unlisted words."""
+        """The nats a listed reading may give away against `text`: those of its unlisted words,
+        and without limit where a word is in no case a writer uses (`eScrows`)."""
+        if not all(map(self.well_cased, WORD.findall(text))):
+            return math.inf
         return sum(map(english_nats, self.unlisted(text)))
+
+    def well_cased(self, word: str) -> bool:
+        """All small, all capitals, a capital first, or a spelling the list holds (`DiCaprio`)."""
+        return (word.islower() or word.isupper() or (word[:1].isupper() and word[1:].islower())
+                or word in self.spellings.get(word.casefold(), ()))
+
+    def casings(self, word: str) -> set[str]:
+        """The ways `word` may be written: small, capital first, capitals, and as listed."""
+        return {word.lower(), word[:1].upper() + word[1:].lower(), word.upper(),
+                *self.spellings.get(word.casefold(), ())}
+
+    def _recase(self, text: str, ll: float, score: Scorer) -> tuple[str, float]:
+        """Each word read in no case a writer uses (`CoMbs`, a capital made small or a small
+        letter made large) in the most likely case that is used, whatever the nats."""
+        for match in reversed(list(WORD.finditer(text))):
+            if self.well_cased(match.group(0)):
+                continue
+            head, tail = text[:match.start()], text[match.end():]
+            best = _best((head + c + tail for c in sorted(self.casings(match.group(0)))), score)
+            if best is not None:
+                text, ll = best
+        return text, ll
 
     def improve(self, text: str, ll: float, score: Scorer, log_probs: np.ndarray | None = None,
                 chars: Sequence[str] = ()) -> tuple[str, float]:
-        """The reading with its unlisted words replaced where the prior allows.
+        """The reading with its words in a case writers use (_recase) and its unlisted words
+        replaced where the prior allows.
 
         With the model's output (log_probs over chars), its next-best readings (the best
         BEAMS[1] of a beam search) are tried too when the reading holds an unlisted word. Each is
@@ -148,6 +176,7 @@ class EnglishWords:
         within the allowance of the reading's unlisted words: a listed word more than two edits
         from the best path is often on the second or third.
         """
+        text, ll = self._recase(text, ll, score)
         unlisted = self.unlisted(text)
         if not unlisted:
             return text, ll
@@ -157,7 +186,7 @@ class EnglishWords:
         pick = improved if not self.unlisted(improved[0]) else None
         width, best = BEAMS
         for other, _ in ctc.beam_search(log_probs, chars, width)[:best]:
-            candidate = self._improve_words(other, score(other), score)
+            candidate = self._improve_words(*self._recase(other, score(other), score), score)
             if not self.unlisted(candidate[0]) and (pick is None or candidate[1] > pick[1]):
                 pick = candidate
         if pick is not None and pick[1] + self.allowance(text) >= ll:

@@ -47,7 +47,7 @@ def chinese(text: str, lp: np.ndarray, listed: list[str]) -> str:
     return words.ChineseWords(listed).improve(text, score(text), score, lp, CHARS)[0]
 
 
-LISTED = ["father", "fatherless", "fathers", "book", "softer", "tail", "Angelita"]
+LISTED = ["father", "fatherless", "fathers", "book", "softer", "tail", "Angelita", "combs", "escrows", "DiCaprio"]
 
 
 def test_an_unlisted_reading_becomes_the_listed_word_the_model_nearly_read():
@@ -84,6 +84,25 @@ def test_the_replacement_keeps_the_case_written():
     assert english("FATHERIESS", model_output("FATHERIESS", {6: ("L", 1.0)}), LISTED) == "FATHERLESS"
     # a listed spelling with a capital is tried as listed
     assert english("Angelta", model_output("Angelta", gap_runner_up={4: ("i", 1.0)}), LISTED) == "Angelita"
+
+
+def test_a_word_in_no_case_writers_use_takes_the_most_likely_case_they_use():
+    # a capital M inside a small word: "combs" costs 1.5 nats (c and m), "Combs" 0.5 (m), "COMBS"
+    # three letters the model never offered; the nats do not matter, the reading is not English
+    lp = model_output("CoMbs", {0: ("c", 1.0), 2: ("m", 0.5)})
+    assert english("CoMbs", lp, LISTED) == "Combs"
+    assert english("eScrows", model_output("eScrows", {1: ("s", 8.0)}), LISTED) == "escrows"
+    assert english("eScrows iS", model_output("eScrows iS", {1: ("s", 8.0), 9: ("s", 6.0)}), LISTED) == "escrows is"
+    # a spelling the list holds, capitals inside and all, stays as written
+    assert english("DiCaprio", model_output("DiCaprio", {2: ("c", 0.1)}), LISTED) == "DiCaprio"
+
+
+def test_the_allowance_is_unlimited_against_a_word_in_no_case_writers_use():
+    listed = words.EnglishWords(LISTED)
+    assert listed.allowance("book") == 0.0
+    assert listed.allowance("bcok") == words.english_nats("bcok")
+    assert listed.allowance("Book BOOK DiCaprio DICAPRIO") == 0.0
+    assert listed.allowance("bOok") == listed.allowance("Dicaprio book DiCAPRIO") == float("inf")
 
 
 def test_every_unlisted_word_of_a_phrase_is_checked():
