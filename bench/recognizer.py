@@ -332,28 +332,26 @@ def print_unlisted(rec: Recognizer, items: list) -> None:
           f"{unlisted:.1%} when no label word is in the list ({len(label_words)} words taken out)")
 
 
-def print_word_cost(rec: Recognizer, sets: dict[str, list]) -> None:
-    """Decoding time per crop with and without the word list, in one view and over all of
-    recognizer.VIEWS (the network's time per view is the speed table's), for the kinds that
-    have a list."""
-    from grader.recognizer import VIEWS, view_line
+def print_reading_cost(rec: Recognizer, sets: dict[str, list]) -> None:
+    """Milliseconds per crop of a whole reading through Recognizer.read (the network in batches of
+    up to 32, and the decoding; the recogniser's threads): letters only in one view, with the
+    word list in one view, and the careful reading of `recognize` and POST /ocr (the other
+    VIEWS for crops whose first reading has a confidence below VIEWS_BELOW)."""
+    from grader.recognizer import VIEWS_BELOW
 
-    for cat in ("text", "chinese"):
-        crops = [c for c, _ in sets[cat]]
-        lines = rec.lines(crops, cat)
-        per_view = [rec.log_probs_lines([view_line(line, *v, rec.max_width) for line in lines]) for v in VIEWS]
+    print("\n### Time per crop of a reading, held out (int8, one thread, network and decoding)\n")
+    print("| category | one view, letters only | one view | careful (views) | crops sent to the other views |")
+    print("|---|---|---|---|---|")
+    for cat, items in sets.items():
+        crops = [c for c, _ in items]
         cells = []
-        for name, decode in (("one view", lambda i, w: rec.decode(per_view[0][i], cat, use_words=w)),
-                             (f"{len(VIEWS)} views", lambda i, w: rec.decode_views([lps[i] for lps in per_view], cat,
-                                                                                   use_words=w))):
-            for use_words in (False, True):
-                decode(0, use_words)  # loads the list outside the timing
-                t0 = time.perf_counter()
-                for i in range(len(crops)):
-                    decode(i, use_words)
-                cost = (time.perf_counter() - t0) / len(crops) * 1000
-                cells.append(f"{name} {cost:.2f} ms {'with the word list' if use_words else 'letters only'}")
-        print(f"\nDecoding per held-out {cat} crop after the network (one thread): " + "; ".join(cells))
+        for kwargs in ({"use_words": False}, {}, {"views": True}):
+            rec.read(crops[:4], cat, **kwargs)  # loads the word list outside the timing
+            t0 = time.perf_counter()
+            rec.read(crops, cat, **kwargs)
+            cells.append(f"{(time.perf_counter() - t0) / len(crops) * 1000:.2f} ms")
+        doubtful = sum(r.confidence < VIEWS_BELOW for r in rec.read(crops, cat))
+        print(f"| {cat} | {' | '.join(cells)} | {doubtful / len(crops):.0%} |")
 
 
 def print_paired(name: str, other: str, mine: dict[str, list], theirs: dict[str, list],
@@ -485,7 +483,7 @@ def main() -> int:
         print_reliability("held out", held_int8, held)
         print_caseless("Held out, case", held_int8, held)
         print_unlisted(int8, held["text"])
-        print_word_cost(int8, held)
+        print_reading_cost(int8, held)
         models = {"this model": int8}
         if args.compare:
             other = Recognizer.load(args.compare, precision="int8", threads=1)
