@@ -4,14 +4,14 @@ The CRNN reads a word letter by letter, so a writer's unclear `l` can come out a
 `fatherless` as `fatheriess`, a string no dictionary holds. When a reading holds such a word, its
 neighbours in the word list (English: up to 2 edits away, a split into two listed words, or a
 listed reading on the model's next-best paths; Chinese: one character swapped for one of the
-model's runner-up characters at that place) are
-scored by the CTC log-likelihood on the same crop, and the best one replaces the reading when the
-model finds it at most a few nats less likely (`english_nats`, `CHINESE_NATS`). A reading made of
-listed words is never changed, and a word the list lacks (a name, a rare word) stays as read
-unless a listed word is nearly as likely: the prior breaks near-ties, it does not overrule clear
-writing. A word read in no case that writers use (`eScrows`, `CoMbs`: a capital drawn small or
-a small letter drawn large) is put in the most likely one they do use (small, capital first,
-all capitals, or as listed), whatever the nats.
+model's runner-up characters at that place) are scored by the CTC log-likelihood on the same
+crop, and the best one replaces the reading when the model finds it at most a few nats less
+likely (`english_nats`, `CHINESE_NATS`). A reading made of listed words, in a case writers use,
+is never changed, and a word the list lacks (a name, a rare word) stays as read unless a listed
+word is nearly as likely: the prior breaks near-ties, it does not overrule clear writing. An
+English word read in no case that writers use (`eScrows`, `CoMbs`: a capital drawn small or a
+small letter drawn large) is put in the most likely one they do use (small, capital first, all
+capitals, or as listed), whatever the nats.
 
 Lists (built by `python -m grader.training.data words`, shipped in models/):
 - `words-en.txt.gz`: Debian wamerican's words (letters and apostrophes, up to 14 letters),

@@ -3,9 +3,9 @@ crop images.
 
 With `--kind text` or `--kind chinese` the reading goes through the word list (grader.words):
 a near miss of a listed word becomes that word. `--letters-only` gives the model's own reading.
-Each crop is read in several views (grader.recognizer.VIEWS: squeezed, stretched, slanted) and the
-reading most likely over all of them wins; `--one-view` reads the crop as prepared only, about
-five times less work.
+A crop whose first reading leaves doubt (confidence below grader.recognizer.VIEWS_BELOW) is read
+again in four more views (squeezed, stretched, slanted both ways) and the reading most likely over
+all five wins; `--one-view` reads each crop once, as POST /ocr does (faster, less accurate).
 
 Prints one entry per image in input order: {"path", "text", "confidence"}, or {"path", "error"}
 for a file that cannot be read (the others still run). Directories expand to the images in
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--letters-only", action="store_true",
                         help="no word list: the model's own reading of English and Chinese")
     parser.add_argument("--one-view", action="store_true",
-                        help="read each crop once, as prepared, not in every view (faster, less accurate)")
+                        help="read each crop once, as prepared (faster, less accurate)")
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
