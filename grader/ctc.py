@@ -111,37 +111,53 @@ def sequence_log_likelihood(log_probs: np.ndarray, labels: Sequence[int]) -> flo
     Equals -torch.nn.functional.ctc_loss(..., reduction='sum') for the same inputs; -inf when
     the string cannot be aligned in T frames (too long, or repeats need blanks between them).
     """
+    return sequence_log_likelihoods(log_probs, [labels])[0]
+
+
+def sequence_log_likelihoods(log_probs: np.ndarray, label_seqs: Sequence[Sequence[int]]) -> list[float]:
+    """sequence_log_likelihood of several label sequences on the same frames, in one pass.
+
+    The sequences' extended forms (blank, l1, blank, l2, ..., blank) are padded with blanks to
+    the longest; probability only flows to later states, so the padding never reaches the states
+    each sequence ends in.
+    """
+    n = len(label_seqs)
+    if n == 0:
+        return []
     T = log_probs.shape[0]
-    ext = [BLANK]
-    for k in labels:
-        ext += [int(k), BLANK]
-    S = len(ext)
     if T == 0:
-        return 0.0 if not labels else NEG_INF
-    lp = log_probs[:, ext]  # (T, S)
-    alpha = np.full(S, -np.inf)
-    alpha[0] = lp[0, 0]
-    if S > 1:
-        alpha[1] = lp[0, 1]
-    ext_arr = np.asarray(ext)
+        return [0.0 if not labels else NEG_INF for labels in label_seqs]
+    lengths = np.array([2 * len(labels) + 1 for labels in label_seqs])
+    ext = np.full((n, int(lengths.max())), BLANK, dtype=np.int64)
+    for i, labels in enumerate(label_seqs):
+        ext[i, 1:lengths[i]:2] = labels
+    lp = log_probs[:, ext]  # (T, n, S)
+    alpha = np.full(ext.shape, -np.inf)
+    alpha[:, :2] = lp[0, :, :2]
     # skip transition s-2 -> s allowed into a non-blank that differs from the one two back
-    can_skip = np.zeros(S, dtype=bool)
-    can_skip[2:] = (ext_arr[2:] != BLANK) & (ext_arr[2:] != ext_arr[:-2])
+    can_skip = np.zeros(ext.shape, dtype=bool)
+    can_skip[:, 2:] = (ext[:, 2:] != BLANK) & (ext[:, 2:] != ext[:, :-2])
+    one, two = np.full((n, 1), -np.inf), np.full((n, 2), -np.inf)
     for t in range(1, T):
-        prev1 = np.concatenate(([-np.inf], alpha[:-1]))
-        prev2 = np.concatenate(([-np.inf, -np.inf], alpha[:-2]))
-        prev2 = np.where(can_skip, prev2, -np.inf)
+        prev1 = np.concatenate((one, alpha[:, :-1]), axis=1)
+        prev2 = np.where(can_skip, np.concatenate((two, alpha[:, :-2]), axis=1), -np.inf)
         alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t]
-    tail = alpha[-2:] if S > 1 else alpha[-1:]
-    result = float(np.logaddexp.reduce(tail))
-    return result if np.isfinite(result) else NEG_INF
+    rows = np.arange(n)
+    last = alpha[rows, lengths - 1]
+    before = np.where(lengths > 1, alpha[rows, np.maximum(lengths - 2, 0)], -np.inf)
+    return [float(r) if np.isfinite(r) else NEG_INF for r in np.logaddexp(last, before)]
 
 
 def string_log_likelihood(log_probs: np.ndarray, text: str, index: dict[str, int]) -> float:
-    labels = encode(text, index)
-    if labels is None:
-        return NEG_INF
-    return sequence_log_likelihood(log_probs, labels)
+    return string_log_likelihoods(log_probs, [text], index)[0]
+
+
+def string_log_likelihoods(log_probs: np.ndarray, texts: Sequence[str], index: dict[str, int]) -> list[float]:
+    """CTC log P(text | x) of each text; -inf for a text with a character outside the charset."""
+    encoded = [encode(text, index) for text in texts]
+    known = [labels for labels in encoded if labels is not None]
+    scores = iter(sequence_log_likelihoods(log_probs, known))
+    return [NEG_INF if labels is None else next(scores) for labels in encoded]
 
 
 def lexicon_decode(log_probs: np.ndarray, lexicon: Sequence[str], index: dict[str, int]) -> tuple[str, float]:

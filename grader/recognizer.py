@@ -323,7 +323,7 @@ class Recognizer:
                                kind: str | None = None) -> list[float]:
         """CTC log P(candidate | crop) by forced alignment; -inf for characters outside the charset."""
         lp = self._masked(log_probs, kind)
-        return [ctc.string_log_likelihood(lp, c, self.index) for c in candidates]
+        return ctc.string_log_likelihoods(lp, candidates, self.index)
 
     def _masked(self, log_probs: np.ndarray, kind: str | None) -> np.ndarray:
         """`log_probs` restricted to the kind's alphabet (unchanged when kind is None)."""
@@ -383,10 +383,10 @@ class Recognizer:
             first_view.setdefault(text, i)
         for i, (_, _, own_text, _) in enumerate(found):
             first_view.setdefault(own_text, i)
-        scores = {}
-        for text in first_view:
-            ll = float(np.mean([ctc.string_log_likelihood(lp, text, self.index) for lp in masked]))
-            scores[text] = ll - (word_list.allowance(text) if word_list is not None else 0.0)
+        texts = list(first_view)
+        lls = np.mean([ctc.string_log_likelihoods(lp, texts, self.index) for lp in masked], axis=0)
+        scores = {text: float(ll) - (word_list.allowance(text) if word_list is not None else 0.0)
+                  for text, ll in zip(texts, lls)}
         best = max(scores, key=lambda text: scores[text])  # ties: the earliest candidate
         i = first_view[best]
         text, ll, own_text, own_ll = found[i]
@@ -406,8 +406,8 @@ class Recognizer:
         text, ll = own_text, float(own_ll)
         word_list = words.load(kind, self.words_dir) if use_words and kind else None
         if word_list is not None:
-            def score(candidate: str) -> float:
-                return ctc.string_log_likelihood(lp, candidate, self.index)
+            def score(candidates: Sequence[str]) -> list[float]:
+                return ctc.string_log_likelihoods(lp, candidates, self.index)
 
             text, ll = word_list.improve(own_text, float(own_ll), score, lp, self.chars)
         return text, float(ll), own_text, float(own_ll)

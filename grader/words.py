@@ -64,7 +64,7 @@ NEIGHBOURS = 30
 # Per character of a Chinese reading, how many of the model's runner-up characters are tried.
 RUNNERS_UP = 5
 
-Scorer = Callable[[str], float]  # candidate text -> CTC log-likelihood on the crop
+Scorer = Callable[[Sequence[str]], Sequence[float]]  # candidate texts -> CTC log-likelihoods on the crop
 
 
 def read_list(path: Path) -> list[str]:
@@ -185,8 +185,9 @@ class EnglishWords:
             return improved
         pick = improved if not self.unlisted(improved[0]) else None
         width, best = BEAMS
-        for other, _ in ctc.beam_search(log_probs, chars, width)[:best]:
-            candidate = self._improve_words(*self._recase(other, score(other), score), score)
+        others = [other for other, _ in ctc.beam_search(log_probs, chars, width)[:best]]
+        for other, other_ll in zip(others, score(others)):
+            candidate = self._improve_words(*self._recase(other, other_ll, score), score)
             if not self.unlisted(candidate[0]) and (pick is None or candidate[1] > pick[1]):
                 pick = candidate
         if pick is not None and pick[1] + self.allowance(text) >= ll:
@@ -244,8 +245,8 @@ class ChineseWords:
 
 
 def _best(candidates: Iterable[str], score: Scorer) -> tuple[str, float] | None:
-    scored = [(c, score(c)) for c in candidates]
-    scored = [s for s in scored if math.isfinite(s[1])]
+    texts = list(candidates)
+    scored = [(c, ll) for c, ll in zip(texts, score(texts) if texts else ()) if math.isfinite(ll)]
     return max(scored, key=lambda s: s[1]) if scored else None
 
 

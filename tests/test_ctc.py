@@ -37,6 +37,23 @@ def test_string_score_matches_torch_ctc_loss(T, C, labels, seed):
     assert ctc.sequence_log_likelihood(lp, labels) == pytest.approx(_torch_ll(lp, labels), abs=1e-6)
 
 
+def test_several_sequences_in_one_pass_score_as_each_alone():
+    # different lengths (the shorter are padded to the longest), an empty one, repeats, and one
+    # too long for the frames; each against torch, the empty one against all-blank frames
+    lp = _random_log_probs(12, 30, 6)
+    seqs = [[5, 9, 5, 9], [], [3], [3, 3, 3, 3, 3, 3, 3], [7, 7, 2, 2, 1], [4, 1, 29, 8, 8, 2]]
+    batched = ctc.sequence_log_likelihoods(lp, seqs)
+    assert batched[1] == pytest.approx(float(lp[:, 0].sum()), abs=1e-9)
+    assert batched[3] == -math.inf  # seven 3s need 13 frames
+    for labels, score in zip(seqs, batched):
+        if labels and labels != seqs[3]:
+            assert score == pytest.approx(_torch_ll(lp, labels), abs=1e-6)
+    index = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}
+    assert ctc.string_log_likelihoods(lp, ["ab", "a€", "", "b"], index) == [
+        ctc.string_log_likelihood(lp, "ab", index), -math.inf, batched[1], ctc.string_log_likelihood(lp, "b", index)]
+    assert ctc.sequence_log_likelihoods(lp, []) == []
+
+
 def test_impossible_alignment_scores_minus_inf():
     lp = _random_log_probs(3, 5, 0)
     assert ctc.sequence_log_likelihood(lp, [1, 1, 2]) == -math.inf  # needs 4 frames

@@ -32,19 +32,19 @@ def model_output(text: str, runner_up: dict[int, tuple[str, float]] | None = Non
     return ctc.log_softmax(np.asarray(rows))
 
 
-def english(text: str, lp: np.ndarray, listed: list[str], beams: bool = False) -> str:
-    def score(candidate: str) -> float:
-        return ctc.string_log_likelihood(lp, candidate, INDEX)
+def scorer(lp: np.ndarray):
+    def score(candidates):
+        return ctc.string_log_likelihoods(lp, candidates, INDEX)
+    return score
 
+
+def english(text: str, lp: np.ndarray, listed: list[str], beams: bool = False) -> str:
     model = (lp, CHARS) if beams else (None, ())
-    return words.EnglishWords(listed).improve(text, score(text), score, *model)[0]
+    return words.EnglishWords(listed).improve(text, ctc.string_log_likelihood(lp, text, INDEX), scorer(lp), *model)[0]
 
 
 def chinese(text: str, lp: np.ndarray, listed: list[str]) -> str:
-    def score(candidate: str) -> float:
-        return ctc.string_log_likelihood(lp, candidate, INDEX)
-
-    return words.ChineseWords(listed).improve(text, score(text), score, lp, CHARS)[0]
+    return words.ChineseWords(listed).improve(text, ctc.string_log_likelihood(lp, text, INDEX), scorer(lp), lp, CHARS)[0]
 
 
 LISTED = ["father", "fatherless", "fathers", "book", "softer", "tail", "Angelita", "combs", "escrows", "DiCaprio"]
