@@ -343,15 +343,18 @@ class Recognizer:
         reading most likely over all of them wins (decode_views)."""
         kinds = _per_crop(kind, len(crops))
         lines = self.lines(crops, kinds)
-        first = self.log_probs_lines(lines)
-        readings = [self.decode(lp, k, beam_width, use_words) for lp, k in zip(first, kinds)]
+        first = [self._masked(lp, k) for lp, k in zip(self.log_probs_lines(lines), kinds)]
+        found = [self._texts(lp, k, beam_width, use_words) for lp, k in zip(first, kinds)]
+        readings = [self._reading(lp, *texts)[0] for lp, texts in zip(first, found)]
         doubtful = [i for i, r in enumerate(readings) if views and r.confidence < VIEWS_BELOW]
         if doubtful:
             others = [self.log_probs_lines([view_line(lines[i], *v, self.max_width) for i in doubtful])
                       for v in VIEWS[1:]]
             for j, i in enumerate(doubtful):
-                readings[i] = self.decode_views([first[i], *(lps[j] for lps in others)], kinds[i], beam_width,
-                                                use_words)
+                masked = [first[i], *(self._masked(lps[j], kinds[i]) for lps in others)]
+                # the first view was decoded above; only the others are decoded here
+                texts = [found[i], *(self._texts(lp, kinds[i], beam_width, use_words) for lp in masked[1:])]
+                readings[i] = self._choose(masked, texts, kinds[i], use_words)
         return readings
 
     def decode(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0,
@@ -367,7 +370,7 @@ class Recognizer:
 
     def decode_views(self, log_probs: Sequence[np.ndarray], kind: str | None = None, beam_width: int = 0,
                      use_words: bool = True) -> Reading:
-        """One crop's reading from the model's outputs on several views of it.
+        """One crop's reading from the model's outputs on several views of it (VIEWS, in order).
 
         Candidates are each view's reading, with and (where a word list applies) without the
         list. Each is scored by its mean CTC log-likelihood over the views, less the allowance
@@ -375,9 +378,13 @@ class Recognizer:
         a listed word wins on the same terms as in one view. The winner is returned as read in
         the first view that gave it, with that view's confidence.
         """
-        word_list = words.load(kind, self.words_dir) if use_words and kind else None
         masked = [self._masked(lp, kind) for lp in log_probs]
-        found = [self._texts(lp, kind, beam_width, use_words) for lp in masked]
+        return self._choose(masked, [self._texts(lp, kind, beam_width, use_words) for lp in masked], kind, use_words)
+
+    def _choose(self, masked: Sequence[np.ndarray], found: Sequence[tuple[str, float, str, float]],
+                kind: str | None, use_words: bool) -> Reading:
+        """decode_views' choice among the views' readings (`found`: _texts of each view)."""
+        word_list = self._word_list(kind, use_words)
         first_view: dict[str, int] = {}
         for i, (text, _, _, _) in enumerate(found):
             first_view.setdefault(text, i)
@@ -394,6 +401,9 @@ class Recognizer:
             text, ll = own_text, own_ll
         return self._reading(masked[i], text, ll, own_text, own_ll)[0]
 
+    def _word_list(self, kind: str | None, use_words: bool) -> words.EnglishWords | words.ChineseWords | None:
+        return words.load(kind, self.words_dir) if use_words and kind else None
+
     def _texts(self, lp: np.ndarray, kind: str | None, beam_width: int,
                use_words: bool) -> tuple[str, float, str, float]:
         """(reading, its log-likelihood, the model's own reading, its log-likelihood) of masked
@@ -404,7 +414,7 @@ class Recognizer:
             own_text = ctc.greedy_decode(lp, self.chars)
             own_ll = ctc.string_log_likelihood(lp, own_text, self.index)
         text, ll = own_text, float(own_ll)
-        word_list = words.load(kind, self.words_dir) if use_words and kind else None
+        word_list = self._word_list(kind, use_words)
         if word_list is not None:
             def score(candidates: Sequence[str]) -> list[float]:
                 return ctc.string_log_likelihoods(lp, candidates, self.index)
