@@ -14,6 +14,7 @@ import numpy as np
 
 BLANK = 0
 NEG_INF = -math.inf
+SEQUENCES_PER_PASS = 256  # sequence_log_likelihoods: strings scored together in one forward pass
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -122,6 +123,9 @@ def sequence_log_likelihoods(log_probs: np.ndarray, label_seqs: Sequence[Sequenc
     each sequence ends in.
     """
     n = len(label_seqs)
+    if n > SEQUENCES_PER_PASS:  # bounds the (T, n, S) arrays for a long lexicon
+        return [ll for k in range(0, n, SEQUENCES_PER_PASS)
+                for ll in sequence_log_likelihoods(log_probs, label_seqs[k:k + SEQUENCES_PER_PASS])]
     if n == 0:
         return []
     T = log_probs.shape[0]
@@ -164,8 +168,7 @@ def lexicon_decode(log_probs: np.ndarray, lexicon: Sequence[str], index: dict[st
     """The allowed string the model finds most likely, with its log-likelihood."""
     if not lexicon:
         raise ValueError("lexicon_decode needs at least one allowed string")
-    scored = [(s, string_log_likelihood(log_probs, s, index)) for s in lexicon]
-    return max(scored, key=lambda x: x[1])
+    return max(zip(lexicon, string_log_likelihoods(log_probs, lexicon, index)), key=lambda x: x[1])
 
 
 def char_error_rate(pred: str, truth: str) -> tuple[int, int]:

@@ -54,6 +54,14 @@ def test_several_sequences_in_one_pass_score_as_each_alone():
     assert ctc.sequence_log_likelihoods(lp, []) == []
 
 
+def test_a_long_list_of_sequences_is_scored_in_bounded_passes(monkeypatch):
+    lp = _random_log_probs(12, 30, 7)
+    seqs = [[5, 9, 5, 9], [], [3], [7, 7, 2, 2, 1], [4, 1, 29, 8, 8, 2]]
+    whole = ctc.sequence_log_likelihoods(lp, seqs)
+    monkeypatch.setattr(ctc, "SEQUENCES_PER_PASS", 2)
+    assert ctc.sequence_log_likelihoods(lp, seqs) == pytest.approx(whole, abs=1e-12)
+
+
 def test_impossible_alignment_scores_minus_inf():
     lp = _random_log_probs(3, 5, 0)
     assert ctc.sequence_log_likelihood(lp, [1, 1, 2]) == -math.inf  # needs 4 frames
