@@ -28,7 +28,7 @@ import math
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 
 import numpy as np
 
@@ -156,14 +156,8 @@ class EnglishWords:
     def _recase(self, text: str, ll: float, score: Scorer) -> tuple[str, float]:
         """Each word read in no case a writer uses (`CoMbs`, a capital made small or a small
         letter made large) in the most likely case that is used, whatever the nats."""
-        for match in reversed(list(WORD.finditer(text))):
-            if self.well_cased(match.group(0)):
-                continue
-            head, tail = text[:match.start()], text[match.end():]
-            best = _best((head + c + tail for c in sorted(self.casings(match.group(0)))), score)
-            if best is not None:
-                text, ll = best
-        return text, ll
+        return self._replace_words(text, ll, score, lambda w: set() if self.well_cased(w) else self.casings(w),
+                                   lambda w: math.inf)
 
     def improve(self, text: str, ll: float, score: Scorer, log_probs: np.ndarray | None = None,
                 chars: Sequence[str] = ()) -> tuple[str, float]:
@@ -177,8 +171,7 @@ class EnglishWords:
         from the best path is often on the second or third.
         """
         text, ll = self._recase(text, ll, score)
-        unlisted = self.unlisted(text)
-        if not unlisted:
+        if not self.unlisted(text):
             return text, ll
         improved = self._improve_words(text, ll, score)
         if log_probs is None:
@@ -195,14 +188,24 @@ class EnglishWords:
         return improved
 
     def _improve_words(self, text: str, ll: float, score: Scorer) -> tuple[str, float]:
-        """Each unlisted word replaced by its best listed neighbour where the prior allows (right
-        to left, so the places of the words still to check do not move)."""
+        """Each unlisted word replaced by its best listed neighbour where the prior allows."""
+        return self._replace_words(text, ll, score, lambda w: set() if w in self else self.replacements(w),
+                                   english_nats)
+
+    @staticmethod
+    def _replace_words(text: str, ll: float, score: Scorer, options: Callable[[str], Set[str]],
+                       allowance: Callable[[str], float]) -> tuple[str, float]:
+        """Each word of `text` that has options replaced by the most likely of them, when that is
+        at most allowance(word) nats less likely than the text so far (right to left, so the
+        places of the words still to check do not move)."""
         for match in reversed(list(WORD.finditer(text))):
-            if match.group(0) in self:
+            word = match.group(0)
+            choices = options(word)
+            if not choices:
                 continue
             head, tail = text[:match.start()], text[match.end():]
-            best = _best((head + r + tail for r in self.replacements(match.group(0))), score)
-            if best is not None and best[1] + english_nats(match.group(0)) >= ll:
+            best = _best((head + c + tail for c in sorted(choices)), score)
+            if best is not None and best[1] + allowance(word) >= ll:
                 text, ll = best
         return text, ll
 
