@@ -339,9 +339,8 @@ def write_word_lists(out: Path) -> dict[str, int]:
     from grader import words
     from grader.charset import HANZI
 
-    counts = {words.FILES["text"]: words.write_list(load_english_words(), out / words.FILES["text"]),
-              words.FILES["chinese"]: words.write_list(load_jieba_words(set(HANZI))[0], out / words.FILES["chinese"])}
-    return counts
+    return {words.FILES["text"]: words.write_list(load_english_words(), out / words.FILES["text"]),
+            words.FILES["chinese"]: words.write_list(load_jieba_words(set(HANZI))[0], out / words.FILES["chinese"])}
 
 
 def _debian_fonts(paths: tuple[str, ...], src: Path) -> list[str]:
