@@ -197,7 +197,7 @@ BOX_EDITOR = {
 def straightened_pages(data: bytes, name: str, paper: str) -> tuple[list, list[list]]:
     """(pages straightened to the paper size, detected boxes per page) of an uploaded sheet."""
     from grader.imageio import load_images
-    from grader.template import detect_answer_boxes, page_from_image
+    from grader.own_sheet import detect_answer_boxes, page_from_image
 
     pages = [page_from_image(image, paper) for image in load_images(data, name)]
     return pages, [detect_answer_boxes(page) for page in pages]

@@ -15,7 +15,7 @@ from grader.errors import AlignmentFailed, WrongAssignment
 from grader.layout import MARKER_PX, marker_origins_px, qr_rect_px
 from grader.registration import find_page_outline, read_qr, register
 from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
-from grader.template import detect_answer_boxes, draft_key, page_from_image, save_template_key
+from grader.own_sheet import detect_answer_boxes, draft_key, page_from_image, save_template_key
 from tests.paper_data import PHOTO_TABLE, blank_page, corner_error_px, hide_marker, key, photo_case
 
 MAX_CORNER_ERROR = 0.005  # of the page width
