@@ -261,13 +261,13 @@ def pen_symbol(ch: str, cap: float, thick: float, rng: np.random.Generator) -> G
         strokes = [[(0, 0.35 * s), (d, 0.35 * s)], [(0, 0.85 * s), (d, 0.85 * s)]]
     else:
         raise ValueError(ch)
-    return _draw_strokes([[(x + j(), y + j()) for x, y in st] for st in strokes], thick, -int(s))
+    return draw_strokes([[(x + j(), y + j()) for x, y in st] for st in strokes], thick, -int(s))
 
 
 PEN_PRESSURE = (1.0, 1.3)  # pen width at a stroke's start, relative to thick; it fades by 0.4
 
 
-def _draw_strokes(strokes: list, thick: float, top: int,
+def draw_strokes(strokes: list, thick: float, top: int,
                   pressure: np.random.Generator | None = None) -> Glyph:
     """Strokes (pixels, y down; `top`: where their y = 0 lies relative to the baseline) drawn with
     a round pen of width thick.
@@ -378,7 +378,7 @@ def pen_text(text: str, hand: str, cap: float, thick: float, rng: np.random.Gene
             p = p + amp * np.stack([np.sin(p[:, 1] * freq / 3 + phase), np.sin(p[:, 0] * freq / 5 + phase)], 1)
         p = p + rng.normal(0, 0.25, p.shape)  # tremor
         out.append(p * s)
-    return _draw_strokes(out, thick, -int(round(PEN_BASELINE * s)), pressure=rng)
+    return draw_strokes(out, thick, -int(round(PEN_BASELINE * s)), pressure=rng)
 
 
 def compose(glyphs: list[Glyph], gaps: list[float], rng: np.random.Generator, jitter: float) -> np.ndarray:
@@ -696,7 +696,7 @@ def render_stacked_fraction(label: str, src: Sources, rng: np.random.Generator) 
 
     place(a, pad)
     tilt = rng.normal(0, 0.02 * bar_w)
-    bar = _draw_strokes([[(0, 0), (bar_w * 0.5, rng.normal(0, 1)), (bar_w, tilt)]], thick, 0)
+    bar = draw_strokes([[(0, 0), (bar_w * 0.5, rng.normal(0, 1)), (bar_w, tilt)]], thick, 0)
     place(bar.alpha, bar_y - bar.alpha.shape[0] // 2)
     place(b, bar_y + int(thick) + gaps[1])
     return canvas
@@ -846,31 +846,38 @@ def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str]
     return job.start, images, widths, labels, cats
 
 
-def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500,
-                   variation: Variation = NO_VARIATION) -> None:
-    """Render `count` samples into out/{images.npy, widths.npy, cats.npy, labels.json}; images hold
-    prepare_line_u8 output."""
+def write_lines(out: Path, count: int, max_width: int, chunks, names: tuple[str, ...] = CATEGORIES) -> None:
+    """Write (start, images, widths, labels, cats) chunks, as render_chunk returns them, into
+    out/{images.npy (memory-mapped), widths.npy, cats.npy, labels.json, names.json}; cats index
+    `names`."""
     out.mkdir(parents=True, exist_ok=True)
     images = np.lib.format.open_memmap(out / "images.npy", mode="w+", dtype=np.uint8,
-                                       shape=(count, HEIGHT, MAX_WIDTH))
+                                       shape=(count, HEIGHT, max_width))
     widths = np.zeros(count, np.int32)
     labels: list[str] = [""] * count
     cats = np.zeros(count, np.int8)
-    jobs = [RenderJob(s, min(chunk, count - s), seed, split, variation) for s in range(0, count, chunk)]
     t0, done = time.time(), 0
-    with render_pool(workers, split=split) as pool:
-        for start, imgs, w, lab, cat in pool.imap_unordered(render_chunk, jobs):
-            n = len(lab)
-            images[start:start + n] = imgs
-            widths[start:start + n] = w
-            labels[start:start + n] = lab
-            cats[start:start + n] = cat
-            done += n
-            print(f"{out.name}: {done}/{count} rendered, {done / (time.time() - t0):.0f}/s", flush=True)
+    for start, imgs, w, lab, cat in chunks:
+        n = len(lab)
+        images[start:start + n] = imgs
+        widths[start:start + n] = w
+        labels[start:start + n] = lab
+        cats[start:start + n] = cat
+        done += n
+        print(f"{out.name}: {done}/{count} rendered, {done / (time.time() - t0):.0f}/s", flush=True)
     images.flush()
     np.save(out / "widths.npy", widths)
     np.save(out / "cats.npy", cats)
     (out / "labels.json").write_text(json.dumps(labels, ensure_ascii=False))
+    (out / "names.json").write_text(json.dumps(list(names)))
+
+
+def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500,
+                   variation: Variation = NO_VARIATION) -> None:
+    """Render `count` samples into `out` (write_lines); images hold prepare_line_u8 output."""
+    jobs = [RenderJob(s, min(chunk, count - s), seed, split, variation) for s in range(0, count, chunk)]
+    with render_pool(workers, split=split) as pool:
+        write_lines(out, count, MAX_WIDTH, pool.imap_unordered(render_chunk, jobs))
 
 
 def render_dataset_cli(scale: float = 1.0, workers: int = 2, seed: int = 1, train_only: bool = False) -> None:

@@ -1,0 +1,417 @@
+"""Real handwriting packs (`../shared/handwriting/`, see its README): loaders, fixed writer splits,
+and the composition of real writers' samples into answer crops for training and validation.
+
+Each pack is read where it lies (never copied into the repository). Every loader takes a split,
+'train' or 'val', and the split is by writer and fixed here, so no writer is ever on both sides:
+
+- CASIA-HWDB1.1 (100 classes, 240 writers): writers 0, 8, 16, ... 232 (30) are validation.
+- ImadocSen-OnDB (27 writer folders): writer9, writer22, writer37 and writer45 are validation
+  (none of them has a second folder such as writer3/writer3b).
+- CROHME 2014: the named writers Nina, edwin, leo and rosario are validation; the pack names no
+  writer for 8,215 of its rows, so those are split by a hash of the file name (one in ten to
+  validation). That part of the split is by expression, not by writer: the held-back writers we
+  measure math on are the named four.
+- CASIA-OLHWDB (2 writers), HIT-OR3C (1 writer) and UCI optdigits (30 writers, no writer ids):
+  training only. Digits are validated on MNIST's validation split (the generated sets).
+
+A composed sample is an ink alpha line (float32, ink 1, paper 0) in one writer's hand; it then
+goes through the same phone-photo degradation as generated crops (synth.photo_crop) and the
+runtime's own line preparation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing as mp
+import io
+import json
+import os
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from grader.paths import REPO_ROOT
+from grader.recognizer import prepare_line_u8, unstack_fraction
+from grader.training.data import load_jieba_words
+from grader.training.synth import Glyph, chinese_numeral, compose, draw_strokes, photo_crop, write_lines
+
+PACKS_ENV = "GRADER_HANDWRITING_DIR"
+SPLITS = ("train", "val")
+CASIA_VAL_WRITERS = frozenset(range(0, 240, 8))
+IMADOCSEN_VAL_WRITERS = frozenset({"writer9", "writer22", "writer37", "writer45"})
+CROHME_VAL_WRITERS = frozenset({"Nina", "edwin", "leo", "rosario"})
+CROHME_UNNAMED_VAL_MOD = 10  # crc32(file) % 10 == 0: validation
+
+
+class PackMissing(FileNotFoundError):
+    """A handwriting pack is not where the training option points."""
+
+
+def packs_dir() -> Path:
+    """GRADER_HANDWRITING_DIR, else the checkout's sibling `shared/handwriting`."""
+    return Path(os.environ.get(PACKS_ENV) or REPO_ROOT.parent / "shared" / "handwriting")
+
+
+def _pack(name: str, folder: Path | None) -> Path:
+    path = (folder or packs_dir()) / name
+    if not path.exists():
+        raise PackMissing(f"handwriting pack {path} not found (set {PACKS_ENV} or --packs to its folder)")
+    return path
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+
+
+def _tsv_rows(tar: tarfile.TarFile) -> list[dict[str, str]]:
+    lines = tar.extractfile("labels.tsv").read().decode("utf-8").splitlines()  # type: ignore[union-attr]
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+
+
+def _gray(tar: tarfile.TarFile, member: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(tar.extractfile(member).read())).convert("L"))  # type: ignore[union-attr]
+
+
+def ink_alpha(gray: np.ndarray) -> np.ndarray:
+    """Dark ink on light paper (uint8) -> float32 alpha (ink 1, paper 0), trimmed to the ink.
+    Paper is the 90th percentile, ink the darkest pixel, so gray-level scans and binary renders
+    alike give a full-range alpha."""
+    g = gray.astype(np.float32)
+    lo, hi = float(g.min()), float(np.percentile(g, 90))
+    alpha = np.clip((hi - g) / max(16.0, hi - lo), 0, 1)
+    ys, xs = np.nonzero(alpha > 0.2)
+    return alpha[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(ys) else alpha
+
+
+# ---------------------------------------------------------------- characters
+
+
+Strokes = list[list[list[float]]]
+
+
+@dataclass
+class Hand:
+    """One writer's characters: offline images (alpha) and/or pen strokes, by character."""
+
+    writer: str
+    images: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    strokes: dict[str, list[Strokes]] = field(default_factory=dict)
+
+    def chars(self) -> set[str]:
+        return set(self.images) | set(self.strokes)
+
+
+def casia_split(writer: int) -> str:
+    return "val" if writer in CASIA_VAL_WRITERS else "train"
+
+
+def load_casia(split: str, folder: Path | None = None) -> list[Hand]:
+    """CASIA-HWDB1.1's 100 classes, one Hand per writer of the split."""
+    _check_split(split)
+    hands: dict[int, Hand] = {}
+    with tarfile.open(_pack("casia_hwdb11_train100.tar", folder)) as tar:
+        for row in _tsv_rows(tar):
+            w = int(row["writer"])
+            if casia_split(w) != split:
+                continue
+            hand = hands.setdefault(w, Hand(f"casia-{w}"))
+            hand.images.setdefault(row["char"], []).append(ink_alpha(_gray(tar, row["file"])))
+    return [hands[w] for w in sorted(hands)]
+
+
+def load_hit(split: str, folder: Path | None = None) -> list[Hand]:
+    """HIT-OR3C's one writer (training only): Chinese characters, digits and capitals."""
+    _check_split(split)
+    if split == "val":
+        return []
+    hand = Hand("hit-or3c")
+    with tarfile.open(_pack("hit_or3c_sample.tar", folder)) as tar:
+        for row in _tsv_rows(tar):
+            hand.images.setdefault(row["char"], []).append(ink_alpha(_gray(tar, row["file"])))
+    return [hand]
+
+
+def load_olhwdb(split: str, folder: Path | None = None) -> list[Hand]:
+    """CASIA-OLHWDB's two online writers (training only), pen strokes of all 3,755 level-1
+    characters and ASCII."""
+    _check_split(split)
+    if split == "val":
+        return []
+    hands: dict[str, Hand] = {}
+    with gzip.open(_pack("casia_olhwdb_pot2.jsonl.gz", folder), "rt", encoding="utf-8") as f:
+        for line in f:
+            s = json.loads(line)
+            hand = hands.setdefault(s["writer"], Hand(f"olhwdb-{s['writer']}"))
+            hand.strokes.setdefault(s["char"], []).append(s["strokes"])
+    return [hands[w] for w in sorted(hands)]
+
+
+def load_optdigits(folder: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """UCI optdigits (training only): (N, 28, 28) uint8 digits, white ink on black as MNIST,
+    and their labels."""
+    d = np.load(_pack("optdigits_train.npz", folder))
+    images = np.stack([cv2.resize(im.astype(np.float32), (28, 28), interpolation=cv2.INTER_AREA)
+                       for im in d["images"]])
+    return (np.clip(images * 255, 0, 255)).astype(np.uint8), d["labels"].astype(np.uint8)
+
+
+# ---------------------------------------------------------------- English lines and math
+
+
+@dataclass
+class Sentence:
+    """An ImadocSen sentence as its words, each with the pen strokes of its own ink (the words
+    share the sentence's coordinates, so consecutive words make a real line)."""
+
+    writer: str
+    words: list[tuple[str, Strokes]]
+
+
+def imadocsen_split(writer: str) -> str:
+    return "val" if writer in IMADOCSEN_VAL_WRITERS else "train"
+
+
+def load_imadocsen(split: str, folder: Path | None = None) -> list[Sentence]:
+    _check_split(split)
+    sentences: dict[str, Sentence] = {}
+    with gzip.open(_pack("imadocsen_train.jsonl.gz", folder), "rt", encoding="utf-8") as f:
+        for line in f:
+            s = json.loads(line)
+            if s["level"] != "word" or imadocsen_split(s["writer"]) != split:
+                continue
+            key = s["id"].rsplit("/", 1)[0]
+            sentences.setdefault(key, Sentence(s["writer"], [])).words.append((s["text"], s["strokes"]))
+    return list(sentences.values())
+
+
+@dataclass
+class Expression:
+    alpha: np.ndarray
+    text: str
+    stacked: bool
+    writer: str
+
+
+def crohme_split(file: str, writer: str) -> str:
+    if writer:
+        return "val" if writer in CROHME_VAL_WRITERS else "train"
+    return "val" if zlib.crc32(file.encode()) % CROHME_UNNAMED_VAL_MOD == 0 else "train"
+
+
+def load_crohme(split: str, folder: Path | None = None, named_only: bool = False) -> list[Expression]:
+    """CROHME expressions that have a plain-text label in our charset. named_only: only the rows
+    whose writer is named (the writer-disjoint part of the validation split)."""
+    _check_split(split)
+    out = []
+    with tarfile.open(_pack("crohme2014_train.tar", folder)) as tar:
+        for row in _tsv_rows(tar):
+            if not row["text"] or crohme_split(row["file"], row["writer"]) != split:
+                continue
+            if named_only and not row["writer"]:
+                continue
+            out.append(Expression(ink_alpha(_gray(tar, row["file"])), row["text"], row["stacked"] == "1",
+                                  row["writer"]))
+    return out
+
+
+# ---------------------------------------------------------------- composition
+
+
+def _scaled(alpha: np.ndarray, size: float) -> np.ndarray:
+    """alpha scaled so that its larger side is `size` (a flat 一 stays flat)."""
+    h, w = alpha.shape
+    s = size / max(1, h, w)
+    size = (max(2, int(round(w * s))), max(2, int(round(h * s))))
+    return cv2.resize(alpha, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+
+
+def strokes_alpha(strokes: Strokes, size: float, thick: float, rng: np.random.Generator,
+                  unit: float | None = None) -> np.ndarray:
+    """Pen strokes (y down) drawn with a pressure-varying pen so that `unit` source units
+    (default: the strokes' larger extent) become `size` pixels."""
+    pts = np.concatenate([np.asarray(s, np.float32) for s in strokes])
+    lo = pts.min(0)
+    span = unit or max(1.0, float((pts.max(0) - lo).max()))
+    s = size / span
+    scaled = [((np.asarray(st, np.float32) - lo) * s).tolist() for st in strokes]
+    return draw_strokes(scaled, thick, 0, pressure=rng).alpha
+
+
+def char_alpha(hand: Hand, ch: str, em: float, rng: np.random.Generator) -> np.ndarray:
+    """One of `hand`'s drawings of ch, about em pixels high."""
+    images, strokes = hand.images.get(ch, []), hand.strokes.get(ch, [])
+    k = int(rng.integers(len(images) + len(strokes)))
+    if k < len(images):
+        return _scaled(images[k], em)
+    return strokes_alpha(strokes[k - len(images)], em, em * rng.uniform(0.02, 0.05), rng)
+
+
+def chinese_alpha(hand: Hand, label: str, rng: np.random.Generator) -> np.ndarray:
+    """label written by hand: each character scaled to one size with the writer's wobble,
+    placed on a shared line with gaps as in a box on a worksheet."""
+    em = float(rng.integers(36, 56))
+    glyphs = []
+    for ch in label:
+        a = char_alpha(hand, ch, em * rng.uniform(0.85, 1.05), rng)
+        glyphs.append(Glyph(a, -a.shape[0] + int(round(em * 0.1))))
+    gaps = [em * rng.uniform(0.02, 0.3) for _ in label]
+    return compose(glyphs, gaps, rng, jitter=em * 0.04)
+
+
+def english_alpha(words: list[Strokes], rng: np.random.Generator) -> np.ndarray:
+    """Consecutive words of one writer's sentence, drawn together from their pen strokes (the
+    writer's own spacing, slant and joins), at a random size and pen width."""
+    strokes = [st for w in words for st in w]
+    word_units = 800.0  # a lowercase word of 3+ letters is ~800 units high (pack README)
+    word_px = float(rng.uniform(22, 40))
+    return strokes_alpha(strokes, word_px, word_px * rng.uniform(0.035, 0.08), rng, unit=word_units)
+
+
+def _left(strokes: Strokes) -> float:
+    return min(p[0] for st in strokes for p in st)
+
+
+def word_spans(sentence: Sentence, rng: np.random.Generator, max_chars: int) -> tuple[str, list[Strokes]]:
+    """A single word (half the time) or a run of consecutive words of at most max_chars on one
+    written line (a sentence that wrapped starts its next line left of the word before)."""
+    words = sentence.words
+    i = int(rng.integers(len(words)))
+    if rng.random() < 0.5:
+        return words[i][0], [words[i][1]]
+    j = i + 1
+    while (j < len(words) and len(" ".join(t for t, _ in words[i:j + 1])) <= max_chars
+           and _left(words[j][1]) > _left(words[j - 1][1])):
+        j += 1
+    j = int(rng.integers(i + 1, j + 1))
+    return " ".join(t for t, _ in words[i:j]), [s for _, s in words[i:j]]
+
+
+@lru_cache(maxsize=4)
+def _words_within(chars: frozenset[str]) -> tuple[list[str], np.ndarray]:
+    words, freqs = load_jieba_words(set(chars))
+    p = np.sqrt(freqs) if len(freqs) else freqs  # flatten Zipf: rare words still come up
+    return words, p / p.sum() if len(p) else p
+
+
+def chinese_label(hand: Hand, rng: np.random.Generator) -> tuple[str, str]:
+    """(label, what): a jieba word ('zh-words'), a Chinese numeral ('zh-numerals') or 1-3
+    random characters ('zh-chars'), all within what hand wrote."""
+    chars = frozenset(c for c in hand.chars() if not c.isascii())
+    r = rng.random()
+    if r < 0.45:
+        words, p = _words_within(chars)
+        if words:
+            return words[int(rng.choice(len(words), p=p))], "zh-words"
+    elif r < 0.65:
+        for _ in range(20):
+            n = int(rng.choice([rng.integers(1, 100), rng.integers(100, 10000), rng.integers(1, 10) * 10000]))
+            label = chinese_numeral(n)
+            if set(label) <= chars:
+                return label, "zh-numerals"
+    pool = sorted(chars)
+    return "".join(pool[int(rng.integers(len(pool)))] for _ in range(int(rng.integers(1, 4)))), "zh-chars"
+
+
+# ---------------------------------------------------------------- samples
+
+
+# What a real sample is, for the per-group figures of validation. Training only needs the kind.
+GROUPS = ("zh-chars", "zh-words", "zh-numerals", "en-words", "en-lines", "math", "number")
+KIND_OF = {"zh-chars": "chinese", "zh-words": "chinese", "zh-numerals": "chinese", "en-words": "text",
+           "en-lines": "text", "math": "math", "number": "number"}
+# Shares of the packs in composed samples (training); validation draws only from the packs that
+# hold back writers. English lines of several words are a set of their own (wider crops).
+TRAIN_MIX = {"casia": 0.30, "olhwdb": 0.22, "hit": 0.08, "imadocsen": 0.26, "crohme": 0.14}
+VAL_MIX = {"casia": 0.55, "imadocsen": 0.3, "crohme": 0.15}
+
+
+@dataclass
+class RealSources:
+    """Everything a split's composed samples draw from."""
+
+    hands: dict[str, list[Hand]]  # by pack: casia, olhwdb, hit
+    sentences: list[Sentence]
+    expressions: list[Expression]
+
+    @classmethod
+    def load(cls, split: str, folder: Path | None = None) -> "RealSources":
+        return cls({"casia": load_casia(split, folder), "olhwdb": load_olhwdb(split, folder),
+                    "hit": load_hit(split, folder)},
+                   load_imadocsen(split, folder), load_crohme(split, folder))
+
+
+def real_sample(pack: str, src: RealSources, rng: np.random.Generator, max_chars: int = 60,
+                hand_warp: float = 0.0) -> tuple[np.ndarray, str, str]:
+    """(uint8 grayscale crop, label, group) of one composed sample from `pack`, through the
+    phone-photo degradation; stacked fractions are already unstacked, as the runtime does."""
+    if pack == "imadocsen":
+        label, words = word_spans(src.sentences[int(rng.integers(len(src.sentences)))], rng, max_chars)
+        alpha, group = english_alpha(words, rng), "en-lines" if " " in label else "en-words"
+    elif pack == "crohme":
+        e = src.expressions[int(rng.integers(len(src.expressions)))]
+        crop = photo_crop(e.alpha, rng, strong_slant=0.0, hand_warp=hand_warp)
+        group = "number" if all(c.isdigit() or c in ".,-" for c in e.text) else "math"
+        return (unstack_fraction(crop) if e.stacked else crop), e.text, group
+    else:
+        hands = src.hands[pack]
+        hand = hands[int(rng.integers(len(hands)))]
+        label, group = chinese_label(hand, rng)
+        alpha = chinese_alpha(hand, label, rng)
+    return photo_crop(alpha, rng, hand_warp=hand_warp), label, group
+
+
+@dataclass
+class RealJob:
+    start: int
+    count: int
+    seed: int
+    split: str
+    max_width: int
+    folder: str | None = None
+
+
+_SOURCES: dict[str, RealSources] = {}
+
+
+def _pack_for(index: int, seed: int, mix: dict[str, float]) -> str:
+    rng = np.random.default_rng([seed, index, 7])
+    return str(rng.choice(list(mix), p=np.asarray(list(mix.values())) / sum(mix.values())))
+
+
+def render_real_chunk(job: RealJob) -> tuple[int, np.ndarray, np.ndarray, list[str], list[int]]:
+    """Lines (prepare_line_u8, height 32, up to max_width) of samples start .. start + count."""
+    if job.split not in _SOURCES:
+        _SOURCES[job.split] = RealSources.load(job.split, Path(job.folder) if job.folder else None)
+    src = _SOURCES[job.split]
+    train = job.split == "train"
+    images = np.zeros((job.count, 32, job.max_width), np.uint8)
+    widths, labels, groups = np.zeros(job.count, np.int32), [], []
+    for k in range(job.count):
+        i = job.start + k
+        rng = np.random.default_rng([job.seed, i])
+        pack = _pack_for(i, job.seed, TRAIN_MIX if train else VAL_MIX)
+        crop, label, group = real_sample(pack, src, rng, hand_warp=0.2 if train else 0.0)
+        line = prepare_line_u8(crop, 32, job.max_width)
+        images[k, :, :line.shape[1]] = line
+        widths[k] = line.shape[1]
+        labels.append(label)
+        groups.append(GROUPS.index(group))
+    return job.start, images, widths, labels, groups
+
+
+def render_real_dataset(out: Path, count: int, seed: int, split: str, max_width: int = 1024,
+                        workers: int = 2, chunk: int = 500, folder: Path | None = None) -> None:
+    """Render `count` composed real samples of a split into `out` (synth.write_lines); wide
+    enough by default for a 60-character English line at the model's height."""
+    jobs = [RealJob(s, min(chunk, count - s), seed, split, max_width, str(folder) if folder else None)
+            for s in range(0, count, chunk)]
+    with mp.get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+        write_lines(out, count, max_width, pool.imap_unordered(render_real_chunk, jobs), names=GROUPS)
