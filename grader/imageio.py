@@ -95,7 +95,8 @@ def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
     except Exception:
         preview = data[:40].decode("utf-8", errors="replace")
         looks_text = all(32 <= b < 127 or b in (9, 10, 13) for b in data[:200])
-        reason = f"it looks like a text file ({preview.strip()[:30]!r}...)" if looks_text else "unknown or corrupt format"
+        reason = (f"it looks like a text file ({preview.strip()[:30]!r}...)" if looks_text
+                  else "unknown or corrupt format")
         raise ImageUnreadable(
             f"{_label(name)}not an image we can read: {reason}. Upload a JPEG, PNG or PDF"
         ) from None

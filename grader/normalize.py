@@ -163,8 +163,8 @@ def parse_number(text: str) -> ParsedNumber | None:
         text = text.replace(",", ".")  # decimal comma, as written in much of Europe
     match = _NUMBER_RE.match(text)
     if match is None:
-        value = _parse_chinese_numeral(text)
-        return None if value is None else ParsedNumber(Fraction(value), "chinese")
+        chinese = _parse_chinese_numeral(text)
+        return None if chinese is None else ParsedNumber(Fraction(chinese), "chinese")
     sign = -1 if match["sign"] == "-" else 1
     if match["num"] is not None:
         numerator, denominator = int(match["num"]), int(match["den"])

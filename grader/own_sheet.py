@@ -102,7 +102,8 @@ def _reading_order(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, in
     rows: list[list[tuple[int, int, int, int]]] = []
     for r in rects:
         centre = r[1] + r[3] / 2
-        if rows and abs(centre - np.mean([q[1] + q[3] / 2 for q in rows[-1]])) < 0.5 * np.median([q[3] for q in rows[-1]]):
+        last = rows[-1] if rows else []
+        if last and abs(centre - np.mean([q[1] + q[3] / 2 for q in last])) < 0.5 * np.median([q[3] for q in last]):
             rows[-1].append(r)
         else:
             rows.append([r])
@@ -118,7 +119,8 @@ def detect_answer_boxes(template_bgr: np.ndarray) -> list[Box]:
     # Close small gaps in printed or photographed borders so each box is one contour.
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     rects = _reading_order(_dedupe(_rectangles(binary)))
-    return [(round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4)) for x, y, w, h in rects]
+    return [(round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4))
+            for x, y, w, h in rects]
 
 
 def draft_key(pages: list[np.ndarray], key_id: str, title: str, paper: str = "A4",
@@ -128,7 +130,7 @@ def draft_key(pages: list[np.ndarray], key_id: str, title: str, paper: str = "A4
     `pages` are straightened template pages (see page_from_image). Answers are left as "?" for the
     teacher to fill in; `templates` must be set to the saved page images' file names.
     """
-    questions = []
+    questions: list[dict[str, Any]] = []
     for page_number, page in enumerate(pages, start=1):
         for box in detect_answer_boxes(page):
             n = len(questions) + 1

@@ -101,8 +101,8 @@ def detect_markers(gray: np.ndarray, config: RegistrationConfig = DEFAULT_CONFIG
     found: dict[int, np.ndarray] = {}
     if ids is None:
         return found
-    for quad, marker_id in zip(corners, ids.ravel()):
-        marker_id = int(marker_id)
+    for quad, raw_id in zip(corners, ids.ravel()):
+        marker_id = int(raw_id)
         if marker_id not in MARKER_IDS:
             continue
         quad = quad.reshape(4, 2).astype(np.float32)
@@ -219,7 +219,8 @@ def _printed_weight(key: AnswerKey, page: int) -> np.ndarray:
            int(qx / page_w * width) : int((qx + qw) / page_w * width) + 1] = 0
     for corners in marker_corners_px(key.paper).values():
         (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
-        weight[int(y0 / page_h * height) : int(y1 / page_h * height) + 1, int(x0 / page_w * width) : int(x1 / page_w * width) + 1] = 0
+        rows = slice(int(y0 / page_h * height), int(y1 / page_h * height) + 1)
+        weight[rows, int(x0 / page_w * width) : int(x1 / page_w * width) + 1] = 0
     return weight
 
 
@@ -249,15 +250,14 @@ def _outline_homography(outline: Outline, template: np.ndarray, photo: np.ndarra
     corners = outline.corners
     if np.linalg.norm(corners[1] - corners[0]) > np.linalg.norm(corners[3] - corners[0]):
         corners = np.roll(corners, -1, axis=0)  # make the first side a short (top) one
-    best = (None, -1.0)
+    scored: list[tuple[float, np.ndarray]] = []
     for turn in (0, 2):
         candidate = np.roll(corners, -turn, axis=0)
         homography = cv2.getPerspectiveTransform(candidate.astype(np.float32), target.astype(np.float32))
         preview = cv2.warpPerspective(photo, _scaled(homography, 0.125), (width // 8, height // 8))
-        score = _similarity(preview, template, weight)
-        if score > best[1]:
-            best = (homography, score)
-    return best
+        scored.append((_similarity(preview, template, weight), homography))
+    score, homography = max(scored, key=lambda pair: pair[0])  # the first of equals, as before
+    return homography, score
 
 
 def _scaled(homography: np.ndarray, factor: float) -> np.ndarray:
@@ -271,7 +271,7 @@ _FEATURE_CACHE: dict[tuple[str, int], tuple] = {}
 
 def _features(gray: np.ndarray, mask: np.ndarray | None = None):
     # SIFT: slower than ORB but far steadier under perspective; this is the last resort anyway.
-    sift = cv2.SIFT_create(nfeatures=4000)
+    sift = cv2.SIFT.create(nfeatures=4000)
     return sift.detectAndCompute(gray, mask)
 
 
@@ -300,8 +300,9 @@ def _photo_features(photo_gray: np.ndarray, config: RegistrationConfig):
 
 
 def _feature_homography(photo_features, key: AnswerKey, page: int, template: np.ndarray,
-                        config: RegistrationConfig) -> tuple[np.ndarray, float, int]:
-    """Photo -> template homography from SIFT matches (ratio test, MAGSAC): (H, RMS error, inliers)."""
+                        config: RegistrationConfig) -> tuple[np.ndarray | None, float, int]:
+    """Photo -> template homography from SIFT matches (ratio test, MAGSAC): (H, RMS error, inliers);
+    H is None when too few features match (the caller reports the inlier count it saw)."""
     t_points, t_desc, t_scale = _template_features(key, page, template, config.features_long_side)
     p_points, p_desc, scale = photo_features
     if p_desc is None or t_desc is None or len(p_points) < 10:
@@ -310,8 +311,8 @@ def _feature_homography(photo_features, key: AnswerKey, page: int, template: np.
     good = [m for m, *rest in pairs if rest and m.distance < 0.75 * rest[0].distance]
     if len(good) < config.min_feature_inliers:
         return None, float("inf"), len(good)
-    src = np.float64([p_points[m.queryIdx].pt for m in good]) / scale
-    dst = np.float64([t_points[m.trainIdx].pt for m in good]) / t_scale
+    src = np.array([p_points[m.queryIdx].pt for m in good], np.float64) / scale
+    dst = np.array([t_points[m.trainIdx].pt for m in good], np.float64) / t_scale
     homography, mask = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, 4.0, maxIters=10000, confidence=0.9999)
     if homography is None:
         return None, float("inf"), 0
@@ -405,19 +406,19 @@ def _by_markers(photo: np.ndarray, gray: np.ndarray, key: AnswerKey, page: int |
     return RegisteredPage(registered, chosen, "markers", error, qr, homography, len(found)), ""
 
 
-def _by_outline(photo: np.ndarray, key: AnswerKey, page: int | None, config: RegistrationConfig) -> tuple[RegisteredPage | None, str]:
+def _by_outline(photo: np.ndarray, key: AnswerKey, page: int | None,
+                config: RegistrationConfig) -> tuple[RegisteredPage | None, str]:
     try:
         outline = find_page_outline(photo, config)
     except AlignmentFailed as error:
         return None, str(error)
     pages = [page] if page is not None else list(range(1, key.pages + 1))
     size = page_size_px(key.paper)
-    best: tuple[float, int, np.ndarray] | None = None
+    candidates: list[tuple[float, int, np.ndarray]] = []
     for p in pages:
         homography, score = _outline_homography(outline, template_image(key, p), photo, _printed_weight(key, p))
-        if best is None or score > best[0]:
-            best = (score, p, homography)
-    score, chosen, homography = best
+        candidates.append((score, p, homography))
+    score, chosen, homography = max(candidates, key=lambda c: c[0])  # the first of equals, as before
     if score < config.min_similarity:
         return None, f"a page outline was found but the page does not match the template (similarity {score:.2f})"
     registered = _warp(photo, homography, size)
@@ -425,7 +426,7 @@ def _by_outline(photo: np.ndarray, key: AnswerKey, page: int | None, config: Reg
     _check_assignment(qr, key)
     chosen = qr.page if qr is not None else chosen
     # The outline's side-fit residual, in template pixels, stands for the reprojection error.
-    scale = size[0] / max(np.linalg.norm(outline.corners[1] - outline.corners[0]), 1.0)
+    scale = size[0] / max(float(np.linalg.norm(outline.corners[1] - outline.corners[0])), 1.0)
     return RegisteredPage(registered, chosen, "outline", outline.fit_error * scale, qr, homography), ""
 
 

@@ -74,8 +74,9 @@ def render_handwriting(text: str, height_px: int, rng: np.random.Generator, font
     stroke = int(rng.integers(0, 2)) if size > 30 else 0
     left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
     pad = size // 2
-    canvas = Image.new("L", (right - left + 2 * pad, bottom - top + 2 * pad), 0)
-    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
+    canvas = Image.new("L", (int(right - left) + 2 * pad, int(bottom - top) + 2 * pad), 0)
+    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, fill=255, font=font, stroke_width=stroke,
+                                stroke_fill=255)
     mask = np.asarray(canvas)
     shear = float(rng.uniform(-0.25, 0.2))
     angle = float(rng.uniform(-4, 4))
@@ -141,7 +142,8 @@ class PhotoParams:
     background: str = "wood"  # wood | cloth | plain
 
     @classmethod
-    def random(cls, rng: np.random.Generator, severity: float = 1.0, frame: tuple[int, int] = (1600, 1200)) -> "PhotoParams":
+    def random(cls, rng: np.random.Generator, severity: float = 1.0,
+               frame: tuple[int, int] = (1600, 1200)) -> "PhotoParams":
         """Parameters drawn over the issue's range; severity 0..1 scales how hard they get."""
         s = float(np.clip(severity, 0, 1))
         return cls(
@@ -195,7 +197,8 @@ def _projection(page_shape: tuple[int, ...], p: PhotoParams, rng: np.random.Gene
     extrinsic = np.column_stack([rot[:, 0], rot[:, 1], [0, 0, distance]])
     intrinsic = np.array([[focal, 0, 0], [0, focal, 0], [0, 0, 1]], np.float64)
     homography = intrinsic @ extrinsic @ centred
-    corners = cv2.perspectiveTransform(np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64), homography).reshape(4, 2)
+    page_corners = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float64)
+    corners = cv2.perspectiveTransform(page_corners, homography).reshape(4, 2)
     area = cv2.contourArea(corners.astype(np.float32))
     scale = np.sqrt(p.fill * fw * fh / max(area, 1e-6))
     # Cap the scale so the markers (inset by 4 % of the page) stay inside the frame with a margin.
@@ -213,10 +216,13 @@ def _projection(page_shape: tuple[int, ...], p: PhotoParams, rng: np.random.Gene
 def _background(frame: tuple[int, int], kind: str, rng: np.random.Generator) -> np.ndarray:
     fw, fh = frame
     small = (max(8, fw // 8), max(8, fh // 8))
+    tex: np.ndarray  # float32 texture, (h, w, 3) or (h, w, 1)
     if kind == "wood":
         base = np.array(rng.uniform([40, 70, 110], [90, 130, 190]), np.float32)  # browns in BGR
         y = np.linspace(0, 1, small[1])[:, None]
-        grain = np.sin(2 * np.pi * (y * rng.uniform(15, 40) + rng.normal(0, 0.6, (small[1], small[0])).cumsum(axis=1) * 0.02))
+        rings = rng.uniform(15, 40)  # drawn before the wander, so the random stream is unchanged
+        wander = rng.normal(0, 0.6, (small[1], small[0])).cumsum(axis=1) * 0.02
+        grain = np.sin(2 * np.pi * (y * rings + wander))
         tex = (grain[:, :, None] * 18 + base).astype(np.float32)
     elif kind == "cloth":
         base = np.array(rng.uniform(30, 200, 3), np.float32)
@@ -237,13 +243,13 @@ def _lighting(frame: tuple[int, int], p: PhotoParams, rng: np.random.Generator) 
     a = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(a) * gx + np.sin(a) * gy)
     ramp = (ramp - ramp.min()) / max(1e-6, np.ptp(ramp))
-    light = p.light_low + (1.0 - p.light_low) * ramp
+    light: np.ndarray = p.light_low + (1.0 - p.light_low) * ramp
     if p.shadow > 0:
-        shadow = np.zeros((sh, sw), np.float32)
+        outline = np.zeros((sh, sw), np.float32)
         c = rng.uniform([0, 0], [sw, sh])
         pts = (c + rng.normal(0, 0.35, (6, 2)) * [sw, sh]).astype(np.int32)
-        cv2.fillPoly(shadow, [cv2.convexHull(pts)], 1.0)
-        shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, sw / 60))
+        cv2.fillPoly(outline, [cv2.convexHull(pts)], 1.0)
+        shadow = cv2.GaussianBlur(outline, (0, 0), max(1.0, sw / 60))
         light = light * (1 - p.shadow * shadow)
     light = cv2.resize(light.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
     tint = rng.uniform(0.9, 1.05, 3).astype(np.float32)  # warm or cool light
@@ -258,8 +264,8 @@ def simulate_photo(page_bgr: np.ndarray, rng: np.random.Generator, params: Photo
     frame = _background(p.frame, p.background, rng)
     page_mask = np.full(page_bgr.shape[:2], 255, np.uint8)
     # A camera integrates over each pixel: pre-blur the page when it shrinks, against aliasing.
-    corners = cv2.perspectiveTransform(np.array([[[0, 0]], [[page_bgr.shape[1], 0]], [[page_bgr.shape[1], page_bgr.shape[0]]],
-                                                 [[0, page_bgr.shape[0]]]], np.float64), homography)
+    ph, pw = page_bgr.shape[:2]
+    corners = cv2.perspectiveTransform(np.array([[[0, 0]], [[pw, 0]], [[pw, ph]], [[0, ph]]], np.float64), homography)
     shrink = np.sqrt(cv2.contourArea(corners.astype(np.float32)) / (page_bgr.shape[0] * page_bgr.shape[1]))
     source = cv2.GaussianBlur(page_bgr, (0, 0), 0.5 * (1 / shrink - 1)) if shrink < 0.8 else page_bgr
     warped = cv2.warpPerspective(source, homography, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -275,6 +281,8 @@ def simulate_photo(page_bgr: np.ndarray, rng: np.random.Generator, params: Photo
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(p.jpeg_quality)])
     jpeg = buffer.tobytes()
     decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if not ok or decoded is None:  # OpenCV without its JPEG codec: no photo to hand out
+        raise RuntimeError("OpenCV could not encode and decode the simulated photo as JPEG")
     return SimulatedPhoto(decoded, jpeg, homography, p)
 
 

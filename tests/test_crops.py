@@ -62,7 +62,7 @@ def test_crops_hold_the_whole_answer(cropped):
 
 
 def test_ink_is_grayscale_dark_on_white_and_trimmed(cropped):
-    for case, _, crops in cropped[:4]:
+    for _case, _, crops in cropped[:4]:
         for crop in crops:
             assert crop.ink.dtype == np.uint8 and crop.ink.ndim == 2
             assert crop.color.ndim == 3 and crop.color.shape[2] == 3
@@ -98,7 +98,8 @@ def _shadow(page, box):
 
 def _hard_shadow(page, box):
     x, y, w, h = box
-    page[y - 30 : y + h // 2, x - 30 : x + w + 30] = (page[y - 30 : y + h // 2, x - 30 : x + w + 30] * 0.55).astype(np.uint8)
+    shade = (slice(y - 30, y + h // 2), slice(x - 30, x + w + 30))
+    page[shade] = (page[shade] * 0.55).astype(np.uint8)
 
 
 def _noise(page, box):

@@ -13,9 +13,9 @@ import pytest
 from grader.answer_key import parse_answer_key
 from grader.errors import AlignmentFailed, WrongAssignment
 from grader.layout import MARKER_PX, marker_origins_px, qr_rect_px
+from grader.own_sheet import detect_answer_boxes, draft_key, page_from_image, save_template_key
 from grader.registration import find_page_outline, read_qr, register
 from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
-from grader.own_sheet import detect_answer_boxes, draft_key, page_from_image, save_template_key
 from tests.paper_data import PHOTO_TABLE, blank_page, corner_error_px, hide_marker, key, photo_case
 
 MAX_CORNER_ERROR = 0.005  # of the page width
@@ -117,7 +117,8 @@ def test_another_assignments_sheet_is_named():
 
 
 def test_qr_page_beyond_the_key_is_refused():
-    one_page = key("algebra-basics").model_copy(update={"pages": 1, "questions": key("algebra-basics").questions_on_page(1)})
+    algebra = key("algebra-basics")
+    one_page = algebra.model_copy(update={"pages": 1, "questions": algebra.questions_on_page(1)})
     case = photo_case(5)  # algebra page 2
     with pytest.raises(WrongAssignment, match="names page 2"):
         register(case.photo.image, one_page)
@@ -221,7 +222,8 @@ def test_letter_paper():
     letter = key("arithmetic-basics").model_copy(update={"paper": "Letter"})
     sheet = render_page(letter, 1)
     assert sheet.shape == (2200, 1700, 3)
-    photo = simulate_photo(sheet, np.random.default_rng(4), PhotoParams(frame=(1600, 1200), rotation_deg=85, tilt_deg=20, fill=0.6))
+    params = PhotoParams(frame=(1600, 1200), rotation_deg=85, tilt_deg=20, fill=0.6)
+    photo = simulate_photo(sheet, np.random.default_rng(4), params)
     result = register(photo.image, letter)
     assert result.method == "markers" and result.image.shape == (2200, 1700, 3)
     assert _error(result, photo, 1700, 2200) <= MAX_CORNER_ERROR * 1700

@@ -7,17 +7,17 @@ import cv2
 import numpy as np
 import pytest
 
+from grader.errors import GraderError
 from grader.imageio import load_images
 from grader.layout import (
+    QrInfo,
     marker_corners_px,
     page_size_px,
     parse_qr_payload,
     qr_payload,
     qr_rect_px,
-    QrInfo,
 )
 from grader.worksheet import Student, render_page, worksheet_pdf_bytes
-from grader.errors import GraderError
 from tests.paper_data import blank_page, key
 
 
@@ -79,7 +79,8 @@ def test_prompts_and_labels_are_printed_left_of_the_boxes():
     height, width = page.shape
     for q in k.questions_on_page(1):
         x, y, w, h = q.box
-        left_strip = page[round(y * height) : round((y + h) * height), round((x - 0.15) * width) : round((x - 0.015) * width)]
+        rows = slice(round(y * height), round((y + h) * height))
+        left_strip = page[rows, round((x - 0.15) * width) : round((x - 0.015) * width)]
         assert (left_strip < 128).sum() > 100, q.id
 
 
@@ -99,8 +100,8 @@ def test_roster_makes_one_sheet_per_student():
     pages = load_images(pdf, "sheets.pdf")
     assert len(pages) == 2
     x, y, w, h = qr_rect_px(k.paper)
-    students = [parse_qr_payload(cv2.QRCodeDetector().detectAndDecode(p[y - 20 : y + h + 20, x - 20 : x + w + 20])[0]).student
-                for p in pages]
+    around_qr = (slice(y - 20, y + h + 20), slice(x - 20, x + w + 20))
+    students = [parse_qr_payload(cv2.QRCodeDetector().detectAndDecode(p[around_qr])[0]).student for p in pages]
     assert students == ["s1", "s2"]
 
 
