@@ -1,13 +1,12 @@
 """Entry of the teacher's web app: the demo on a first start, then navigation; each screen
 lives in pages/."""
 
-import os
-
 import streamlit as st
 
 from grader import db
 from grader.demo import seed_demo
 from grader.errors import GraderError
+from grader.settings import Settings
 from pages._common import engine, recognizer
 
 st.set_page_config(page_title="Homework grader", page_icon=":material/edit_note:", layout="wide")
@@ -32,7 +31,7 @@ navigation = st.navigation([
 ])
 try:
     engine()
-    if os.environ.get("GRADER_DEMO", "1") != "0":
+    if Settings.from_env().demo:
         demo = _demo(db.database_url())
         if demo["untold"]:  # the first visitor after seeding hears what was added, once
             demo["untold"] = False

@@ -5,7 +5,7 @@ on generated sheets, and the trade-off curve of the review thresholds.
     nice -n 10 .venv/bin/python bench/grading.py --quick    # smaller sets, same figures
 
 1. Throughput: N photos (4000x3000 JPEG) of the 20-question arithmetic sheet, graded by
-   `grader.batch.grade_files` with 2 worker processes into a fresh SQLite gradebook; pages per
+   `grader.grading.grade_photos` with 2 worker processes into a fresh SQLite gradebook; pages per
    minute over the whole batch (decode, registration, crops, recogniser, scoring, storing), and
    peak resident memory of the main process and of the largest worker.
 2. Accuracy: sheets of every demo key filled with answers a class might write (right ones, near
@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from grader import db  # noqa: E402
 from grader.answer_key import AnswerKey, list_answer_keys  # noqa: E402
-from grader.batch import grade_files, prepare_grading  # noqa: E402
+from grader.grading import GradeOptions, KeyRef, grade_photos, prepare  # noqa: E402
 from grader.pipeline import grade_photo  # noqa: E402
-from grader.recognizer import Recognizer  # noqa: E402
+from grader.reader import Reader, load_reader  # noqa: E402
 from grader.scoring import DEFAULT_CONFIG, Rules, ScoringConfig, match_text, score_answer  # noqa: E402
 from grader.simulate import PhotoParams, fill_answers, simulate_photo  # noqa: E402
 from grader.worksheet import render_page  # noqa: E402
@@ -182,17 +182,16 @@ def grade_folder(folder: Path, workers: int, models: Path | None = None) -> None
     key = next(k for k in list_answer_keys() if k.id == THROUGHPUT_KEY)
     paths = sorted(folder.glob("*.jpg"))
     engine = db.open_engine(f"sqlite:///{folder / f'bench-{workers}.db'}")
-    context = prepare_grading(engine, Path(key.source).read_text(encoding="utf-8"), key.source)
+    context = prepare(engine, KeyRef(path=Path(key.source)))
     recognizer = None  # workers load their own
     if workers == 1:
-        recognizer = Recognizer.load(models, threads=1) if models else Recognizer.load(threads=1)
+        recognizer = load_reader(models, threads=1)
     with ChildPeaks() as children:
         started = time.perf_counter()
-        results = list(grade_files(engine, context, paths, workers=workers,
-                                   recognizer=recognizer,
-                                   models_dir=str(models) if models else None))
+        results = list(grade_photos(engine, context, paths, recognizer,
+                                    GradeOptions(workers=workers, models_dir=models)))
         elapsed = time.perf_counter() - started
-    failed = sum("error" in r for r in results)
+    failed = sum(r.error is not None for r in results)
     own, child = _vm_hwm_mb(), max(children.peaks.values(), default=0.0)
     print(f"throughput: {len(paths)} pages of {len(key.questions)} questions with {workers} "
           f"worker processes in {elapsed:.1f} s = {len(paths) / elapsed * 60:.0f} pages/minute "
@@ -217,7 +216,7 @@ class Record:
 
 
 def collect(keys: list[AnswerKey], photos_per_key: int, seed: int,
-            recognizer: Recognizer) -> tuple[list[Record], int]:
+            recognizer: Reader) -> tuple[list[Record], int]:
     rng = np.random.default_rng(seed)
     records, failed = [], 0
     for key in keys:
@@ -310,7 +309,7 @@ def pareto(grid) -> list[tuple[ScoringConfig, Outcome]]:
     return curve
 
 
-def accuracy(photos_per_key: int, recognizer: Recognizer) -> None:
+def accuracy(photos_per_key: int, recognizer: Reader) -> None:
     keys = list_answer_keys()
     started = time.perf_counter()
     validation, failed_v = collect(keys, photos_per_key, seed=100, recognizer=recognizer)
@@ -372,8 +371,7 @@ def main() -> int:
     per_key = args.per_key or (6 if args.quick else 25)
     print(f"machine: {os.cpu_count()} CPUs; nice {os.nice(0)}")
     if not args.skip_accuracy:
-        accuracy(per_key, Recognizer.load(args.models, threads=1) if args.models
-                 else Recognizer.load(threads=1))
+        accuracy(per_key, load_reader(args.models, threads=1))
     if not args.skip_throughput:
         with tempfile.TemporaryDirectory() as folder:
             throughput(photos, args.workers, Path(folder), args.models)

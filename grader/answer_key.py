@@ -7,6 +7,7 @@ the field and what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,19 +15,20 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from grader.errors import AnswerKeyInvalid
+from grader.normalize import NormalizeOptions
 from grader.paths import ANSWER_KEYS_DIR
+from grader.vocab import Kind, Mode
 
-Kind = Literal["number", "math", "text", "chinese", "choice"]
-KINDS: tuple[str, ...] = ("number", "math", "text", "chinese", "choice")
 PAPERS: tuple[str, ...] = ("A4", "Letter")
 
 
 class Match(BaseModel):
-    """Scoring rules of one question (the marks side interprets them)."""
+    """Scoring rules of one question (grader.scoring interprets them); the defaults here are the
+    only ones: a key without a `match` block, or with some fields left out, gets them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mode: Literal["auto", "exact", "fuzzy", "numeric", "choice"] = "auto"
+    mode: Mode = Mode.AUTO
     threshold: float = Field(85.0, ge=0, le=100)  # rapidfuzz similarity, 0-100
     tolerance: float = Field(0.0, ge=0)  # absolute numeric tolerance
     equivalent_forms: bool = True  # 0.5 = 1/2 = .50
@@ -34,6 +36,22 @@ class Match(BaseModel):
     ignore_spaces: bool = True
     normalize_width: bool = True  # full-width -> half-width (Ｘ -> X)
     partial_credit: Literal["none", "fuzzy_band", "per_token"] = "none"
+
+    @classmethod
+    def of(cls, match: Any) -> "Match":
+        """The rules of a `match` given as a Match, a mapping (fields left out or None take the
+        defaults) or None (all defaults)."""
+        if isinstance(match, Match):
+            return match
+        if match is None:
+            return cls()
+        if not isinstance(match, Mapping):
+            match = {name: getattr(match, name, None) for name in cls.model_fields}
+        return cls.model_validate({k: v for k, v in match.items() if v is not None})
+
+    def options(self) -> NormalizeOptions:
+        """How readings and answers are normalised before they are compared."""
+        return NormalizeOptions(self.case_sensitive, self.ignore_spaces, self.normalize_width)
 
 
 def _as_text(value: Any) -> Any:
@@ -201,7 +219,7 @@ def _expectation(error: dict) -> str:
         return "is required but missing"
     if kind == "extra_forbidden":
         return "is not a known field (check the spelling)"
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         return f"expected one of {expected}, got {error.get('input')!r}"
     message = error["msg"]

@@ -30,18 +30,23 @@ import time
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 import anyio
+import cv2
+import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Engine
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from grader import db, export, store
+from grader.answer_key import AnswerKey, load_answer_key
 from grader.errors import (
     AlignmentFailed,
     AnswerKeyInvalid,
@@ -51,12 +56,16 @@ from grader.errors import (
     StoreError,
     WrongAssignment,
 )
+from grader.grading import KeyNotFound, KeyRef, Photo, grade_photos, prepare
+from grader.imageio import ImageLimits, load_images
 from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
+from grader.reader import Read, Reader, load_reader
+from grader.settings import MB, Settings
+from grader.vocab import Kind, Status
 
 log = logging.getLogger("grader.api")
 
-MB = 1024 * 1024
-Kind = Literal["number", "math", "text", "chinese", "choice"]
+KIND_NAMES: tuple[str, ...] = tuple(k.value for k in Kind)  # what the multipart form's `kind` may say
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,18 +89,14 @@ class ApiSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
-        """Read GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL, GRADER_MODELS_DIR."""
-        env = os.environ if environ is None else environ
-        try:
-            max_body_mb = float(env.get("GRADER_API_MAX_BODY_MB") or "20")
-        except ValueError:
-            raise GraderError(f"GRADER_API_MAX_BODY_MB must be a number of megabytes, not "
-                              f"{env.get('GRADER_API_MAX_BODY_MB')!r}") from None
+        """GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL and GRADER_MODELS_DIR
+        (read by grader.settings), then the non-None `overrides` (serve-api's options)."""
+        env = Settings.from_env(environ)
         settings = cls(
-            token=env.get("GRADER_API_TOKEN") or None,  # an empty token means none, never "any"
-            max_body_bytes=int(max_body_mb * MB),
-            database_url=env.get("GRADER_DATABASE_URL") or None,
-            models_dir=Path(env.get("GRADER_MODELS_DIR") or MODELS_DIR),
+            token=env.api_token,  # an empty token means none, never "any"
+            max_body_bytes=env.api_max_body_bytes(),
+            database_url=env.database_url,
+            models_dir=env.models_dir,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -126,7 +131,7 @@ class QuestionResult(BaseModel):
     verdict: str
     score: float
     max: float
-    status: Literal["auto", "review", "blank"]
+    status: Status
 
 
 class PhotoResult(BaseModel):
@@ -277,25 +282,24 @@ class SharedRecognizer:
     def __init__(self, settings: ApiSettings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
-        self._recognizer: Any = None
+        self._recognizer: Reader | None = None
 
     @property
     def loaded(self) -> bool:
         return self._recognizer is not None
 
-    def get(self) -> Any:
+    def get(self) -> Reader:
         if self._recognizer is None:
             with self._lock:  # double-checked: only the first caller pays for loading
                 if self._recognizer is None:
                     try:
-                        from grader.recognizer import Recognizer
+                        self._recognizer = load_reader(
+                            self._settings.models_dir,
+                            precision=self._settings.precision,
+                            threads=self._settings.inference_threads,
+                        )
                     except ImportError as error:
                         raise ModelUnavailable(f"the recogniser is not installed ({error})") from None
-                    self._recognizer = Recognizer.load(
-                        self._settings.models_dir,
-                        precision=self._settings.precision,
-                        threads=self._settings.inference_threads,
-                    )
         return self._recognizer
 
 
@@ -311,11 +315,11 @@ class CropBatcher:
         self._shared = shared
         self._workers = max(1, workers)
         self._max_batch = max_batch
-        self._pending: list[tuple[Any, str | None, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[np.ndarray, str | None, asyncio.Future[Read]]] = []
         self._running = 0
 
-    async def read(self, gray: Any, kind: str | None) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def read(self, gray: np.ndarray, kind: str | None) -> Read:
+        future: asyncio.Future[Read] = asyncio.get_running_loop().create_future()
         self._pending.append((gray, kind, future))
         self._start_workers()
         return await future
@@ -348,7 +352,8 @@ class CropBatcher:
             self._running -= 1
 
 
-def _read_batch(shared: SharedRecognizer, crops: list[Any], kinds: list[str | None]) -> list[Any]:
+def _read_batch(shared: SharedRecognizer, crops: list[np.ndarray],
+                kinds: list[str | None]) -> Sequence[Read]:
     # One view, not recognize's careful reading (recognizer.VIEWS): with it, bench/api_load.py
     # measured p95 58 ms at concurrency 8 against the 50 ms target (209.6 requests/s).
     return shared.get().read(crops, kind=kinds)
@@ -360,14 +365,12 @@ class SharedEngine:
     def __init__(self, settings: ApiSettings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
-        self._engine: Any = None
+        self._engine: Engine | None = None
 
-    def get(self) -> Any:
+    def get(self) -> Engine:
         if self._engine is None:
             with self._lock:
                 if self._engine is None:
-                    from grader import db
-
                     self._engine = db.open_engine(self._settings.database_url)
         return self._engine
 
@@ -426,9 +429,7 @@ def _validation_message(errors: list[dict[str, Any]] | Any) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _grayscale(image: Any) -> Any:
-    import cv2
-
+def _grayscale(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
 
 
@@ -458,8 +459,8 @@ async def _ocr_input(request: Request, max_files: int) -> tuple[bytes, str | Non
             kind = form.get("kind") or None
             if not isinstance(upload, UploadFile):
                 raise ApiError(400, "the multipart form needs the image in a file part named 'file'")
-            if kind is not None and (not isinstance(kind, str) or kind not in Kind.__args__):
-                raise ApiError(422, f"kind: expected one of {', '.join(Kind.__args__)}")
+            if kind is not None and (not isinstance(kind, str) or kind not in KIND_NAMES):
+                raise ApiError(422, f"kind: expected one of {', '.join(KIND_NAMES)}")
             data = await upload.read()
             return data, kind, upload_label(upload.filename, 0)
     if not media:
@@ -477,7 +478,7 @@ OCR_BODY_SCHEMA: dict[str, Any] = {
                 "required": ["file"],
                 "properties": {
                     "file": {"type": "string", "format": "binary", "description": "the crop image"},
-                    "kind": {"type": "string", "enum": list(Kind.__args__)},
+                    "kind": {"type": "string", "enum": list(KIND_NAMES)},
                 },
             }
         },
@@ -506,10 +507,8 @@ GRADE_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _grade_input(request: Request, max_files: int) -> tuple[str, list[Any]]:
+async def _grade_input(request: Request, max_files: int) -> tuple[str, list[Photo]]:
     """(assignment id, uploads) from a multipart /grade request; the bytes are read here."""
-    from grader.batch import Upload
-
     media = _media_type(request)
     if media != "multipart/form-data":
         raise ApiError(415, f"send multipart/form-data with 'assignment' and 'photos' (got {media or 'no Content-Type'!r})")
@@ -520,7 +519,7 @@ async def _grade_input(request: Request, max_files: int) -> tuple[str, list[Any]
         files = [f for f in form.getlist("photos") if isinstance(f, UploadFile)]
         if not files:
             raise ApiError(422, "photos: the form needs one or more files in parts named 'photos'")
-        uploads = [Upload(upload_label(f.filename, i), await f.read()) for i, f in enumerate(files)]
+        uploads = [Photo(upload_label(f.filename, i), await f.read()) for i, f in enumerate(files)]
     return checked_assignment_id(assignment.strip()), uploads
 
 
@@ -681,87 +680,64 @@ async def gradebook_csv(request: Request, assignment_id: str, long: bool = False
     )
 
 
-def _key_text(settings: ApiSettings, engine: Any, assignment_id: str) -> tuple[str, str]:
-    """(YAML text, source) of the assignment's key: the gradebook's latest version, else its file
-    in answer_keys/. The gradebook comes first so that grading over the API never turns a key the
-    teacher edited in the app back into the file's older text (as the app grades uploads)."""
-    from grader import db, store
-    from grader.orm import Assignment
-
-    with db.read_session(engine) as session:
-        if session.get(Assignment, assignment_id) is not None:
-            _, version = store.load_key(session, assignment_id)
-            return version.yaml_text, f"{assignment_id} (version {version.version})"
-    path = settings.answer_keys_dir / f"{assignment_id}.yaml"  # the id was checked: no path parts
-    if not path.is_file():
-        raise ApiError(404, f"no assignment {assignment_id!r}: not in the gradebook and no answer key file")
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except (OSError, UnicodeDecodeError) as error:
-        raise AnswerKeyInvalid(f"{path.name}: cannot read the answer key ({error})") from None
-
-
 def _grade_uploads(settings: ApiSettings, shared_engine: SharedEngine, shared: SharedRecognizer,
-                   assignment_id: str, uploads: list[Any]) -> dict[str, Any]:
-    """Grade uploads into the gradebook through the same batch code as `grade` (a worker thread)."""
-    from grader.answer_key import parse_answer_key
-    from grader.batch import grade_files, prepare_grading
-
+                   assignment_id: str, uploads: list[Photo]) -> dict[str, Any]:
+    """Grade uploads into the gradebook through the grading service, as `grade` does (in a
+    worker thread). The key is the gradebook's latest version, else the assignment's file in
+    answer_keys/ (grader.grading's rule), so grading over the API never turns a key the teacher
+    edited in the app back into the file's older text."""
     engine = shared_engine.get()
-    key_text, source = _key_text(settings, engine, assignment_id)
-    if parse_answer_key(key_text, source=source).id != assignment_id:
-        raise AnswerKeyInvalid(f"{Path(source).name}: its id is not {assignment_id!r}")
-    context = prepare_grading(engine, key_text, source)
-    results = list(grade_files(engine, context, uploads, recognizer=shared.get()))
-    return {"success": True, "assignment": context.key.id, "key_version": context.key_version, "results": results}
+    try:
+        context = prepare(engine, KeyRef(assignment_id), keys_dir=settings.answer_keys_dir)
+    except KeyNotFound as error:
+        raise ApiError(404, str(error)) from None
+    results = [r.as_json() for r in grade_photos(engine, context, uploads, shared.get())]
+    return {"success": True, "assignment": context.key.id, "key_version": context.key_version,
+            "results": results}
 
 
 def _list_assignments(settings: ApiSettings, shared_engine: SharedEngine) -> list[AssignmentInfo]:
-    from grader import db, store
-    from grader.answer_key import AnswerKey, load_answer_key
+    """The gradebook's assignments (store.assignment_summaries) and the key files beside them."""
+    files = _key_files(settings.answer_keys_dir)
+    with db.read_session(shared_engine.get()) as session:
+        stored = {s.key.id: s for s in store.assignment_summaries(session)}
+    out = []
+    for assignment_id in sorted(set(files) | set(stored)):
+        summary = stored.get(assignment_id)
+        key = summary.key if summary else files[assignment_id]
+        out.append(AssignmentInfo(
+            id=assignment_id, title=key.title, pages=key.pages, questions=len(key.questions),
+            max_points=sum(q.points for q in key.questions), key_file=assignment_id in files,
+            in_gradebook=summary is not None, key_version=summary.key_version if summary else None,
+            graded_pages=summary.graded_pages if summary else 0,
+        ))
+    return out
 
+
+def _key_files(folder: Path) -> dict[str, AnswerKey]:
     files: dict[str, AnswerKey] = {}
-    for path in sorted(settings.answer_keys_dir.glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         try:
             key = load_answer_key(path)
         except AnswerKeyInvalid as error:  # one broken file must not hide the others
             log.warning("skipping answer key %s: %s", path.name, error)
             continue
         files[key.id] = key
-    stored: dict[str, tuple[AnswerKey, int, int]] = {}
-    with db.read_session(shared_engine.get()) as session:
-        for assignment in store.list_assignments(session):
-            key, version = store.load_key(session, assignment.id)
-            stored[assignment.id] = (key, version.version, len(store.list_submissions(session, assignment.id)))
-    out = []
-    for assignment_id in sorted(set(files) | set(stored)):
-        key = stored[assignment_id][0] if assignment_id in stored else files[assignment_id]
-        _, version, pages = stored.get(assignment_id, (key, None, 0))
-        out.append(AssignmentInfo(
-            id=assignment_id, title=key.title, pages=key.pages, questions=len(key.questions),
-            max_points=sum(q.points for q in key.questions), key_file=assignment_id in files,
-            in_gradebook=assignment_id in stored, key_version=version, graded_pages=pages,
-        ))
-    return out
+    return files
 
 
 def _gradebook_text(shared_engine: SharedEngine, assignment_id: str, long: bool) -> str:
     """The CSV of the `export` command, from the same store and export functions."""
-    from grader import db, export, store
-    from grader.orm import Assignment
-
     with db.read_session(shared_engine.get()) as session:
-        if session.get(Assignment, assignment_id) is None:
+        if not store.has_assignment(session, assignment_id):
             raise ApiError(404, f"no assignment {assignment_id!r} in the gradebook; grade photos for it first")
         if long:
             return export.answers_csv(store.answer_rows(session, assignment_id))
         return export.gradebook_csv(store.gradebook(session, assignment_id))
 
 
-def _decode_crop(data: bytes, label: str) -> Any:
+def _decode_crop(data: bytes, label: str) -> np.ndarray:
     """One uploaded crop as a grayscale image (runs in a worker thread)."""
-    from grader.imageio import ImageLimits, load_images
-
     if not data:
         raise ApiError(400, f"{label}: the image is empty (0 bytes)")
     # A crop is small: tighter limits than for whole-page photos keep 8 concurrent requests

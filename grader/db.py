@@ -14,7 +14,6 @@ failing half-way. Every database failure a user can cause comes out as StoreErro
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -29,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from grader.errors import StoreError
 from grader.paths import REPO_ROOT
+from grader.settings import Settings
 
-ENV_VAR = "GRADER_DATABASE_URL"
 DEFAULT_PATH = REPO_ROOT / "data" / "gradebook.db"  # data/ is gitignored
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transaction
@@ -38,7 +37,7 @@ BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's transacti
 
 def database_url(url: str | None = None) -> str:
     """The URL to use: the argument, else $GRADER_DATABASE_URL, else the SQLite default file."""
-    return url or os.environ.get(ENV_VAR) or f"sqlite:///{DEFAULT_PATH}"
+    return url or Settings.from_env().database_url or f"sqlite:///{DEFAULT_PATH}"
 
 
 def describe(url: str) -> str:

@@ -20,10 +20,14 @@ from sqlalchemy.engine import Engine
 
 from grader import db, store
 from grader.answer_key import AnswerKey
-from grader.app_support import FileStore, PageResult, grade_upload, prepare_upload
 from grader.errors import GraderError
+from grader.files import FileStore
+from grader.grading import GradeOptions, GradingContext, KeyRef, Photo, grade_photos, prepare
 from grader.paths import ANSWER_KEYS_DIR
+from grader.reader import Reader, load_reader
 from grader.roster import RosterEntry
+from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
+from grader.worksheet import render_page
 
 DEMO_ROSTER = (
     RosterEntry("s01", "Ana Silva", "5A"),
@@ -90,9 +94,6 @@ def _claim_empty(engine: Engine, folder: Path) -> int | None:
 def demo_photo(key: AnswerKey, student: RosterEntry, rng: np.random.Generator) -> bytes:
     """A JPEG phone photo of the student's own sheet (QR names the student), filled in with
     mostly right, some wrong and a few blank answers."""
-    from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
-    from grader.worksheet import render_page
-
     page = render_page(key, 1, student.id, student.name)
     filled = fill_answers(page, key, 1, sample_answers(key, 1, rng), rng)
     params = PhotoParams.random(rng, severity=0.4, frame=(1600, 1200))
@@ -106,42 +107,39 @@ def desk_photo(rng: np.random.Generator) -> bytes:
     return cv2.imencode(".jpg", cv2.GaussianBlur(desk, (0, 0), 3))[1].tobytes()
 
 
-def seed_demo(engine: Engine, load_recognizer: Callable[[], object] | None = None,
+def seed_demo(engine: Engine, load_recognizer: Callable[[], Reader] = load_reader,
               photos: Sequence[tuple[str, str]] = DEMO_PHOTOS, seed: int = 2026,
               folder: Path = ANSWER_KEYS_DIR) -> DemoReport:
     """Fill an empty gradebook with the demo; a gradebook with assignments is left alone.
 
-    `load_recognizer` gives the model (default Recognizer.load); when the model is missing the
-    keys and roster are still stored and the report says why no photo was graded.
+    `load_recognizer` gives the model (default: models/); when the model is missing the keys and
+    roster are still stored and the report says why no photo was graded. The photos are graded
+    as the app grades uploads (a failed one kept for a retry, each page with its thumbnail).
     """
     count = _claim_empty(engine, folder)
     if count is None:
         return DemoReport(seeded=False)
     report = DemoReport(seeded=True, assignments=count)
     try:
-        recognizer = (load_recognizer or _default_recognizer)()
+        recognizer = load_recognizer()
     except GraderError as error:
         report.problems.append(f"no photos graded: {error}")
         return report
     rng = np.random.default_rng(seed)
     files = FileStore.for_engine(engine)
     students = {s.id: s for s in DEMO_ROSTER}
-    contexts = {}
+    contexts: dict[str, GradingContext] = {}
     uploads = [(aid, f"{aid}-{sid}.jpg", None, sid) for aid, sid in photos]
     uploads.append((FAILED_PHOTO[0], FAILED_PHOTO[1], desk_photo(rng), None))
+    options = GradeOptions(keep_photo=True, keep_page=True)
     for assignment_id, name, data, student_id in uploads:
         if assignment_id not in contexts:
-            contexts[assignment_id] = prepare_upload(engine, assignment_id)
+            contexts[assignment_id] = prepare(engine, KeyRef(assignment_id))
         context = contexts[assignment_id]
         if data is None:
             data = demo_photo(context.key, students[student_id], rng)
-        results: list[PageResult] = grade_upload(engine, files, context, data, name, recognizer)
-        report.graded += sum(r.error is None for r in results)
-        report.failed += sum(r.error is not None for r in results)
+        for result in grade_photos(engine, context, [Photo(name, data)], recognizer, options,
+                                   files):
+            report.graded += result.error is None
+            report.failed += result.error is not None
     return report
-
-
-def _default_recognizer():
-    from grader.recognizer import Recognizer
-
-    return Recognizer.load()

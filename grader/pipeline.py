@@ -1,22 +1,28 @@
 """Grading one photo: photo -> registered page -> crops -> readings -> scores.
 
-`grade_photo` is a pure function of (photo, answer key, recogniser, roster): no database, no
-files. The `grade` command, the app and the API store its result with
-`grader.store.save_graded_page`; a distributed batch maps it over photos the same way.
+`grade_photo` is a pure function of (photo, answer key, reader, roster, config): no database,
+no files. The grading service (grader.grading) runs it for the `grade` command, the app and the
+API, and stores its result with `grader.store.save_graded_page`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from grader.answer_key import AnswerKey, Question
+from grader.config import DEFAULT_GRADING, GradingConfig
+from grader.crops import AnswerCrop, crop_answers
 from grader.errors import ImageUnreadable
 from grader.imageio import load_images
+from grader.layout import name_box_px as name_box_border
 from grader.normalize import normalize
+from grader.preprocess import DEFAULT_PREPROCESS, PreprocessConfig, clean_answer
+from grader.reader import Reader
+from grader.registration import RegisteredPage, register
 from grader.roster import NameMatchConfig, RosterEntry, match_name
 from grader.scoring import (
     DEFAULT_CONFIG,
@@ -27,11 +33,7 @@ from grader.scoring import (
     candidate_strings,
     score_answer,
 )
-
-if TYPE_CHECKING:
-    from grader.crops import AnswerCrop
-    from grader.recognizer import Recognizer
-    from grader.registration import RegisteredPage
+from grader.vocab import Kind
 
 
 @dataclass
@@ -71,22 +73,20 @@ class GradedPage:
         return sum(a.result.max_points for a in self.answers)
 
 
-def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, recognizer: "Recognizer",
-                roster: Sequence[RosterEntry] = (),
-                config: ScoringConfig = DEFAULT_CONFIG, keep_page: bool = False) -> GradedPage:
+def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, reader: Reader,
+                roster: Sequence[RosterEntry] = (), config: GradingConfig = DEFAULT_GRADING,
+                keep_page: bool = False) -> GradedPage:
     """Register, crop, read and score one photo of a worksheet page.
 
     Raises ImageUnreadable, AlignmentFailed or WrongAssignment (the photo is never guessed at).
     """
-    from grader.crops import crop_answers
-    from grader.registration import register
-
     image = photo if isinstance(photo, np.ndarray) else decode_single(photo)
-    registered = register(image, key)
-    crops = crop_answers(registered, key)
+    registered = register(image, key, config=config.registration)
+    crops = crop_answers(registered, key, config=config.preprocess)
     questions = {q.id: q for q in key.questions_on_page(registered.page)}
-    answers = read_and_score(crops, questions, recognizer, config)
-    student_id, method, name_text = identify_student(registered, key, recognizer, roster)
+    answers = read_and_score(crops, questions, reader, config.scoring)
+    student_id, method, name_text = identify_student(registered, key, reader, roster,
+                                                     config.names, config.preprocess)
     return GradedPage(key.id, registered.page, student_id, method, name_text, registered.method,
                       float(registered.reprojection_error), answers,
                       registered.image if keep_page else None)
@@ -101,8 +101,8 @@ def decode_single(data: bytes, name: str = "") -> np.ndarray:
     return images[0]
 
 
-def read_and_score(crops: Sequence["AnswerCrop"], questions: dict[str, Question],
-                   recognizer: "Recognizer", config: ScoringConfig = DEFAULT_CONFIG
+def read_and_score(crops: Sequence[AnswerCrop], questions: dict[str, Question],
+                   recognizer: Reader, config: ScoringConfig = DEFAULT_CONFIG
                    ) -> list[GradedAnswer]:
     """Read the non-blank crops in one batch (each with its question's kind), ask the model how
     likely each accepted answer is, and score. Blank crops never reach the recogniser."""
@@ -150,22 +150,24 @@ def _png(image: np.ndarray | None) -> bytes | None:
 
 # --- who wrote it -------------------------------------------------------------------------------
 
-def identify_student(registered: "RegisteredPage", key: AnswerKey, recognizer: "Recognizer",
+def identify_student(registered: RegisteredPage, key: AnswerKey, recognizer: Reader,
                      roster: Sequence[RosterEntry],
-                     config: NameMatchConfig = NameMatchConfig()) -> tuple[str | None, str, str]:
+                     config: NameMatchConfig = NameMatchConfig(),
+                     preprocess: PreprocessConfig = DEFAULT_PREPROCESS
+                     ) -> tuple[str | None, str, str]:
     """(student id or None, method, name as read): the QR of a per-student sheet first, else
     the name box read and matched to the roster only when unambiguous, else nobody."""
     if registered.qr is not None and registered.qr.student:
         return registered.qr.student, "qr", ""
     if not roster:
         return None, "none", ""
-    ink = name_box_ink(registered.image, key.paper)
+    ink = name_box_ink(registered.image, key.paper, preprocess)
     if ink is None:
         return None, "none", ""
     # Latin names read with the letters' alphabet; a class with Chinese names needs all of it.
     cjk = any("\u4e00" <= ch <= "\u9fff" for entry in roster for ch in entry.name)
     # Names are read letter by letter: the word list would pull them towards words.
-    reading = recognizer.read([ink], kind=None if cjk else "text", use_words=False)[0]
+    reading = recognizer.read([ink], kind=None if cjk else Kind.TEXT, use_words=False)[0]
     match = match_name(reading.text, roster, config)
     return match.student_id, ("name" if match.student_id else "none"), reading.text
 
@@ -173,27 +175,24 @@ def identify_student(registered: "RegisteredPage", key: AnswerKey, recognizer: "
 def name_box_px(paper: str) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the handwriting area of the name box on a template page: inside its
     border (grader.layout.name_box_px) and right of the printed word "Name"."""
-    from grader.layout import name_box_px as name_box_border
-
     x, y, w, h = name_box_border(paper)
     label, inset = 95, 8  # the printed "Name" label; the box border
     return x + label, y + inset, w - label - inset, h - 2 * inset
 
 
-def name_box_ink(page_bgr: np.ndarray, paper: str) -> np.ndarray | None:
+def name_box_ink(page_bgr: np.ndarray, paper: str,
+                 config: PreprocessConfig = DEFAULT_PREPROCESS) -> np.ndarray | None:
     """The name box cleaned like an answer (grader.preprocess); None when nothing is written."""
-    from grader.preprocess import clean_answer
-
     x, y, w, h = name_box_px(paper)
     margin = 10
     x0, y0 = max(0, x - margin), max(0, y - margin)
     gray = cv2.cvtColor(page_bgr[y0:y + h + margin, x0:x + w + margin], cv2.COLOR_BGR2GRAY)
-    cleaned = clean_answer(gray, (x - x0, y - y0, x - x0 + w, y - y0 + h))
+    cleaned = clean_answer(gray, (x - x0, y - y0, x - x0 + w, y - y0 + h), config)
     return None if cleaned.blank else cleaned.ink
 
 
-def stored_ink_likelihoods(recognizer: "Recognizer"):
-    """A `store.regrade` likelihoods function: the model reads the stored ink PNG again and gives
+def stored_ink_likelihoods(recognizer: Reader):
+    """A `grader.grading.regrade` likelihoods function: the model reads the stored ink PNG again and gives
     the CTC log-likelihood of each new candidate answer (a regrade never needs the photo)."""
 
     def likelihoods(answer, candidates: Sequence[str], kind: str | None) -> dict[str, float]:

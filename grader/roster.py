@@ -17,6 +17,7 @@ from rapidfuzz import fuzz
 
 from grader.errors import GraderError
 from grader.normalize import NormalizeOptions, normalize
+from grader.vocab import Kind
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def parse_roster(text: str, source: str = "roster") -> list[RosterEntry]:
 
 
 def _name_key(name: str) -> str:
-    return normalize(name, "text", NormalizeOptions(case_sensitive=False, ignore_spaces=False))
+    return normalize(name, Kind.TEXT, NormalizeOptions(case_sensitive=False, ignore_spaces=False))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from rapidfuzz import fuzz
 
+from grader.answer_key import Match
 from grader.normalize import (
     NormalizeOptions,
     normalize,
@@ -54,14 +55,11 @@ from grader.normalize import (
     parse_choice,
     parse_number,
 )
+from grader.vocab import AUTO_MODE_BY_KIND, Kind, Mode, Status, Verdict
 
-VERDICTS = ("correct", "partial", "incorrect", "review", "blank")
-STATUSES = ("auto", "review", "blank")
-MODES = ("auto", "exact", "fuzzy", "numeric", "choice")
-# What `auto` means for each kind of question.
-AUTO_MODE_BY_KIND = {"number": "numeric", "math": "exact", "text": "fuzzy", "chinese": "fuzzy",
-                     "choice": "choice"}
-
+# A question's match rules with every default filled in: the answer key's own `Match`, whose
+# defaults are the only ones (`Rules.of(question.match)` accepts a Match, a mapping or None).
+Rules = Match
 
 @dataclass(frozen=True)
 class ScoringConfig:
@@ -105,19 +103,6 @@ class ScoringConfig:
 DEFAULT_CONFIG = ScoringConfig()
 
 
-class MatchRules(Protocol):
-    """The key's `match` block (grader.answer_key.Match); missing fields take these defaults."""
-
-    mode: str
-    threshold: float
-    tolerance: float
-    equivalent_forms: bool
-    case_sensitive: bool
-    ignore_spaces: bool
-    normalize_width: bool
-    partial_credit: str
-
-
 class QuestionLike(Protocol):
     """What scoring needs of a question (grader.answer_key.Question satisfies it)."""
 
@@ -128,39 +113,11 @@ class QuestionLike(Protocol):
     match: Any
 
 
-@dataclass(frozen=True)
-class Rules:
-    """A question's match rules with every default filled in."""
-
-    mode: str = "auto"
-    threshold: float = 85.0
-    tolerance: float = 0.0
-    equivalent_forms: bool = True
-    case_sensitive: bool = False
-    ignore_spaces: bool = True
-    normalize_width: bool = True
-    partial_credit: str = "none"
-
-    @classmethod
-    def of(cls, match: Any) -> "Rules":
-        """Rules from a pydantic Match, a dict, or None (all defaults)."""
-        if match is None:
-            return cls()
-        get = match.get if isinstance(match, Mapping) else (lambda name, d: getattr(match, name, d))
-        defaults = cls()
-        values = {name: get(name, getattr(defaults, name)) for name in cls.__dataclass_fields__}
-        values = {k: (getattr(defaults, k) if v is None else v) for k, v in values.items()}
-        return cls(**values)
-
-    def options(self) -> NormalizeOptions:
-        return NormalizeOptions(self.case_sensitive, self.ignore_spaces, self.normalize_width)
-
-
-def resolve_mode(mode: str, kind: str) -> str:
+def resolve_mode(mode: str, kind: str) -> Mode:
     """The comparison actually used: `auto` becomes the kind's natural mode."""
-    if mode != "auto":
-        return mode
-    return AUTO_MODE_BY_KIND.get(kind, "exact")
+    if mode != Mode.AUTO:
+        return Mode(mode)
+    return AUTO_MODE_BY_KIND.get(kind, Mode.EXACT)
 
 
 @dataclass(frozen=True)
@@ -191,7 +148,7 @@ def _tokens(text: str, kind: str, rules: Rules) -> list[str]:
     """Tokens for per-token credit: characters for Chinese, words otherwise."""
     spaced = normalize(text, kind, NormalizeOptions(rules.case_sensitive, False,
                                                      rules.normalize_width))
-    if kind == "chinese":
+    if kind == Kind.CHINESE:
         return [ch for ch in spaced if ch.isalnum()]
     return [t for t in re.split(r"[\s,;]+", spaced) if t]
 
@@ -206,21 +163,21 @@ def _token_credit(reading: str, answer: str, kind: str, rules: Rules) -> float:
 
 def _passes(reading: str, answer: str, mode: str, kind: str, rules: Rules) -> tuple[bool, bool]:
     """(accepted, exact) for one accepted answer; both strings already normalised."""
-    if mode == "choice":
+    if mode == Mode.CHOICE:
         letter = parse_choice(reading)
         ok = letter is not None and letter == parse_choice(answer)
         return ok, ok
-    if mode == "numeric" or (mode == "exact" and kind == "math"):
+    if mode == Mode.NUMERIC or (mode == Mode.EXACT and kind == Kind.MATH):
         a, b = parse_number(reading), parse_number(answer)
         if a is not None and b is not None:
             ok = numbers_equal(a, b, tolerance=rules.tolerance,
                                equivalent_forms=rules.equivalent_forms)
             return ok, ok
-        if mode == "numeric":
+        if mode == Mode.NUMERIC:
             return False, False
     if reading == answer:
         return True, True
-    if mode == "fuzzy":
+    if mode == Mode.FUZZY:
         return _similarity(reading, answer) >= rules.threshold, False
     return False, False
 
@@ -305,12 +262,12 @@ def candidate_strings(question: QuestionLike, limit: int = 12) -> list[str]:
         if not rules.case_sensitive and any(ch.isalpha() for ch in answer):
             for variant in (answer.lower(), answer.upper(), answer[:1].upper() + answer[1:]):
                 add(variant)
-        if question.kind in ("math", "number"):
-            add(answer.replace("*", "×").replace("x", "×") if question.kind == "number"
+        if question.kind in (Kind.MATH, Kind.NUMBER):
+            add(answer.replace("*", "×").replace("x", "×") if question.kind == Kind.NUMBER
                 else answer.replace("*", "×"))
             add(answer.replace("÷", "/"))
             add(answer.replace("/", "÷"))
-        if mode == "numeric" and rules.equivalent_forms:
+        if mode == Mode.NUMERIC and rules.equivalent_forms:
             parsed = parse_number(normalize(answer, question.kind, rules.options()))
             if parsed is not None:
                 for form in _number_forms(parsed.value):
@@ -339,8 +296,8 @@ class ScoredAnswer:
     question_id: str
     text: str
     confidence: float
-    verdict: str
-    status: str
+    verdict: Verdict
+    status: Status
     points: float
     max_points: float
     margin: float | None
@@ -351,12 +308,8 @@ class ScoredAnswer:
 
 def blank_answer(question: QuestionLike) -> ScoredAnswer:
     """A blank answer: 0 points, status blank; it never reached the recogniser."""
-    return ScoredAnswer(question.id, "", 0.0, "blank", "blank", 0.0, float(question.points), None)
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))
+    return ScoredAnswer(question.id, "", 0.0, Verdict.BLANK, Status.BLANK, 0.0,
+                        float(question.points), None)
 
 
 def score_answer(question: QuestionLike, text: str, confidence: float,
@@ -377,13 +330,13 @@ def score_answer(question: QuestionLike, text: str, confidence: float,
     # In `auto` mode fuzzy matching only absorbs recogniser noise: with likelihoods to ask, a
     # fuzzy-only match must be confirmed by them (an unlikely answer is not rescued). A key that
     # asks for `fuzzy` explicitly accepts misspellings, so its fuzzy match counts as is.
-    own = text_match.accepted and (text_match.exact or rules.mode == "fuzzy" or delta is None)
+    own = text_match.accepted and (text_match.exact or rules.mode == Mode.FUZZY or delta is None)
     confidence = min(max(float(confidence), 0.0), 1.0)
     decision, margin = _decide(own, confidence, delta, config)
-    if decision == "incorrect" and not own and only_marks_differ(text, question):
+    if decision == Verdict.INCORRECT and not own and only_marks_differ(text, question):
         # A decimal point, slash or minus is a few pixels: the model misses them confidently.
         # The reading is the key without its small marks, so the teacher decides.
-        decision, margin = "review", -1e-6
+        decision, margin = Verdict.REVIEW, -1e-6
     return _scored(question, text, confidence, text_match, decision, margin, delta, config)
 
 
@@ -396,7 +349,7 @@ _SMALL_MARKS = str.maketrans("", "", "./,-")
 def only_marks_differ(text: str, question: QuestionLike) -> bool:
     """Whether the reading equals an accepted answer once the small marks (. / , -) are removed
     from both (`175` for `1.75`, `14` for `1/4`); number and math questions only."""
-    if question.kind not in ("number", "math"):
+    if question.kind not in (Kind.NUMBER, Kind.MATH):
         return False
     options = Rules.of(question.match).options()
     reading = normalize(text, question.kind, options).translate(_SMALL_MARKS)
@@ -423,39 +376,42 @@ def _logit(p: float) -> float:
 
 
 def _decide(own: bool, confidence: float, delta: float | None,
-            config: ScoringConfig) -> tuple[str, float]:
-    """("correct" | "incorrect" | "review", margin)."""
+            config: ScoringConfig) -> tuple[Verdict, float]:
+    """(correct | incorrect | review, margin)."""
     if own:  # the reading is an accepted answer: how sure is the model of its reading?
         distance = _logit(confidence) - _logit(config.accept_confidence)
-        return ("correct", distance) if distance >= 0 else ("review", min(distance, -1e-6))
+        return ((Verdict.CORRECT, distance) if distance >= 0
+                else (Verdict.REVIEW, min(distance, -1e-6)))
     if delta is None:  # text only
         distance = _logit(confidence) - _logit(config.text_only_reject_confidence)
-        return ("incorrect", distance) if distance >= 0 else ("review", min(distance, -1e-6))
+        return ((Verdict.INCORRECT, distance) if distance >= 0
+                else (Verdict.REVIEW, min(distance, -1e-6)))
     to_rescue = delta + config.rescue_margin  # >= 0: the key is about as likely as the reading
     to_reject = -config.reject_margin - delta  # >= 0: the key is far less likely
     sure = _logit(confidence) - _logit(config.reject_min_confidence)
     if to_rescue >= 0:
-        return "correct", to_rescue
+        return Verdict.CORRECT, to_rescue
     if to_reject >= 0 and sure >= 0:
-        return "incorrect", min(to_reject, sure)
-    return "review", min(-min(-to_rescue, max(-to_reject, -sure)), -1e-6)
+        return Verdict.INCORRECT, min(to_reject, sure)
+    return Verdict.REVIEW, min(-min(-to_rescue, max(-to_reject, -sure)), -1e-6)
 
 
 def _scored(question: QuestionLike, text: str, confidence: float, text_match: TextMatch,
-            decision: str, margin: float, delta: float | None,
+            decision: Verdict, margin: float, delta: float | None,
             config: ScoringConfig) -> ScoredAnswer:
     points = float(question.points)
     partial_points = _round_points(points, text_match.credit, config.credit_step)
-    if decision == "correct":
-        verdict, status, score = "correct", "auto", points
-    elif decision == "incorrect":
+    if decision == Verdict.CORRECT:
+        verdict, status, score = Verdict.CORRECT, Status.AUTO, points
+    elif decision == Verdict.INCORRECT:
         score = 0.0 if text_match.accepted else partial_points
-        verdict, status = ("partial" if score > 0 else "incorrect"), "auto"
+        verdict = Verdict.PARTIAL if score > 0 else Verdict.INCORRECT
+        status = Status.AUTO
         if score > 0 and confidence < config.partial_min_confidence:
-            verdict, status = "review", "review"
+            verdict, status = Verdict.REVIEW, Status.REVIEW
             margin = min(confidence - config.partial_min_confidence, -1e-6)
     else:
-        verdict, status = "review", "review"
+        verdict, status = Verdict.REVIEW, Status.REVIEW
         score = points if text_match.accepted else partial_points
     return ScoredAnswer(question.id, text, confidence, verdict, status, score, points,
                         float(margin), delta, text_match.matched, text_match.similarity)

@@ -2,13 +2,21 @@
 `grader.db.write_session` / `read_session`, one per user action) and neither commits nor closes it.
 
 Roster        upsert_students, list_students, roster_entries
-Answer keys   save_answer_key (a changed key becomes a new version), load_key, list_assignments
-Grading       photo_hash, find_submission, save_graded_page (idempotent on the photo hash),
-              record_failed_photo, failed_submissions, assign_student, submission_result
-Review        list_answers / review_queue (review first, most doubtful first), answer_groups
-              (identical normalised readings), override_answer, override_group
-Rescoring     regrade (new key version; teacher overrides kept; a report of what changed)
-Gradebook     gradebook (one row per student), answer_rows (one row per answer), question_stats
+Answer keys   save_answer_key (a changed key becomes a new version), load_key, key_version,
+              latest_key_version, has_assignment, list_assignments, assignment_summaries
+Grading       photo_hash, find_submission, graded_pages, save_graded_page (idempotent on the
+              photo hash), record_failed_photo, failed_submissions, failed_photos,
+              assign_student, submission_result
+Review        list_answers / review_queue (review first, most doubtful first), answer_views,
+              answer_groups (identical normalised readings), answer_crops, override_answer,
+              override_group, who
+Rescoring     set_score, add_likelihoods (the rescoring itself is grader.grading.regrade)
+Gradebook     gradebook (one row per student), answer_rows (one row per answer), question_stats,
+              page_views (graded pages with their answers)
+
+Functions named `*_views` / `*_summaries` and `failed_photos` return plain dataclasses that stay
+valid after the session closes (what the app's screens draw); the others return ORM rows for
+callers that change them inside the session.
 
 Errors a teacher can cause (unknown assignment, points out of range) raise GraderError
 subclasses with a message; database failures become StoreError in grader.db's session helpers.
@@ -19,8 +27,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -29,13 +37,14 @@ from grader.answer_key import AnswerKey, parse_answer_key
 from grader.errors import GraderError, StoreError
 from grader.orm import Answer, Assignment, KeyVersion, Override, Student, Submission
 from grader.roster import RosterEntry
-from grader.normalize import normalize
-from grader.scoring import DEFAULT_CONFIG, Rules, ScoringConfig, candidate_strings, score_answer
+from grader.vocab import TEACHER_VERDICTS, Status, Verdict, verdict_for_points
 
 if TYPE_CHECKING:  # the pipeline imports OpenCV and the recogniser; the store does not need them
     from grader.pipeline import GradedPage
+    from grader.scoring import ScoredAnswer
 
-REVIEW_STATUSES = ("review",)
+# Submission.status: a page graded, or a photo kept with the reason it could not be.
+PAGE_OK, PAGE_FAILED = "ok", "failed"
 
 
 # --- roster ------------------------------------------------------------------------------------
@@ -142,6 +151,41 @@ def list_assignments(session: Session) -> list[Assignment]:
                                                             Assignment.id)))
 
 
+def has_assignment(session: Session, assignment_id: str) -> bool:
+    return session.get(Assignment, assignment_id) is not None
+
+
+def key_version(session: Session, key_version_id: int) -> KeyVersion:
+    """A stored key version by its row id (what a grading batch holds on to)."""
+    row = session.get(KeyVersion, key_version_id)
+    if row is None:
+        raise StoreError(f"no answer key version {key_version_id} in the gradebook")
+    return row
+
+
+@dataclass(frozen=True)
+class AssignmentSummary:
+    """One stored assignment as listed: its latest key and how far grading has come."""
+
+    key: AnswerKey
+    key_version: int
+    yaml_text: str
+    graded_pages: int
+    to_review: int
+
+
+def assignment_summaries(session: Session) -> list[AssignmentSummary]:
+    """Every stored assignment (newest first) with its latest key, pages graded and answers to
+    review: the app's assignment list and the API's /assignments."""
+    out = []
+    for assignment in list_assignments(session):
+        key, version = load_key(session, assignment.id)
+        out.append(AssignmentSummary(key, version.version, version.yaml_text,
+                                     len(list_submissions(session, key.id)),
+                                     len(review_queue(session, key.id))))
+    return out
+
+
 # --- grading -----------------------------------------------------------------------------------
 
 def photo_hash(data: bytes) -> str:
@@ -168,7 +212,7 @@ def save_graded_page(session: Session, graded: "GradedPage", key_version: KeyVer
     whole page or nothing.
     """
     existing = find_submission(session, graded.assignment_id, photo_sha256, source_page)
-    if existing is not None and existing.status == "ok":
+    if existing is not None and existing.status == PAGE_OK:
         return existing, False
     if graded.student_id:
         _ensure_student(session, graded.student_id)
@@ -182,7 +226,7 @@ def save_graded_page(session: Session, graded: "GradedPage", key_version: KeyVer
     submission.name_text = graded.name_text
     submission.registration_method = graded.registration_method
     submission.registration_error = graded.registration_error
-    submission.status, submission.error = "ok", None
+    submission.status, submission.error = PAGE_OK, None
     for position, item in enumerate(graded.answers):
         result = item.result
         submission.answers.append(Answer(
@@ -216,13 +260,13 @@ def record_failed_photo(session: Session, assignment_id: str, photo_sha256: str,
     by hand. A photo already graded successfully is left as it is."""
     _assignment(session, assignment_id)
     existing = find_submission(session, assignment_id, photo_sha256, source_page)
-    if existing is not None and existing.status == "ok":
+    if existing is not None and existing.status == PAGE_OK:
         return existing
     submission = existing or Submission(assignment_id=assignment_id, photo_sha256=photo_sha256,
                                         source_page=source_page)
     submission.photo_name = photo_name
     submission.key_version_id = key_version.id if key_version else None
-    submission.status, submission.error = "failed", error
+    submission.status, submission.error = PAGE_FAILED, error
     submission.student_method = submission.student_method or "none"
     submission.name_text = submission.name_text or ""
     if existing is None:
@@ -234,14 +278,35 @@ def record_failed_photo(session: Session, assignment_id: str, photo_sha256: str,
 def failed_submissions(session: Session, assignment_id: str) -> list[Submission]:
     """Photos of the assignment that failed, oldest first, with their error messages."""
     return list(session.scalars(select(Submission).where(
-        Submission.assignment_id == assignment_id, Submission.status == "failed")
+        Submission.assignment_id == assignment_id, Submission.status == PAGE_FAILED)
         .order_by(Submission.id)))
+
+
+def graded_pages(session: Session, assignment_id: str, photo_sha256: str) -> dict[int, Submission]:
+    """The graded (status ok) submissions of one photo's bytes, by source page (of a PDF)."""
+    return {s.source_page: s for s in session.scalars(select(Submission).where(
+        Submission.assignment_id == assignment_id, Submission.photo_sha256 == photo_sha256,
+        Submission.status == PAGE_OK))}
+
+
+@dataclass(frozen=True)
+class FailedPhoto:
+    photo_sha256: str
+    photo_name: str
+    error: str
+
+
+def failed_photos(session: Session, assignment_id: str) -> list[FailedPhoto]:
+    """Photos (pages of PDFs) of the assignment that could not be graded, oldest first, each with
+    its reason."""
+    return [FailedPhoto(s.photo_sha256, s.photo_name, s.error or "")
+            for s in failed_submissions(session, assignment_id)]
 
 
 def list_submissions(session: Session, assignment_id: str) -> list[Submission]:
     """Graded pages of the assignment (status ok), oldest first, answers loaded."""
     return list(session.scalars(select(Submission).where(
-        Submission.assignment_id == assignment_id, Submission.status == "ok")
+        Submission.assignment_id == assignment_id, Submission.status == PAGE_OK)
         .options(selectinload(Submission.answers), selectinload(Submission.student))
         .order_by(Submission.id)))
 
@@ -291,13 +356,13 @@ def submission_result(submission: Submission, photo: str | None = None) -> dict:
 
 def _answers_query(assignment_id: str):
     return (select(Answer).join(Submission)
-            .where(Submission.assignment_id == assignment_id, Submission.status == "ok")
+            .where(Submission.assignment_id == assignment_id, Submission.status == PAGE_OK)
             .options(selectinload(Answer.submission).selectinload(Submission.student)))
 
 
 def _doubt_order(answer: Answer) -> tuple:
     # Review first; inside it the most negative margin (the most doubtful) first; blanks last.
-    return (answer.status != "review", answer.status == "blank",
+    return (answer.status != Status.REVIEW, answer.status == Status.BLANK,
             answer.margin if answer.margin is not None else math.inf,
             answer.submission_id, answer.position)
 
@@ -317,7 +382,7 @@ def list_answers(session: Session, assignment_id: str, question_id: str | None =
 def review_queue(session: Session, assignment_id: str,
                  question_id: str | None = None) -> list[Answer]:
     """The answers the teacher should look at (status review), most doubtful first."""
-    return list_answers(session, assignment_id, question_id, status="review")
+    return list_answers(session, assignment_id, question_id, status=Status.REVIEW)
 
 
 @dataclass
@@ -344,7 +409,7 @@ def answer_groups(session: Session, assignment_id: str,
     first (most doubtful first), then the largest groups. Blank answers are not grouped."""
     buckets: dict[tuple[str, str], list[Answer]] = defaultdict(list)
     for answer in list_answers(session, assignment_id, question_id):
-        if answer.status != "blank":
+        if answer.status != Status.BLANK:
             buckets[(answer.question_id, answer.normalized)].append(answer)
     groups = []
     for (qid, normalized), answers in buckets.items():
@@ -354,17 +419,75 @@ def answer_groups(session: Session, assignment_id: str,
         margins = [a.margin for a in answers if a.margin is not None]
         groups.append(AnswerGroup(
             qid, normalized, max(texts, key=texts.get), [a.id for a in answers],
-            sum(a.status == "review" for a in answers), [a.points for a in answers],
+            sum(a.status == Status.REVIEW for a in answers), [a.points for a in answers],
             [a.verdict for a in answers], min(margins) if margins else None))
     return sorted(groups, key=lambda g: (g.to_review == 0,
                                          g.min_margin if g.to_review and g.min_margin is not None
                                          else 0.0, -g.count, g.question_id, g.normalized))
 
 
-def _verdict_for(points: float, max_points: float) -> str:
-    if points >= max_points:
-        return "correct"
-    return "incorrect" if points <= 0 else "partial"
+def answer_crops(session: Session, answer_ids: Sequence[int], limit: int = 3) -> list[bytes]:
+    """Colour crops of the first few of these answers (what one click on a group will grade)."""
+    crops = []
+    for answer_id in answer_ids[:limit]:
+        answer = session.get(Answer, answer_id)
+        if answer is not None and answer.crop_png:
+            crops.append(answer.crop_png)
+    return crops
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    """A stored answer as a screen shows it; plain data, valid after the session closes."""
+
+    id: int
+    question_id: str
+    text: str
+    confidence: float
+    verdict: str
+    status: str
+    points: float
+    max_points: float
+    crop_png: bytes | None
+    who: str  # whose page (grader.store.who)
+
+    @classmethod
+    def of(cls, answer: Answer) -> "AnswerView":
+        return cls(answer.id, answer.question_id, answer.text, answer.confidence, answer.verdict,
+                   answer.status, answer.points, answer.max_points, answer.crop_png,
+                   who(answer.submission))
+
+
+def answer_views(session: Session, assignment_id: str, question_id: str | None = None,
+                 status: str | None = None) -> list[AnswerView]:
+    """`list_answers` as plain views: answers to review first, the most doubtful first."""
+    return [AnswerView.of(a) for a in list_answers(session, assignment_id, question_id, status)]
+
+
+@dataclass(frozen=True)
+class PageView:
+    """A graded page as a screen shows it, with its answers; plain data."""
+
+    id: int
+    photo_sha256: str
+    source_page: int
+    photo_name: str
+    page: int | None
+    student_id: str | None
+    student_method: str
+    name_text: str
+    registration_method: str | None
+    total: float
+    max_points: float
+    answers: list[AnswerView]
+
+
+def page_views(session: Session, assignment_id: str, limit: int | None = None) -> list[PageView]:
+    """The graded pages of the assignment, newest first (at most `limit`), as plain views."""
+    pages = list_submissions(session, assignment_id)[::-1][:limit]
+    return [PageView(s.id, s.photo_sha256, s.source_page, s.photo_name, s.page, s.student_id,
+                     s.student_method, s.name_text, s.registration_method, *submission_total(s),
+                     [AnswerView.of(a) for a in s.answers]) for s in pages]
 
 
 def override_answer(session: Session, answer_id: int, points: float,
@@ -378,14 +501,14 @@ def override_answer(session: Session, answer_id: int, points: float,
     if not (0 <= points <= answer.max_points):
         raise GraderError(f"points for question {answer.question_id} must be between 0 and "
                           f"{answer.max_points:g}, got {points:g}")
-    verdict = verdict or _verdict_for(points, answer.max_points)
-    if verdict not in ("correct", "partial", "incorrect"):
+    verdict = verdict or verdict_for_points(points, answer.max_points)
+    if verdict not in TEACHER_VERDICTS:
         raise GraderError(f"verdict must be correct, partial or incorrect, got {verdict!r}")
     override = Override(answer_id=answer.id, old_points=answer.points, new_points=float(points),
                         old_verdict=answer.verdict, new_verdict=verdict, reason=reason)
     session.add(override)
     answer.points, answer.verdict = float(points), verdict
-    answer.status, answer.overridden = "teacher", True
+    answer.status, answer.overridden = Status.TEACHER, True
     session.flush()
     return override
 
@@ -402,104 +525,26 @@ def override_group(session: Session, assignment_id: str, question_id: str, norma
     return [override_answer(session, a.id, points, verdict, reason) for a in answers]
 
 
-# --- regrade -----------------------------------------------------------------------------------
+# --- rescoring (the loop that decides is grader.grading.regrade) ------------------------------
 
-@dataclass
-class ScoreChange:
-    submission_id: int
-    student: str  # name, id, or the photo name for an unassigned page
-    question_id: str
-    old_points: float
-    new_points: float
-    old_verdict: str
-    new_verdict: str
+def set_score(answer: Answer, result: "ScoredAnswer", normalized: str) -> None:
+    """Store a new score of a stored reading (points, verdict, status, margin) and its reading
+    normalised under the key's rules (which answers group together)."""
+    answer.points, answer.verdict = result.points, result.verdict
+    answer.status, answer.margin = result.status, result.margin
+    answer.normalized = normalized
 
 
-@dataclass
-class RegradeReport:
-    """What a regrade did: the key version applied, the changed scores, the overrides kept."""
-
-    assignment_id: str
-    key_version: int
-    rescored: int = 0
-    kept_overrides: int = 0
-    changes: list[ScoreChange] = field(default_factory=list)
-
-    def summary(self, limit: int = 10) -> str:
-        """`7 scores change: Ana q3 0 -> 2, ...` (or `no scores change`)."""
-        if not self.changes:
-            head = "no scores change"
-        else:
-            shown = ", ".join(f"{c.student} {c.question_id} {c.old_points:g} -> {c.new_points:g}"
-                              for c in self.changes[:limit])
-            more = f", and {len(self.changes) - limit} more" if len(self.changes) > limit else ""
-            noun = "score changes" if len(self.changes) == 1 else "scores change"
-            head = f"{len(self.changes)} {noun}: {shown}{more}"
-        return (f"{head} ({self.assignment_id}, key version {self.key_version}; "
-                f"{self.rescored} answers rescored, {self.kept_overrides} teacher overrides kept)")
+def add_likelihoods(answer: Answer, fresh: dict[str, float]) -> None:
+    """Keep likelihoods of candidate answers measured after grading (a regrade's new answers)."""
+    answer.answer_lls = {**(answer.answer_lls or {}), **(_finite_map(fresh) or {})}
 
 
-# (answer, candidate strings, question kind) -> CTC log-likelihood of each candidate, e.g. the
-# recogniser on the stored ink crop (grader.pipeline.stored_ink_likelihoods)
-Likelihoods = Callable[[Answer, Sequence[str], str], dict[str, float]]
-
-
-def regrade(session: Session, assignment_id: str, likelihoods: Likelihoods | None = None,
-            config: ScoringConfig = DEFAULT_CONFIG) -> RegradeReport:
-    """Rescore every stored reading of the assignment with its latest key version.
-
-    Teacher overrides are kept as they are, blank answers stay blank. Likelihoods stored from
-    grading are reused for candidates the new key still has; for new candidates `likelihoods`
-    (e.g. the recogniser on the stored ink crop) is asked, and without it the text decides.
-    """
-    key, version = load_key(session, assignment_id)
-    report = RegradeReport(assignment_id, version.version)
-    questions = {q.id: q for q in key.questions}
-    for submission in list_submissions(session, assignment_id):
-        submission.key_version_id = version.id
-        who = _who(submission)
-        for answer in submission.answers:
-            question = questions.get(answer.question_id)
-            if question is None:
-                continue  # the question left the key; its stored score stays visible
-            answer.max_points = float(question.points)
-            if answer.overridden:
-                report.kept_overrides += 1
-                continue
-            if answer.status == "blank":
-                continue
-            result = _rescore(answer, question, likelihoods, config)
-            report.rescored += 1
-            if (result.points, result.verdict) != (answer.points, answer.verdict):
-                report.changes.append(ScoreChange(submission.id, who, answer.question_id,
-                                                  answer.points, result.points, answer.verdict,
-                                                  result.verdict))
-            answer.points, answer.verdict = result.points, result.verdict
-            answer.status, answer.margin = result.status, result.margin
-            # the key's rules (case, spaces, width) decide which answers group together
-            answer.normalized = normalize(answer.text, question.kind,
-                                          Rules.of(question.match).options())
-    session.flush()
-    return report
-
-
-def _rescore(answer: Answer, question, likelihoods: Likelihoods | None, config: ScoringConfig):
-    candidates = candidate_strings(question)
-    stored = dict(answer.answer_lls or {})
-    lls = {c: stored[c] for c in candidates if c in stored}
-    missing = [c for c in candidates if c not in stored]
-    if missing and likelihoods is not None:
-        fresh = likelihoods(answer, missing, question.kind) or {}
-        lls.update({c: v for c, v in fresh.items() if v is not None and math.isfinite(v)})
-        answer.answer_lls = {**stored, **_finite_map(fresh)}
-    return score_answer(question, answer.text, answer.confidence, answer.reading_ll,
-                        lls or None, config)
-
-
-def _who(submission: Submission) -> str:
+def who(submission: Submission) -> str:
+    """Whose page this is, for people: the student's name (or id), else the photo it came from."""
     if submission.student is not None:
         return submission.student.name or submission.student.id
-    return f"(unassigned {submission.photo_name or submission.id})"
+    return f"(unassigned: {submission.photo_name or submission.id})"
 
 
 # --- gradebook ---------------------------------------------------------------------------------
@@ -549,7 +594,7 @@ def gradebook(session: Session, assignment_id: str) -> Gradebook:
                          max_points))
     rows.sort(key=lambda r: (r.class_name, r.name, r.student_id))
     for submission in unassigned:
-        rows.append(_row("", f"(unassigned: {submission.photo_name or submission.id})", "",
+        rows.append(_row("", who(submission), "",
                          [submission], questions, max_points))
     return Gradebook(assignment_id, key.title, version.version, questions, rows)
 
@@ -563,7 +608,7 @@ def _row(student_id: str, name: str, class_name: str, submissions: list[Submissi
     scores = {qid: (latest[qid].points if qid in latest else None) for qid, _, _ in questions}
     return GradebookRow(student_id, name, class_name, scores,
                         sum(v for v in scores.values() if v is not None), max_points,
-                        sum(1 for a in latest.values() if a.status == "review"),
+                        sum(1 for a in latest.values() if a.status == Status.REVIEW),
                         [s.id for s in submissions])
 
 
@@ -608,8 +653,9 @@ def question_stats(session: Session, assignment_id: str) -> list[QuestionStats]:
     for q in key.questions:
         answers = by_question.get(q.id, [])
         stats.append(QuestionStats(
-            q.id, sum(a.status != "blank" for a in answers),
-            sum(a.status == "blank" for a in answers), sum(a.status == "review" for a in answers),
-            sum(a.verdict == "correct" for a in answers),
+            q.id, sum(a.status != Status.BLANK for a in answers),
+            sum(a.status == Status.BLANK for a in answers),
+            sum(a.status == Status.REVIEW for a in answers),
+            sum(a.verdict == Verdict.CORRECT for a in answers),
             (sum(a.points for a in answers) / len(answers)) if answers else 0.0, float(q.points)))
     return stats

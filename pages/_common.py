@@ -4,16 +4,17 @@ that survive the rerun after an action. No SQL and no scoring here: that is grad
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from grader import db, store
-from grader.app_support import FileStore
 from grader.errors import GraderError
-from grader.paths import MODELS_DIR
+from grader.files import FileStore
+from grader.reader import Reader, load_reader
+from grader.settings import Settings
+
 
 def _run_through_the_entry_script() -> None:
     """Streamlit treats an app with a folder named pages/ as an old-style multipage app until
@@ -48,16 +49,14 @@ def files() -> FileStore:
 
 
 @st.cache_resource(show_spinner="Loading the handwriting model ...")
-def _recognizer(models_dir: str):
-    from grader.recognizer import Recognizer
-
-    return Recognizer.load(models_dir)
+def _recognizer(models_dir: str) -> Reader:
+    return load_reader(models_dir)
 
 
-def recognizer():
+def recognizer() -> Reader:
     """The handwriting model (models/, or $GRADER_MODELS_DIR), loaded once; ModelUnavailable,
     not cached, while the folder lacks it."""
-    return _recognizer(os.environ.get("GRADER_MODELS_DIR") or str(MODELS_DIR))
+    return _recognizer(str(Settings.from_env().models_dir))
 
 
 # --- messages that outlive the rerun an action causes --------------------------------------------

@@ -18,11 +18,15 @@ from grader.app_support import (
 )
 from grader.demo import load_demo_keys
 from grader.errors import GraderError
+from grader.grading import regrade as regrade_assignment
+from grader.pipeline import stored_ink_likelihoods
+from grader.store import AssignmentSummary
+from grader.vocab import Kind, Mode
 from grader.worksheet import Student, worksheet_pdf_bytes
 from pages._common import act, engine, files, recognizer, show_flash
 
-KINDS = ["number", "math", "text", "chinese", "choice"]
-MODES = ["auto", "exact", "fuzzy", "numeric", "choice"]
+KINDS = [k.value for k in Kind]
+MODES = [m.value for m in Mode]
 
 
 # --- actions (each one write session) ------------------------------------------------------------
@@ -39,16 +43,10 @@ def load_demo() -> str:
 
 # --- the list -----------------------------------------------------------------------------------
 
-def assignment_rows() -> list[tuple[AnswerKey, int, str, int, int]]:
-    """(key, version, its YAML, pages graded, answers to review) per stored assignment."""
+def assignment_rows() -> list[AssignmentSummary]:
+    """Each stored assignment: its key, version, YAML, pages graded and answers to review."""
     with db.read_session(engine()) as session:
-        out = []
-        for assignment in store.list_assignments(session):
-            key, version = store.load_key(session, assignment.id)
-            out.append((key, version.version, version.yaml_text,
-                        len(store.list_submissions(session, key.id)),
-                        len(store.review_queue(session, key.id))))
-        return out
+        return store.assignment_summaries(session)
 
 
 def save_edited_key(assignment_id: str, widget_key: str) -> str:
@@ -62,14 +60,12 @@ def save_edited_key(assignment_id: str, widget_key: str) -> str:
 def regrade(assignment_id: str) -> str:
     """Rescore the stored readings with the latest key; the model judges new accepted answers
     from the stored ink when it is there, else the text does."""
-    from grader.pipeline import stored_ink_likelihoods
-
     try:
         likelihoods = stored_ink_likelihoods(recognizer())
     except GraderError:
         likelihoods = None
     with db.write_session(engine()) as session:
-        return "Regraded: " + store.regrade(session, assignment_id, likelihoods).summary()
+        return "Regraded: " + regrade_assignment(session, assignment_id, likelihoods).summary()
 
 
 def edit_and_regrade(key: AnswerKey, version: int, yaml_text: str, graded: int) -> None:
@@ -87,11 +83,12 @@ def edit_and_regrade(key: AnswerKey, version: int, yaml_text: str, graded: int) 
 
 def roster_students() -> list[Student]:
     with db.read_session(engine()) as session:
-        return [Student(s.id, s.name) for s in store.list_students(session)]
+        return [Student(s.id, s.name) for s in store.roster_entries(session)]
 
 
-def show_assignment(key: AnswerKey, version: int, yaml_text: str, graded: int,
-                    to_review: int) -> None:
+def show_assignment(row: AssignmentSummary) -> None:
+    key, version, yaml_text = row.key, row.key_version, row.yaml_text
+    graded, to_review = row.graded_pages, row.to_review
     with st.expander(f"**{key.title}** · `{key.id}` · {len(key.questions)} questions · "
                      f"{graded} pages graded · {to_review} to review"):
         st.caption(f"key version {version} · {key.pages} page(s) · {key.paper} · kinds: "
@@ -295,7 +292,7 @@ if not listed:
     st.info("No assignments yet: create one below, or start with the demo assignments.")
     st.button("Load the demo assignments", key="load-demo", on_click=act, args=(load_demo,))
 for row in listed:
-    show_assignment(*row)
+    show_assignment(row)
 
 st.subheader("New assignment")
 yaml_tab, form_tab, own_tab = st.tabs(["From a YAML file", "With a form", "From your own sheet"])

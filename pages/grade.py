@@ -7,15 +7,18 @@ from __future__ import annotations
 import streamlit as st
 
 from grader import db, store
-from grader.app_support import (
-    PageResult,
-    annotated_page,
-    grade_upload,
-    prepare_upload,
-    retry_failed,
-    to_rgb,
-)
+from grader.app_support import annotated_page, to_rgb
 from grader.errors import GraderError
+from grader.grading import (
+    GradeOptions,
+    KeyRef,
+    PageResult,
+    Photo,
+    grade_photos,
+    prepare,
+    retry_failed,
+)
+from grader.store import PageView
 from pages._common import act, engine, files, flash, pick_assignment, recognizer, show_flash
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "pdf"]
@@ -34,14 +37,20 @@ def model_or_message():
 
 
 def grade_uploads(assignment_id: str, uploads: list, model) -> list[PageResult]:
-    """Every uploaded file graded into the gradebook, with a progress bar."""
-    context = prepare_upload(engine(), assignment_id)
-    bar = st.progress(0.0, text="Grading ...")
-    results: list[PageResult] = []
-    for done, upload in enumerate(uploads):
-        bar.progress(done / len(uploads), text=f"Grading {upload.name} ({done + 1} of "
-                                               f"{len(uploads)})")
-        results += grade_upload(engine(), files(), context, upload.getvalue(), upload.name, model)
+    """Every uploaded file graded into the gradebook (failed photos kept for a retry, a
+    thumbnail of each page), with a progress bar."""
+    context = prepare(engine(), KeyRef(assignment_id))
+    bar = st.progress(0.0, text=f"Grading {len(uploads)} file(s) ...")
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        bar.progress(done / len(uploads), text=f"Graded {done} of {len(uploads)} file(s)")
+
+    photos = (Photo(upload.name, upload.getvalue()) for upload in uploads)
+    results = list(grade_photos(engine(), context, photos, model,
+                                GradeOptions(keep_photo=True, keep_page=True), files(), advance))
     bar.progress(1.0, text="Done")
     return results
 
@@ -65,13 +74,13 @@ def set_student(submission_id: int, widget_key: str, names: dict[str, str]) -> s
 
 
 def retry(assignment_id: str, model) -> str:
-    results = retry_failed(engine(), files(), assignment_id, model)
+    results = retry_failed(engine(), prepare(engine(), KeyRef(assignment_id)), files(), model)
     still = sum(r.error is not None for r in results)
     return f"Retried {len(results)} pages: {len(results) - still} graded, {still} still failing."
 
 
-def show_page(submission, key, names: dict[str, str]) -> None:
-    total, maximum = store.submission_total(submission)
+def show_page(submission: PageView, key, names: dict[str, str]) -> None:
+    total, maximum = submission.total, submission.max_points
     thumb = files().thumbnail(submission.photo_sha256, submission.source_page)
     if thumb is not None:
         st.image(to_rgb(annotated_page(thumb, key, submission.page or 1, submission.answers)),
@@ -114,23 +123,22 @@ if st.button(f"Grade {len(uploads)} file(s)", type="primary", disabled=not uploa
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
 
-# Pages are drawn inside the read session: the stored rows load their answers as needed.
 with db.read_session(engine()) as session:
     key, _ = store.load_key(session, assignment_id)
-    names = {s.id: f"{s.name} ({s.id})" for s in store.list_students(session)}
-    pages = store.list_submissions(session, assignment_id)[::-1][:SHOWN_PAGES]
-    failed = store.failed_submissions(session, assignment_id)
-    if failed:
-        st.subheader(f"Failed photos ({len(failed)})")
-        st.caption("Kept with the reason; fix the cause (a retake, the right assignment) or "
-                   "retry.")
-        st.dataframe([{"photo": s.photo_name, "reason": s.error} for s in failed],
-                     hide_index=True, width="stretch")
-        st.button("Retry failed photos", key="retry", disabled=not model, on_click=act,
-                  args=(retry, assignment_id, model))
-    st.subheader(f"Graded pages ({len(pages)} newest)")
-    st.markdown(LEGEND)
-    columns = st.columns(3)
-    for index, submission in enumerate(pages):
-        with columns[index % 3].container(border=True):
-            show_page(submission, key, names)
+    names = {s.id: f"{s.name} ({s.id})" for s in store.roster_entries(session)}
+    pages = store.page_views(session, assignment_id, limit=SHOWN_PAGES)
+    failed = store.failed_photos(session, assignment_id)
+if failed:
+    st.subheader(f"Failed photos ({len(failed)})")
+    st.caption("Kept with the reason; fix the cause (a retake, the right assignment) or "
+               "retry.")
+    st.dataframe([{"photo": f.photo_name, "reason": f.error} for f in failed],
+                 hide_index=True, width="stretch")
+    st.button("Retry failed photos", key="retry", disabled=not model, on_click=act,
+              args=(retry, assignment_id, model))
+st.subheader(f"Graded pages ({len(pages)} newest)")
+st.markdown(LEGEND)
+columns = st.columns(3)
+for index, submission in enumerate(pages):
+    with columns[index % 3].container(border=True):
+        show_page(submission, key, names)

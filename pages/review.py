@@ -7,11 +7,12 @@ from __future__ import annotations
 import streamlit as st
 
 from grader import db, store
-from grader.app_support import sample_crops
+from grader.store import AnswerView
+from grader.vocab import Status, verdict_for_points
 from pages._common import act, engine, pick_assignment, show_flash
 
 PAGE_SIZE = 15
-FILTERS = {"To review": "review", "All answers": None}
+FILTERS = {"To review": Status.REVIEW, "All answers": None}
 
 
 def override(answer_id: int, points: float, reason: str = "") -> str:
@@ -37,24 +38,16 @@ def override_group(assignment_id: str, question_id: str, normalized: str, points
     return f"Question {question_id}: {len(changes)} answers “{normalized}” set to {points:g}."
 
 
-def suggestion(answer) -> str:
-    if answer.status == "teacher":
-        return f"set by you: {answer.verdict} ({answer.points:g}/{answer.max_points:g})"
-    if answer.status == "review":
-        guess = ("correct" if answer.points >= answer.max_points else
-                 "incorrect" if answer.points <= 0 else "partial")
-        return f"probably {guess} ({answer.points:g}/{answer.max_points:g}), unsure"
-    return f"{answer.verdict} ({answer.points:g}/{answer.max_points:g})"
+def suggestion(answer: AnswerView) -> str:
+    score = f"({answer.points:g}/{answer.max_points:g})"
+    if answer.status == Status.TEACHER:
+        return f"set by you: {answer.verdict} {score}"
+    if answer.status == Status.REVIEW:  # the provisional points say what the grader leans to
+        return f"probably {verdict_for_points(answer.points, answer.max_points)} {score}, unsure"
+    return f"{answer.verdict} {score}"
 
 
-def who(answer) -> str:
-    submission = answer.submission
-    if submission.student is not None:
-        return submission.student.name
-    return f"unidentified page ({submission.photo_name})"
-
-
-def show_answer(answer, key) -> None:
+def show_answer(answer: AnswerView, key) -> None:
     question = key.question(answer.question_id)
     crop, about, actions = st.columns([3, 3, 3])
     if answer.crop_png:
@@ -62,7 +55,7 @@ def show_answer(answer, key) -> None:
     about.markdown(f"**{question.label}.** {question.prompt or ''}  \n"
                    f"Read: **{answer.text or '—'}** (confidence {answer.confidence:.2f})  \n"
                    f"Accepted: {' | '.join(question.answers)}  \n"
-                   f"Suggested: {suggestion(answer)}  \n{who(answer)}")
+                   f"Suggested: {suggestion(answer)}  \n{answer.who}")
     # One form per answer: the points and reason typed travel with whichever button is
     # clicked (outside a form a click can overtake the value still being typed).
     with actions.form(key=f"form-{answer.id}", border=False):
@@ -84,21 +77,20 @@ def answers_view(assignment_id: str, key) -> None:
     choice = st.radio("Show", list(FILTERS), horizontal=True, key="review-filter")
     questions = ["all questions", *[q.id for q in key.questions]]
     question = st.selectbox("Question", questions, key="review-question")
-    # Drawn inside the read session: each answer loads its page and student as needed.
     with db.read_session(engine()) as session:
-        answers = store.list_answers(session, assignment_id,
+        answers = store.answer_views(session, assignment_id,
                                      None if question == "all questions" else question,
                                      FILTERS[choice])
-        if not answers:
-            st.success("Nothing to review here." if FILTERS[choice] else "No answers yet.")
-            return
-        pages = max(1, -(-len(answers) // PAGE_SIZE))
-        page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key="review-page")
-                if pages > 1 else 1)
-        st.caption(f"{len(answers)} answers; the most doubtful first.")
-        for answer in answers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
-            with st.container(border=True):
-                show_answer(answer, key)
+    if not answers:
+        st.success("Nothing to review here." if FILTERS[choice] else "No answers yet.")
+        return
+    pages = max(1, -(-len(answers) // PAGE_SIZE))
+    page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key="review-page")
+            if pages > 1 else 1)
+    st.caption(f"{len(answers)} answers; the most doubtful first.")
+    for answer in answers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
+        with st.container(border=True):
+            show_answer(answer, key)
 
 
 def groups_view(assignment_id: str, key) -> None:
@@ -108,7 +100,7 @@ def groups_view(assignment_id: str, key) -> None:
                           key="group-question")
     with db.read_session(engine()) as session:
         groups = store.answer_groups(session, assignment_id, chosen)
-        samples = {(g.question_id, g.normalized): sample_crops(session, g.answer_ids, limit=2)
+        samples = {(g.question_id, g.normalized): store.answer_crops(session, g.answer_ids, limit=2)
                    for g in groups}
     if not groups:
         st.info("No answers to this question yet.")

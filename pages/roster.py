@@ -36,7 +36,7 @@ st.title("Roster")
 show_flash()
 with db.read_session(engine()) as session:
     students = [{"id": s.id, "name": s.name, "class": s.class_name}
-                for s in store.list_students(session)]
+                for s in store.roster_entries(session)]
 
 upload = st.file_uploader("Import a CSV (columns: id, name, class)", type=["csv", "txt"],
                           key="roster-upload")

@@ -12,12 +12,13 @@ from sqlalchemy import func, select, text
 from grader import db, store
 from grader.answer_key import load_answer_key
 from grader.errors import GraderError, StoreError
+from grader.grading import regrade
+from grader.normalize import normalize
 from grader.orm import Answer, Base, Override, Submission
 from grader.paths import ANSWER_KEYS_DIR
 from grader.pipeline import GradedAnswer, GradedPage
 from grader.roster import RosterEntry
 from grader.scoring import Rules, blank_answer, candidate_strings, score_answer
-from grader.normalize import normalize
 
 KEY_PATH = ANSWER_KEYS_DIR / "arithmetic-basics.yaml"
 
@@ -227,7 +228,7 @@ def test_override_group_and_regrade_keeps_overrides(engine, key):
     assert edited != original
     with db.write_session(engine) as session:
         store.save_answer_key(session, edited)
-        report = store.regrade(session, key.id)
+        report = regrade(session, key.id)
     assert report.key_version == 2 and report.kept_overrides == 3
     assert [(c.student, c.question_id, c.old_points, c.new_points) for c in report.changes] == \
         [("s2", "q4", 0.0, key.question("q4").points)]
@@ -236,7 +237,7 @@ def test_override_group_and_regrade_keeps_overrides(engine, key):
         q3 = store.list_answers(session, key.id, question_id="q3")
         assert {(a.points, a.status, a.overridden) for a in q3} == {(1.0, "teacher", True)}
         assert session.scalar(select(func.count()).select_from(Override)) == 3
-        again = store.regrade(session, key.id)
+        again = regrade(session, key.id)
         assert again.changes == [] and again.summary().startswith("no scores change")
 
 
@@ -334,5 +335,5 @@ def test_a_file_that_is_not_a_gradebook(tmp_path):
 
 def test_database_url_from_the_environment(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'env.db'}"
-    monkeypatch.setenv(db.ENV_VAR, url)
+    monkeypatch.setenv("GRADER_DATABASE_URL", url)
     assert db.database_url() == url and db.database_url("sqlite:///x.db") == "sqlite:///x.db"

@@ -4,6 +4,10 @@ Grades each photo (each page of a PDF) against the key, stores the results in th
 and prints, per photo, {"photo", "assignment", "page", "student", "total", "max", "questions":
 [{"id", "text", "confidence", "verdict", "score", "max", "status"}]}, or {"photo", "error"}
 for one that failed; the batch goes on. Exit status 0 when every photo was graded, 2 otherwise.
+
+The key applied is the gradebook's latest version of the assignment; the key file is stored as a
+new version only with --new-version (or as the first one when the gradebook has none); see
+grader.grading.
 """
 
 from __future__ import annotations
@@ -13,18 +17,24 @@ import json
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from grader import db
-from grader.batch import grade_files, prepare_grading
-from grader.errors import AnswerKeyInvalid, GraderError
-from grader.paths import ANSWER_KEYS_DIR
-from grader.roster import parse_roster
+from grader.errors import GraderError
+from grader.grading import GradeOptions, GradingContext, KeyRef, grade_photos, prepare
+from grader.roster import RosterEntry, parse_roster
+from grader.vocab import Status
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".pdf"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", required=True,
-                        help="answer key: a YAML file, or the id of a key in answer_keys/")
+                        help="answer key: an assignment id (the gradebook's latest version, else "
+                        "answer_keys/ID.yaml), or a YAML file")
+    parser.add_argument("--new-version", action="store_true",
+                        help="store the key file as a new version of the assignment when it "
+                        "differs from the gradebook's (then regrade earlier photos)")
     parser.add_argument("--db", metavar="URL", help="database URL (default: $GRADER_DATABASE_URL "
                         "or data/gradebook.db)")
     parser.add_argument("--roster", type=Path, metavar="CSV",
@@ -36,20 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: models/)")
     parser.add_argument("photos", nargs="+", metavar="PHOTO_OR_PDF",
                         help="photos or PDFs of filled-in worksheets; folders expand to them")
-
-
-def read_key_text(key: str) -> tuple[str, str]:
-    """(YAML text, source name) of a key given as a path or as an id in answer_keys/."""
-    path = Path(key)
-    if not path.exists() and not key.endswith((".yaml", ".yml")):
-        path = ANSWER_KEYS_DIR / f"{key}.yaml"
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except FileNotFoundError:
-        raise AnswerKeyInvalid(f"{key}: no such answer key file (nor a key with that id in "
-                               f"{ANSWER_KEYS_DIR})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AnswerKeyInvalid(f"{path}: cannot read the answer key ({error})") from None
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -65,28 +61,20 @@ def expand(paths: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    key_text, source = read_key_text(args.key)
-    roster = []
-    if args.roster is not None:
-        try:
-            roster = parse_roster(args.roster.read_text(encoding="utf-8-sig"), str(args.roster))
-        except OSError as error:
-            raise GraderError(f"{args.roster}: cannot read the roster "
-                              f"({error.strerror or error})") from None
+    roster = _roster(args.roster)
     photos = expand(args.photos)
     if not photos:
         raise GraderError("no photos to grade (the folders hold no images or PDFs)")
     engine = db.open_engine(args.db)
-    context = prepare_grading(engine, key_text, source, roster)
-    if context.new_version:
-        print(f"note: the key {context.key.id} changed; stored as version {context.key_version}."
-              f" Run `python -m grader regrade --assignment {context.key.id}` to rescore earlier "
-              "photos", file=sys.stderr)
+    context = prepare(engine, KeyRef.parse(args.key), roster, new_version=args.new_version)
+    _note_key_version(context, args.key)
     progress = _progress(len(photos), disabled=args.no_progress or len(photos) < 2)
+    options = GradeOptions(workers=args.workers, models_dir=args.models)
     results, failed = [], 0
     try:
-        for result in grade_files(engine, context, photos, workers=args.workers,
-                                  models_dir=args.models, on_done=progress.update):
+        for page in grade_photos(engine, context, photos, options=options,
+                                 on_done=progress.update):
+            result = page.as_json()
             failed += "error" in result
             results.append(result)
             if not args.json:
@@ -98,9 +86,28 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _progress(total: int, disabled: bool):
-    from tqdm import tqdm
+def _roster(path: Path | None) -> list[RosterEntry]:
+    if path is None:
+        return []
+    try:
+        return parse_roster(path.read_text(encoding="utf-8-sig"), str(path))
+    except OSError as error:
+        raise GraderError(f"{path}: cannot read the roster ({error.strerror or error})") from None
 
+
+def _note_key_version(context: GradingContext, key: str) -> None:
+    assignment = context.key.id
+    if context.new_version:
+        print(f"note: the key {assignment} changed; stored as version {context.key_version}."
+              f" Run `python -m grader regrade --assignment {assignment}` to rescore earlier "
+              "photos", file=sys.stderr)
+    elif context.file_differs:
+        print(f"note: {key} differs from version {context.key_version} of {assignment} in the "
+              "gradebook, which was used; pass --new-version to store the file as a new "
+              "version", file=sys.stderr)
+
+
+def _progress(total: int, disabled: bool) -> tqdm:
     return tqdm(total=total, unit="photo", file=sys.stderr, disable=disabled,
                 desc="grading")
 
@@ -108,7 +115,7 @@ def _progress(total: int, disabled: bool):
 def _line(result: dict) -> str:
     if "error" in result:
         return f"{result['photo']}: error: {result['error']}"
-    review = sum(q["status"] == "review" for q in result["questions"])
+    review = sum(q["status"] == Status.REVIEW for q in result["questions"])
     student = result["student"] or "(student not identified)"
     note = f", {review} to review" if review else ""
     return f"{result['photo']}: {student} {result['total']:g}/{result['max']:g}{note}"

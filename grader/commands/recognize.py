@@ -21,8 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from grader.charset import KINDS
 from grader.errors import GraderError
+from grader.reader import load_reader
+from grader.vocab import Kind
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".gif"}
 
@@ -30,7 +31,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="crop images or folders of them")
     parser.add_argument("--json", action="store_true", help="print a JSON array (the default output)")
-    parser.add_argument("--kind", choices=KINDS, help="restrict the alphabet to this answer kind")
+    parser.add_argument("--kind", choices=[k.value for k in Kind],
+                        help="restrict the alphabet to this answer kind")
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--beam", type=int, default=0, help="beam width (0: greedy)")
@@ -65,8 +67,6 @@ def read_gray(path: Path) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.recognizer import Recognizer
-
     paths = expand_paths(args.paths)
     entries: list[dict] = [{"path": str(p)} for p in paths]
     crops, where = [], []
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         except GraderError as error:
             entries[i]["error"] = str(error)
     if crops:
-        recognizer = Recognizer.load(precision=args.precision, threads=args.threads)
+        recognizer = load_reader(precision=args.precision, threads=args.threads)
         for i, reading in zip(where, recognizer.read(crops, kind=args.kind, beam_width=args.beam,
                                                             use_words=not args.letters_only,
                                                             views=not args.one_view)):

@@ -4,11 +4,15 @@ assignment's latest answer key (teacher overrides kept) and print what changed."
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import asdict
 
-from grader import db, store
-from grader.errors import ModelUnavailable
+from grader import db
+from grader.errors import GraderError, ModelUnavailable
+from grader.grading import KeyRef, Likelihoods, regrade, resolve_key
 from grader.pipeline import stored_ink_likelihoods
+from grader.reader import load_reader
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,36 +27,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader.commands.grade import read_key_text
-
     engine = db.open_engine(args.db)
     likelihoods = None if args.no_model else _model_likelihoods(args.models)
     with db.write_session(engine) as session:
-        if args.key:
-            text, source = read_key_text(args.key)
-            version = store.save_answer_key(session, text, source)
+        if args.key:  # asked for: the file becomes the assignment's new version
+            version, _, _ = resolve_key(session, KeyRef.parse(args.key), new_version=True)
             if version.assignment_id != args.assignment:
-                from grader.errors import GraderError
-
-                raise GraderError(f"{source} is the key of {version.assignment_id!r}, "
+                raise GraderError(f"{args.key} is the key of {version.assignment_id!r}, "
                                   f"not {args.assignment!r}")
-        report = store.regrade(session, args.assignment, likelihoods)
+        report = regrade(session, args.assignment, likelihoods)
     if args.json:
-        import json
-        from dataclasses import asdict
-
         print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
     else:
         print(report.summary(limit=50))
     return 0
 
 
-def _model_likelihoods(models_dir: str | None = None):
+def _model_likelihoods(models_dir: str | None = None) -> Likelihoods | None:
     """Likelihoods of new candidates from the stored ink crops, when the model is there."""
     try:
-        from grader.recognizer import Recognizer
-
-        recognizer = Recognizer.load(models_dir) if models_dir else Recognizer.load()
+        recognizer = load_reader(models_dir)
     except (ModelUnavailable, ImportError, AttributeError) as error:
         print(f"note: no recogniser ({error}); new accepted answers are judged by the text",
               file=sys.stderr)

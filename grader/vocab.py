@@ -1,0 +1,71 @@
+"""The grader's vocabulary, defined once: question kinds, match modes, verdicts and statuses.
+
+Each is a `StrEnum` whose values are the strings the answer key files, the gradebook rows and
+the JSON output have always used, so a member compares equal to its string (`Kind.NUMBER ==
+"number"`), is stored as that string and prints as it. Code that decides compares with the
+members; data read back from the database or a YAML file may hold the plain strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a question's answer is written in; it picks the recogniser's alphabet and what the
+    `auto` match mode means."""
+
+    NUMBER = "number"
+    MATH = "math"
+    TEXT = "text"
+    CHINESE = "chinese"
+    CHOICE = "choice"
+
+
+class Mode(StrEnum):
+    """How a reading is compared with the accepted answers (the key's `match.mode`)."""
+
+    AUTO = "auto"
+    EXACT = "exact"
+    FUZZY = "fuzzy"
+    NUMERIC = "numeric"
+    CHOICE = "choice"
+
+
+# What `auto` means for each kind of question.
+AUTO_MODE_BY_KIND: dict[Kind, Mode] = {
+    Kind.NUMBER: Mode.NUMERIC, Kind.MATH: Mode.EXACT, Kind.TEXT: Mode.FUZZY,
+    Kind.CHINESE: Mode.FUZZY, Kind.CHOICE: Mode.CHOICE,
+}
+
+
+class Verdict(StrEnum):
+    """What an answer earned. `review` is the grader's provisional verdict while the teacher has
+    not looked; a teacher's override sets one of the first three."""
+
+    CORRECT = "correct"
+    PARTIAL = "partial"
+    INCORRECT = "incorrect"
+    REVIEW = "review"
+    BLANK = "blank"
+
+
+# The verdicts a teacher can set.
+TEACHER_VERDICTS: tuple[Verdict, ...] = (Verdict.CORRECT, Verdict.PARTIAL, Verdict.INCORRECT)
+
+
+class Status(StrEnum):
+    """Who decided an answer: the grader on its own (`auto`), nobody yet (`review`), nothing to
+    decide (`blank`), or the teacher (`teacher`, which a regrade never changes)."""
+
+    AUTO = "auto"
+    REVIEW = "review"
+    BLANK = "blank"
+    TEACHER = "teacher"
+
+
+def verdict_for_points(points: float, max_points: float) -> Verdict:
+    """The verdict that points out of max_points mean: all, none, or some."""
+    if points >= max_points:
+        return Verdict.CORRECT
+    return Verdict.INCORRECT if points <= 0 else Verdict.PARTIAL
