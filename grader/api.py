@@ -47,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grader import db, export, store
 from grader.answer_key import AnswerKey, load_answer_key
+from grader.config import GradingConfig
 from grader.errors import (
     AlignmentFailed,
     AnswerKeyInvalid,
@@ -86,6 +87,7 @@ class ApiSettings:
     # Crops decoded, and batches read, at once: one per core (each ONNX Runtime call uses one thread).
     max_parallel_inference: int = field(default_factory=lambda: os.cpu_count() or 2)
     max_files_per_request: int = 200
+    grading: GradingConfig = field(default_factory=GradingConfig)  # registration .. scoring
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
@@ -688,7 +690,8 @@ def _grade_uploads(settings: ApiSettings, shared_engine: SharedEngine, shared: S
     edited in the app back into the file's older text."""
     engine = shared_engine.get()
     try:
-        context = prepare(engine, KeyRef(assignment_id), keys_dir=settings.answer_keys_dir)
+        context = prepare(engine, KeyRef(assignment_id), keys_dir=settings.answer_keys_dir,
+                          config=settings.grading)
     except KeyNotFound as error:
         raise ApiError(404, str(error)) from None
     results = [r.as_json() for r in grade_photos(engine, context, uploads, shared.get())]

@@ -129,7 +129,9 @@ def seed_demo(engine: Engine, load_recognizer: Callable[[], Reader] = load_reade
     files = FileStore.for_engine(engine)
     students = {s.id: s for s in DEMO_ROSTER}
     contexts: dict[str, GradingContext] = {}
-    uploads = [(aid, f"{aid}-{sid}.jpg", None, sid) for aid, sid in photos]
+    # (assignment, file name, photo bytes or None to generate one, student)
+    uploads: list[tuple[str, str, bytes | None, str | None]] = [
+        (aid, f"{aid}-{sid}.jpg", None, sid) for aid, sid in photos]
     uploads.append((FAILED_PHOTO[0], FAILED_PHOTO[1], desk_photo(rng), None))
     options = GradeOptions(keep_photo=True, keep_page=True)
     for assignment_id, name, data, student_id in uploads:

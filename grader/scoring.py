@@ -61,6 +61,7 @@ from grader.vocab import AUTO_MODE_BY_KIND, Kind, Mode, Status, Verdict
 # defaults are the only ones (`Rules.of(question.match)` accepts a Match, a mapping or None).
 Rules = Match
 
+
 @dataclass(frozen=True)
 class ScoringConfig:
     """Every threshold of the verdict in one place (chosen on validation data, see bench/grading.py).
@@ -104,13 +105,22 @@ DEFAULT_CONFIG = ScoringConfig()
 
 
 class QuestionLike(Protocol):
-    """What scoring needs of a question (grader.answer_key.Question satisfies it)."""
+    """What scoring needs of a question (grader.answer_key.Question satisfies it); read-only."""
 
-    id: str
-    kind: str
-    answers: Sequence[str]
-    points: float
-    match: Any
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def answers(self) -> Sequence[str]: ...
+
+    @property
+    def points(self) -> float: ...
+
+    @property
+    def match(self) -> Any: ...
 
 
 def resolve_mode(mode: str, kind: str) -> Mode:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -413,12 +413,10 @@ def answer_groups(session: Session, assignment_id: str,
             buckets[(answer.question_id, answer.normalized)].append(answer)
     groups = []
     for (qid, normalized), answers in buckets.items():
-        texts = defaultdict(int)
-        for a in answers:
-            texts[a.text] += 1
+        texts: Counter[str] = Counter(a.text for a in answers)
         margins = [a.margin for a in answers if a.margin is not None]
         groups.append(AnswerGroup(
-            qid, normalized, max(texts, key=texts.get), [a.id for a in answers],
+            qid, normalized, texts.most_common(1)[0][0], [a.id for a in answers],
             sum(a.status == Status.REVIEW for a in answers), [a.points for a in answers],
             [a.verdict for a in answers], min(margins) if margins else None))
     return sorted(groups, key=lambda g: (g.to_review == 0,
@@ -590,6 +588,7 @@ def gradebook(session: Session, assignment_id: str) -> Gradebook:
             per_student[submission.student_id].append(submission)
     for student_id, submissions in per_student.items():
         student = submissions[0].student
+        assert student is not None  # student_id is a foreign key to students
         rows.append(_row(student_id, student.name, student.class_name, submissions, questions,
                          max_points))
     rows.sort(key=lambda r: (r.class_name, r.name, r.student_id))

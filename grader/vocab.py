@@ -33,7 +33,7 @@ class Mode(StrEnum):
 
 
 # What `auto` means for each kind of question.
-AUTO_MODE_BY_KIND: dict[Kind, Mode] = {
+AUTO_MODE_BY_KIND: dict[str, Mode] = {  # keyed by Kind (a str)
     Kind.NUMBER: Mode.NUMERIC, Kind.MATH: Mode.EXACT, Kind.TEXT: Mode.FUZZY,
     Kind.CHINESE: Mode.FUZZY, Kind.CHOICE: Mode.CHOICE,
 }
