@@ -44,7 +44,7 @@ class Match(BaseModel):
         if isinstance(match, Match):
             return match
         if match is None:
-            return cls()
+            return cls.model_validate({})
         if not isinstance(match, Mapping):
             match = {name: getattr(match, name, None) for name in cls.model_fields}
         return cls.model_validate({k: v for k, v in match.items() if v is not None})
@@ -74,7 +74,7 @@ class Question(BaseModel):
     answers: list[str] = Field(min_length=1)  # the first is the canonical answer
     points: float = Field(1.0, gt=0)
     prompt: str = ""
-    match: Match = Field(default_factory=Match)
+    match: Match = Field(default_factory=lambda: Match.of(None))
 
     @field_validator("id", "label", "prompt", mode="before")
     @classmethod
@@ -213,7 +213,7 @@ def _where(source: str, lines: dict[tuple, int], loc: tuple, data: Any) -> str:
     return ", ".join(parts)
 
 
-def _expectation(error: dict) -> str:
+def _expectation(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
         return "is required but missing"
@@ -257,18 +257,22 @@ def _check_consistency(key: AnswerKey) -> list[tuple[tuple, str]]:
     seen: dict[str, int] = {}
     for index, q in enumerate(key.questions):
         if q.id in seen:
-            problems.append(((("questions", index, "id")), f"duplicate id: question #{seen[q.id] + 1} already uses {q.id!r}; ids must be unique"))
+            problems.append((("questions", index, "id"), f"duplicate id: question #{seen[q.id] + 1} "
+                             f"already uses {q.id!r}; ids must be unique"))
         else:
             seen[q.id] = index
         if q.page > key.pages:
-            problems.append((("questions", index, "page"), f"expected a page between 1 and {key.pages} (the key has pages: {key.pages}), got {q.page}"))
+            problems.append((("questions", index, "page"), f"expected a page between 1 and {key.pages} "
+                             f"(the key has pages: {key.pages}), got {q.page}"))
     for i, a in enumerate(key.questions):
         for j in range(i):
             b = key.questions[j]
             if a.page == b.page and _overlap(a.box, b.box):
-                problems.append((("questions", i, "box"), f"expected boxes that do not overlap, but {list(a.box)} overlaps question {b.id!r} {list(b.box)} on page {a.page}"))
+                problems.append((("questions", i, "box"), f"expected boxes that do not overlap, but "
+                                 f"{list(a.box)} overlaps question {b.id!r} {list(b.box)} on page {a.page}"))
     if key.templates and len(key.templates) != key.pages:
-        problems.append((("templates",), f"expected one template image per page ({key.pages}), got {len(key.templates)}"))
+        problems.append((("templates",), f"expected one template image per page ({key.pages}), "
+                         f"got {len(key.templates)}"))
     return problems
 
 

@@ -115,7 +115,8 @@ class ErrorBody(BaseModel):
 class OcrRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_base64: str = Field(description="The crop image (PNG, JPEG, WebP, ...) in base64; a data: URL prefix is accepted")
+    image_base64: str = Field(description="The crop image (PNG, JPEG, WebP, ...) in base64; "
+                              "a data: URL prefix is accepted")
     kind: Kind | None = Field(None, description="Alphabet hint: number, math, text, chinese or choice")
 
 
@@ -513,7 +514,8 @@ async def _grade_input(request: Request, max_files: int) -> tuple[str, list[Phot
     """(assignment id, uploads) from a multipart /grade request; the bytes are read here."""
     media = _media_type(request)
     if media != "multipart/form-data":
-        raise ApiError(415, f"send multipart/form-data with 'assignment' and 'photos' (got {media or 'no Content-Type'!r})")
+        raise ApiError(415, "send multipart/form-data with 'assignment' and 'photos' "
+                            f"(got {media or 'no Content-Type'!r})")
     async with request.form(max_files=max_files, max_fields=20) as form:
         assignment = form.get("assignment")
         if not isinstance(assignment, str) or not assignment.strip():

@@ -151,8 +151,8 @@ def key_yaml_from_boxes(key_id: str, title: str, paper: str, rows: Sequence[dict
     fractions, page), the saved blank page images as templates."""
     questions = []
     for i, row in enumerate(rows):
-        box = [row.get(c) for c in ("x", "y", "w", "h")]
-        box = [float(v) if not _blank(v) else 0.0 for v in box]
+        cells = [row.get(c) for c in ("x", "y", "w", "h")]
+        box = [float(v) if v is not None and not _blank(v) else 0.0 for v in cells]
         page = int(row["page"]) if not _blank(row.get("page")) else 1
         questions.append(_question(row, i, page, box))
     data = {"id": key_id.strip(), "title": title.strip(), "paper": paper,
@@ -190,7 +190,7 @@ def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) ->
     for group in groups:
         if group.verdicts and all(v == Verdict.INCORRECT for v in group.verdicts):
             per_question.setdefault(group.question_id, Counter())[group.text] += group.count
-    out = []
+    out: list[WrongAnswer] = []
     for question_id, counter in per_question.items():
         out.extend(WrongAnswer(question_id, text, n) for text, n in counter.most_common(limit))
     return out

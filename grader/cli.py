@@ -9,8 +9,8 @@ GraderError raised by a command becomes a one-line message on stderr and exit st
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import importlib
+import importlib.util
 import sys
 
 from grader.errors import GraderError

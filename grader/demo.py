@@ -102,8 +102,8 @@ def demo_photo(key: AnswerKey, student: RosterEntry, rng: np.random.Generator) -
 
 def desk_photo(rng: np.random.Generator) -> bytes:
     """A photo with no worksheet in it (the failure the Grade screen lists)."""
-    desk = np.full((900, 1200, 3), (70, 110, 150), np.uint8)
-    desk = cv2.add(desk, rng.integers(0, 25, desk.shape, dtype=np.uint8))
+    paper = np.full((900, 1200, 3), (70, 110, 150), np.uint8)
+    desk = cv2.add(paper, rng.integers(0, 25, paper.shape, dtype=np.uint8))
     return cv2.imencode(".jpg", cv2.GaussianBlur(desk, (0, 0), 3))[1].tobytes()
 
 
@@ -138,8 +138,9 @@ def seed_demo(engine: Engine, load_recognizer: Callable[[], Reader] = load_reade
         if assignment_id not in contexts:
             contexts[assignment_id] = prepare(engine, KeyRef(assignment_id))
         context = contexts[assignment_id]
-        if data is None:
+        if data is None and student_id is not None:
             data = demo_photo(context.key, students[student_id], rng)
+        assert data is not None  # every entry has its photo or its student
         for result in grade_photos(engine, context, [Photo(name, data)], recognizer, options,
                                    files):
             report.graded += result.error is None

@@ -67,7 +67,7 @@ def remove_lines(mask: np.ndarray, config: PreprocessConfig = DEFAULT_PREPROCESS
     v_len = max(15, int(height * config.v_line_fraction))
     horizontal = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1)))
     vertical = cv2.morphologyEx(binary, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
-    lines = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
+    lines = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
     return mask & (lines == 0)
 
 
@@ -103,8 +103,9 @@ def answer_mask(flat: np.ndarray, inner: tuple[int, int, int, int],
     Pixels clearly darker than the paper (flat is locally normalised and the levels follow the
     crop's own noise, so this is an adaptive threshold), minus long straight lines, grouped into
     components. A component is ink of the answer when it has a pixel darker than the strong
-    level (hysteresis against noise and soft shadows), reaches inside the box (x0, y0, x1, y1) (writing that spills over the border is
-    kept; the neighbours' text and border fragments are not) and is not a speck.
+    level (hysteresis against noise and soft shadows), reaches inside the box (x0, y0, x1, y1)
+    (writing that spills over the border is kept; the neighbours' text and border fragments are
+    not) and is not a speck.
     """
     paper, noise = _paper_level(flat, inner)
     strong_level = paper - max(config.strong_contrast, config.strong_sigmas * noise)

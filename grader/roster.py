@@ -60,16 +60,19 @@ def parse_roster(text: str, source: str = "roster") -> list[RosterEntry]:
     name_col, class_col = column(_NAME_COLUMNS), column(_CLASS_COLUMNS)
     entries: dict[str, RosterEntry] = {}
     for line, row in enumerate(rows[1:], start=2):
-        cell = lambda col: row[col].strip() if col is not None and col < len(row) else ""  # noqa: E731
-        student_id = cell(id_col)
+        student_id = _cell(row, id_col)
         if not student_id:
             raise GraderError(f"{source}, line {line}: the student id is empty")
         if student_id in entries:
             raise GraderError(f"{source}, line {line}: student id {student_id!r} appears twice")
-        entries[student_id] = RosterEntry(student_id, cell(name_col), cell(class_col))
+        entries[student_id] = RosterEntry(student_id, _cell(row, name_col), _cell(row, class_col))
     if not entries:
         raise GraderError(f"{source}: the roster has a header but no students")
     return list(entries.values())
+
+
+def _cell(row: Sequence[str], column: int | None) -> str:
+    return row[column].strip() if column is not None and column < len(row) else ""
 
 
 def _name_key(name: str) -> str:

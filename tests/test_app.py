@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from grader import db, store
-from grader.files import FileStore
 from grader.demo import DEMO_PHOTOS, DEMO_ROSTER, demo_photo, seed_demo
+from grader.files import FileStore
 from grader.orm import Answer, Assignment, Override, Student, Submission
 from grader.paths import ANSWER_KEYS_DIR
 

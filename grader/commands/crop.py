@@ -77,7 +77,8 @@ def _print_text(result: dict[str, Any]) -> None:
     if "error" in result:
         print(f"{name}: FAILED: {result['error']}")
         return
-    qr = f"assignment {result['assignment']}, page {result['page']}" if result["qr_read"] else f"QR not read, page {result['page']}"
+    qr = (f"assignment {result['assignment']}, page {result['page']}" if result["qr_read"]
+          else f"QR not read, page {result['page']}")
     if result["student"]:
         qr += f", student {result['student']}"
     print(f"{name}: registered by {result['method']} (error {result['reprojection_error']:.2f} px); {qr}")

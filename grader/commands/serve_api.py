@@ -19,7 +19,8 @@ LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    parser.add_argument("--db", default=None, help="database URL (default: GRADER_DATABASE_URL or the local SQLite file)")
+    parser.add_argument("--db", default=None,
+                        help="database URL (default: GRADER_DATABASE_URL or the local SQLite file)")
     parser.add_argument("--models-dir", type=Path, default=None, help="recogniser folder (default: models/)")
     parser.add_argument(
         "--max-body-mb", type=float, default=None,

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     sheets = len(roster) if roster else 1
     print(f"wrote {args.out} ({key.pages} page(s) x {sheets} sheet(s))")
     if args.png is not None:
-        for student in roster or [None]:
+        sheets_of: list[Student | None] = list(roster) if roster else [None]
+        for student in sheets_of:
             folder = args.png / student.id if student else args.png
             folder.mkdir(parents=True, exist_ok=True)
             for page in range(1, key.pages + 1):
