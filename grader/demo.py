@@ -113,8 +113,7 @@ def seed_demo(engine: Engine, load_recognizer: Callable[[], Reader] = load_reade
     """Fill an empty gradebook with the demo; a gradebook with assignments is left alone.
 
     `load_recognizer` gives the model (default: models/); when the model is missing the keys and
-    roster are still stored and the report says why no photo was graded. The photos are graded
-    as the app grades uploads (a failed one kept for a retry, each page with its thumbnail).
+    roster are still stored and the report says why no photo was graded.
     """
     count = _claim_empty(engine, folder)
     if count is None:
@@ -125,24 +124,28 @@ def seed_demo(engine: Engine, load_recognizer: Callable[[], Reader] = load_reade
     except GraderError as error:
         report.problems.append(f"no photos graded: {error}")
         return report
-    rng = np.random.default_rng(seed)
+    _grade_demo_photos(engine, recognizer, photos, np.random.default_rng(seed), report)
+    return report
+
+
+def _grade_demo_photos(engine: Engine, reader: Reader, photos: Sequence[tuple[str, str]],
+                       rng: np.random.Generator, report: DemoReport) -> None:
+    """One generated photo per (assignment, student), then the photo that fails, graded as the
+    app grades uploads (a failed one kept for a retry, each page with its thumbnail)."""
     files = FileStore.for_engine(engine)
     students = {s.id: s for s in DEMO_ROSTER}
-    contexts: dict[str, GradingContext] = {}
-    # (assignment, file name, photo bytes or None to generate one, student)
-    uploads: list[tuple[str, str, bytes | None, str | None]] = [
-        (aid, f"{aid}-{sid}.jpg", None, sid) for aid, sid in photos]
-    uploads.append((FAILED_PHOTO[0], FAILED_PHOTO[1], desk_photo(rng), None))
+    contexts: dict[str, GradingContext] = {
+        a: prepare(engine, KeyRef(a)) for a in dict.fromkeys([a for a, _ in photos] + [FAILED_PHOTO[0]])}
     options = GradeOptions(keep_photo=True, keep_page=True)
-    for assignment_id, name, data, student_id in uploads:
-        if assignment_id not in contexts:
-            contexts[assignment_id] = prepare(engine, KeyRef(assignment_id))
-        context = contexts[assignment_id]
-        if data is None and student_id is not None:
-            data = demo_photo(context.key, students[student_id], rng)
-        assert data is not None  # every entry has its photo or its student
-        for result in grade_photos(engine, context, [Photo(name, data)], recognizer, options,
+    desk = desk_photo(rng)  # drawn first: the demo photos stay the ones earlier versions made
+
+    def grade(assignment_id: str, photo: Photo) -> None:
+        for result in grade_photos(engine, contexts[assignment_id], [photo], reader, options,
                                    files):
             report.graded += result.error is None
             report.failed += result.error is not None
-    return report
+
+    for assignment_id, student_id in photos:
+        data = demo_photo(contexts[assignment_id].key, students[student_id], rng)
+        grade(assignment_id, Photo(f"{assignment_id}-{student_id}.jpg", data))
+    grade(FAILED_PHOTO[0], Photo(FAILED_PHOTO[1], desk))

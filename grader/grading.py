@@ -45,7 +45,7 @@ from grader.config import DEFAULT_GRADING, GradingConfig
 from grader.errors import AnswerKeyInvalid, StoreError
 from grader.files import FileStore
 from grader.normalize import normalize
-from grader.orm import Answer, KeyVersion
+from grader.orm import Answer, KeyVersion, Submission
 from grader.paths import ANSWER_KEYS_DIR
 from grader.reader import Reader
 from grader.roster import RosterEntry
@@ -244,7 +244,7 @@ def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Phot
     return _File(label, data, digest, stored)
 
 
-def _stored_result(submission, label: str) -> PageResult:
+def _stored_result(submission: Submission, label: str) -> PageResult:
     return PageResult(label, submission.photo_sha256, submission.source_page, submission.id,
                       already_graded=True, result=store.submission_result(submission, label))
 
