@@ -41,9 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baselines  # noqa: E402
+
 from grader import ctc  # noqa: E402
 from grader.paths import MODELS_DIR, cache_dir  # noqa: E402
-from grader.recognizer import Recognizer  # noqa: E402
+from grader.recognizer import VIEWS_BELOW, Recognizer  # noqa: E402
 from grader.training import data, synth  # noqa: E402
 
 CATS = ("number", "math", "text", "chinese")
@@ -132,7 +133,7 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
 
 def read_items(rec: Recognizer, items: list, kind: str, use_words: bool = True, views: bool = True) -> list:
     """The recogniser's readings of (crop, label) items, decoded with the kind's alphabet (and,
-    for English and Chinese, its word list unless use_words is False), over recognizer.VIEWS
+    for English and Chinese, its word list unless use_words is False), over grader.lines.VIEWS
     unless views is False: as `recognize` and POST /ocr read."""
     return rec.read([c for c, _ in items], kind=kind, use_words=use_words, views=views)
 
@@ -269,7 +270,7 @@ def score_texts(read, sets: dict[str, list]) -> dict[str, tuple[float, float, in
 def columns(int8_readings: dict[str, list], int8: Recognizer, fp32: Recognizer, others: dict,
             sets: dict[str, list]) -> dict[str, dict]:
     """int8 readings are passed in (the reliability table uses them too); the rest read here.
-    "int8" and "fp32" read as `recognize` does: every view of recognizer.VIEWS, with the word
+    "int8" and "fp32" read as `recognize` does: every view of grader.lines.VIEWS, with the word
     lists (grader.words). "one view" reads the crop as prepared only; "letters only" reads one
     view without the word lists: the model's own reading."""
     rows = {"int8": score(int8_readings, sets), "int8 one view": score(read_sets(int8, sets, views=False), sets),
@@ -338,7 +339,6 @@ def print_reading_cost(rec: Recognizer, sets: dict[str, list]) -> None:
     up to 32, and the decoding; the recogniser's threads): letters only in one view, with the
     word list in one view, and the careful reading of `recognize` and POST /ocr (the other
     VIEWS for crops whose first reading has a confidence below VIEWS_BELOW)."""
-    from grader.recognizer import VIEWS_BELOW
 
     print("\n### Time per crop of a reading, held out (int8, one thread, network and decoding)\n")
     print("| category | one view, letters only | one view | careful (views) | crops sent to the other views |")
@@ -488,7 +488,7 @@ def main() -> int:
         models = {"this model": int8}
         if args.compare:
             other = Recognizer.load(args.compare, precision="int8", threads=1)
-            names = [r.meta.get("version", "?") for r in (int8, other)]
+            names = [r.spec.version for r in (int8, other)]
             if names[0] == names[1]:
                 names = [str(args.models), str(args.compare)]
             print_paired(names[0], names[1], held_int8, read_sets(other, held), held)

@@ -68,6 +68,13 @@ def _logsumexp(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
+def _add(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], pb: float, pnb: float) -> None:
+    """Fold an extension's (blank-ending, character-ending) log-probabilities into beam `prefix`."""
+    cur = beams.setdefault(prefix, [NEG_INF, NEG_INF])
+    cur[0] = _logsumexp(cur[0], pb)
+    cur[1] = _logsumexp(cur[1], pnb)
+
+
 def beam_search(log_probs: np.ndarray, chars: Sequence[str], beam_width: int = 8,
                 prune: float = -12.0) -> list[tuple[str, float]]:
     """CTC prefix beam search; returns (text, log-likelihood) best first.
@@ -80,30 +87,24 @@ def beam_search(log_probs: np.ndarray, chars: Sequence[str], beam_width: int = 8
         row = log_probs[t]
         candidates = np.flatnonzero(row > max(prune, row.max() + prune))
         nxt: dict[tuple[int, ...], list[float]] = {}
-
-        def add(prefix: tuple[int, ...], pb: float, pnb: float) -> None:
-            cur = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
-            cur[0] = _logsumexp(cur[0], pb)
-            cur[1] = _logsumexp(cur[1], pnb)
-
         for prefix, (pb, pnb) in beams.items():
             total = _logsumexp(pb, pnb)
             for k in candidates:
                 p = float(row[k])
                 if k == BLANK:
-                    add(prefix, total + p, NEG_INF)
+                    _add(nxt, prefix, total + p, NEG_INF)
                     continue
                 last = prefix[-1] if prefix else None
                 extended = prefix + (int(k),)
                 if k == last:
-                    add(extended, NEG_INF, pb + p)  # repeat needs a blank in between
-                    add(prefix, NEG_INF, pnb + p)  # or it merges into the same character
+                    _add(nxt, extended, NEG_INF, pb + p)  # repeat needs a blank in between
+                    _add(nxt, prefix, NEG_INF, pnb + p)  # or it merges into the same character
                 else:
-                    add(extended, NEG_INF, total + p)
+                    _add(nxt, extended, NEG_INF, total + p)
         ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
         beams = {k: (v[0], v[1]) for k, v in ranked[:beam_width]}
-    ranked = sorted(beams.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
-    return [("".join(chars[k - 1] for k in prefix), _logsumexp(*v)) for prefix, v in ranked]
+    best = sorted(beams.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
+    return [("".join(chars[k - 1] for k in prefix), _logsumexp(*v)) for prefix, v in best]
 
 
 def sequence_log_likelihood(log_probs: np.ndarray, labels: Sequence[int]) -> float:

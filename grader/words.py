@@ -26,9 +26,9 @@ from __future__ import annotations
 import gzip
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence, Set
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Callable, Iterable, Sequence, Set
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class EnglishWords:
             keys, places = self.by_length.setdefault(len(key), ([], []))
             keys.append(key)
             places.append(i)
-        # the same unlisted word comes back in every view of a crop (recognizer.VIEWS) and across
+        # the same unlisted word comes back in every view of a crop (lines.VIEWS) and across
         # a class's answers: its neighbours are looked up once
         self.replacements = lru_cache(maxsize=4096)(self._replacements)
 

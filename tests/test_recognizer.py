@@ -14,8 +14,11 @@ import pytest
 from grader import ctc, words
 from grader.charset import kind_alphabet
 from grader.errors import ModelUnavailable
+from grader.lines import VIEWS, view_line
 from grader.paths import REPO_ROOT
-from grader.recognizer import VIEWS, VIEWS_BELOW, Reading, Recognizer, find_fraction_bar, unstack_fraction, view_line
+from grader.readings import Reading
+from grader.recognizer import VIEWS_BELOW, Recognizer
+from grader.stacked_fractions import find_fraction_bar, unstack_fraction
 from tests.ink_crops import fonts_available, make_crops, near_miss_words, squeezed_words, stacked_fractions
 
 pytestmark = pytest.mark.skipif(not fonts_available(), reason="Debian handwriting fonts not installed")
@@ -119,7 +122,7 @@ def test_views_pick_the_candidate_most_likely_over_all_views(recognizer, crops):
     for crop, _, kind in items:
         lines = recognizer.lines([crop], kind)
         per_view = [recognizer.log_probs_lines([view_line(lines[0], *v)])[0] for v in VIEWS]
-        masked = [recognizer._masked(lp, kind) for lp in per_view]
+        masked = [recognizer.decoder.masked(lp, kind) for lp in per_view]
         word_list = words.load(kind, recognizer.words_dir)
         texts = {recognizer.decode(lp, kind).text for lp in per_view}
         texts |= {recognizer.decode(lp, kind, use_words=False).text for lp in per_view}

@@ -13,10 +13,11 @@ import torch
 
 from grader import ctc
 from grader.charset import default_charset
+from grader.lines import BUCKET, HEIGHT, MAX_WIDTH, prepare_line, prepare_line_u8
 from grader.paths import MODELS_DIR
-from grader.recognizer import BUCKET, Recognizer, prepare_line, prepare_line_u8
+from grader.recognizer import Recognizer
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import chinese_numeral, number_label, math_label
+from grader.training.synth import chinese_numeral, math_label, number_label
 from grader.training.train import TrainConfig, ctc_loss, load_model, lr_at
 from tests.ink_crops import fonts_available, make_crops
 
@@ -118,7 +119,7 @@ def test_onnx_fp32_and_int8_agree_with_pytorch(crops, torch_model):
 
 def _tiny_dataset(folder, crops) -> None:
     """A pre-rendered dataset in the layout train() reads (as synth.render_dataset writes it)."""
-    from grader.training.synth import CATEGORIES, HEIGHT, MAX_WIDTH
+    from grader.training.synth import CATEGORIES
 
     for split in ("train", "val"):
         out = folder / split

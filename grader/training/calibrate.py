@@ -12,14 +12,18 @@ without the word list of grader.words). Also records a reliability table
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
 from grader import words
+from grader.confidence import FEATURES, calibrated
+from grader.lines import to_float
+from grader.model_spec import Calibration
 from grader.paths import MODELS_DIR, cache_dir
-from grader.recognizer import Recognizer, to_float
+from grader.recognizer import Recognizer
 from grader.training.synth import CATEGORIES
 from grader.training.train import LineDataset
 
@@ -67,27 +71,22 @@ def collect(rec: Recognizer, data: LineDataset, idx: np.ndarray) -> tuple[np.nda
     return np.asarray(feats), np.asarray(right, dtype=float)
 
 
-def calibrate(models_dir: Path, count: int = 3000) -> dict:
+def calibrate(models_dir: Path, count: int = 3000) -> Calibration:
     rec = Recognizer.load(models_dir, precision="int8", threads=2)
     data = LineDataset.load(cache_dir() / "dataset" / "val", rec.index)
     idx = np.arange(FIT_START, min(len(data), FIT_START + count))
     x, y = collect(rec, data, idx)
     half = len(idx) // 2  # fit on one half, report reliability on the other
     w = fit_logistic(x[:half], y[:half])
-    X = np.hstack([x[half:], np.ones((len(x) - half, 1))])
-    conf = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
+    conf = np.array([calibrated(features, w) for features in x[half:]])  # as the runtime maps them
     w = fit_logistic(x, y)  # the shipped weights use all of it
-    result = {"weights": [round(float(v), 6) for v in w],
-              "features": ["weakest_char_logp", "best_missed_char_logp", "weakest_char_margin",
-                           "word_list_nats"],
-              "fitted_on": f"{len(idx)} generated validation lines (val split, indices {FIT_START}+); "
-                           "English and Chinese read with and without the word list",
-              "reliability_holdout": reliability(conf, y[half:]),
-              "holdout_accuracy": round(float(y[half:].mean()), 4)}
-    meta_path = models_dir / "model.json"
-    meta = json.loads(meta_path.read_text())
-    meta["confidence"] = result
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    result = Calibration(
+        weights=tuple(round(float(v), 6) for v in w), features=FEATURES[:x.shape[1]],
+        report={"fitted_on": f"{len(idx)} generated validation lines (val split, indices {FIT_START}+); "
+                             "English and Chinese read with and without the word list",
+                "reliability_holdout": reliability(conf, y[half:]),
+                "holdout_accuracy": round(float(y[half:].mean()), 4)})
+    dataclasses.replace(rec.spec, confidence=result).save(models_dir)
     return result
 
 
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     parser.add_argument("--count", type=int, default=3000)
     args = parser.parse_args(argv)
-    print(json.dumps(calibrate(args.models, args.count), indent=2))
+    print(json.dumps(calibrate(args.models, args.count).to_dict(), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -24,8 +24,10 @@ import torch
 
 from grader import ctc
 from grader.charset import save_charset
+from grader.errors import ModelUnavailable
+from grader.model_spec import INPUT_NAME, Calibration, LineInput, ModelFiles, ModelOutput, ModelSpec
 from grader.paths import MODELS_DIR, cache_dir
-from grader.training.synth import CATEGORIES, HEIGHT, MAX_WIDTH
+from grader.training.synth import CATEGORIES
 from grader.training.train import LineDataset, load_model
 
 FP32_NAME = "crnn.onnx"
@@ -33,10 +35,10 @@ INT8_NAME = "crnn.int8.onnx"
 MODEL_VERSION = "crnn-4"
 
 
-def export_onnx(model: torch.nn.Module, path: Path) -> None:
-    dummy = torch.rand(2, 1, HEIGHT, 96)
-    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "frames"}},
+def export_onnx(model: torch.nn.Module, path: Path, line: LineInput, output: ModelOutput) -> None:
+    dummy = torch.rand(2, 1, line.height, 12 * line.width_multiple)  # any valid width (96 px)
+    torch.onnx.export(model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[output.name],
+                      dynamic_axes={INPUT_NAME: {0: "batch", 3: "width"}, output.name: {0: "batch", 1: "frames"}},
                       opset_version=17, dynamo=False)
 
 
@@ -53,7 +55,7 @@ class _Calibration:
         if self.pos >= len(self.batches):
             return None
         self.pos += 1
-        return {"image": self.batches[self.pos - 1]}
+        return {INPUT_NAME: self.batches[self.pos - 1]}
 
     def rewind(self):
         self.pos = 0
@@ -89,7 +91,7 @@ def onnx_accuracy(path: Path, data: LineDataset, chars: list[str], limit: int) -
     for i in range(0, len(order), 64):
         idx = order[i:i + 64]
         x = data.batch(idx)[0].numpy()
-        lp = ctc.log_softmax(sess.run(None, {"image": x})[0])
+        lp = ctc.log_softmax(sess.run(None, {INPUT_NAME: x})[0])
         for j, k in enumerate(idx):
             h = hit[CATEGORIES[data.cats[k]]]
             h[0] += ctc.greedy_decode(lp[j], chars) == data.labels[k]
@@ -99,34 +101,35 @@ def onnx_accuracy(path: Path, data: LineDataset, chars: list[str], limit: int) -
     return out
 
 
-def ms_per_crop(paths: list[Path], batch: int = 32, width: int = 160, repeats: int = 8) -> list[float]:
+def ms_per_crop(paths: list[Path], height: int, batch: int = 32, width: int = 160, repeats: int = 8) -> list[float]:
     """One-thread ms per crop of each model, runs interleaved and the fastest kept, so load
     from other processes on a shared machine biases neither side."""
     sessions = [_session(p, threads=1) for p in paths]
-    x = np.random.default_rng(0).random((batch, 1, HEIGHT, width), dtype=np.float32)
+    x = np.random.default_rng(0).random((batch, 1, height, width), dtype=np.float32)
     best = [float("inf")] * len(paths)
     for s in sessions:
-        s.run(None, {"image": x})
+        s.run(None, {INPUT_NAME: x})
     for _ in range(repeats):
         for k, s in enumerate(sessions):
             t0 = time.perf_counter()
-            s.run(None, {"image": x})
+            s.run(None, {INPUT_NAME: x})
             best[k] = min(best[k], time.perf_counter() - t0)
     return [b / batch * 1000 for b in best]
 
 
-def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> dict:
+def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> ModelSpec:
     model, ckpt = load_model(checkpoint)
     chars = ckpt["charset"]
     index = {c: i for i, c in enumerate(chars)}
     val = LineDataset.load(cache_dir() / "dataset" / "val", index)
+    line = LineInput(height=model.cfg.height)  # the rest of the geometry: grader.lines' defaults
     out.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out / FP32_NAME, out / INT8_NAME
-    export_onnx(model, fp32)
+    export_onnx(model, fp32, line, ModelOutput())
     quantize(fp32, int8, val)
     acc_fp32 = onnx_accuracy(fp32, val, chars, val_limit)
     acc_int8 = onnx_accuracy(int8, val, chars, val_limit)
-    t32, t8 = ms_per_crop([fp32, int8])
+    t32, t8 = ms_per_crop([fp32, int8], line.height)
     speed = {"fp32_ms_b32": round(t32, 3), "int8_ms_b32": round(t8, 3)}
     int8_kept = acc_int8["all"] >= acc_fp32["all"] - 0.01 and speed["int8_ms_b32"] < speed["fp32_ms_b32"]
     if not int8_kept:
@@ -136,29 +139,27 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> dict:
                 "train_config": ckpt["train_config"], "step": ckpt["step"], "charset_file": "charset.txt",
                 "elapsed_s": ckpt.get("elapsed_s", 0.0), "prior_s": ckpt.get("prior_s", 0.0)},
                out / "crnn.pt")
-    meta = {
-        "version": MODEL_VERSION,
-        "exported": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "input": {"height": HEIGHT, "max_width": MAX_WIDTH, "channels": 1, "width_multiple": 8,
-                  "normalisation": "prepare_line: ink 1.0, paper 0.0; contrast stretched between the darkest"
-                                   " pixel and the 90th percentile (paper); width follows the aspect ratio",
-                  "frames_per_pixel": 0.25},
-        "output": {"name": "logits", "blank": 0, "layout": "batch, frames, classes"},
-        "charset": "charset.txt",
-        "files": {"fp32": FP32_NAME, "int8": INT8_NAME, "checkpoint": "crnn.pt"},
-        "int8": {"static_qdq_kept": int8_kept, "calibration_crops": 320},
-        "training": {"step": ckpt["step"],  # all runs: --init carries steps and time forward
-                     "elapsed_s": round(ckpt.get("elapsed_s", 0.0) + ckpt.get("prior_s", 0.0)),
-                     "val_metrics": ckpt.get("metrics")},
-        "metrics": {"val_exact_fp32": acc_fp32, "val_exact_int8": acc_int8, **speed},
-    }
-    calib = out / "model.json"
-    if calib.exists():  # keep a confidence calibration fitted earlier for the same weights
-        old = json.loads(calib.read_text())
-        if "confidence" in old and old.get("training", {}).get("step") == ckpt["step"]:
-            meta["confidence"] = old["confidence"]
-    (out / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    return meta
+    spec = ModelSpec(
+        version=MODEL_VERSION, charset="charset.txt",
+        files=ModelFiles(fp32=FP32_NAME, int8=INT8_NAME, checkpoint="crnn.pt"), input=line,
+        exported=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        int8={"static_qdq_kept": int8_kept, "calibration_crops": 320},
+        training={"step": ckpt["step"],  # all runs: --init carries steps and time forward
+                  "elapsed_s": round(ckpt.get("elapsed_s", 0.0) + ckpt.get("prior_s", 0.0)),
+                  "val_metrics": ckpt.get("metrics")},
+        metrics={"val_exact_fp32": acc_fp32, "val_exact_int8": acc_int8, **speed},
+        confidence=_kept_calibration(out, ckpt["step"]))
+    spec.save(out)
+    return spec
+
+
+def _kept_calibration(out: Path, step: int) -> Calibration | None:
+    """A confidence calibration fitted earlier for the same weights (same training step)."""
+    try:
+        old = ModelSpec.load(out)
+    except ModelUnavailable:  # none yet, or a file this version cannot read: fit afresh
+        return None
+    return old.confidence if old.training.get("step") == step else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--val-limit", type=int, default=2000)
     args = parser.parse_args(argv)
-    meta = export(args.checkpoint, args.out, args.val_limit)
-    print(json.dumps(meta["metrics"], indent=2))
-    print("int8 static QDQ kept:", meta["int8"]["static_qdq_kept"])
+    spec = export(args.checkpoint, args.out, args.val_limit)
+    print(json.dumps(spec.metrics, indent=2))
+    print("int8 static QDQ kept:", spec.int8["static_qdq_kept"])
     return 0
 
 

@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from grader.lines import FRAMES_PER_PIXEL, HEIGHT
+
 
 @dataclass
 class ModelConfig:
     num_classes: int  # charset size + 1 (blank at index 0)
-    height: int = 32
+    height: int = HEIGHT  # the CNN below reduces exactly 32 rows to 1
     channels: tuple[int, ...] = (32, 64, 96, 96, 160, 160)
     rnn_hidden: int = 144
     rnn_layers: int = 2
@@ -55,4 +57,6 @@ class CRNN(nn.Module):
 
 
 def frames_for_width(width: int) -> int:
-    return width // 4
+    """Output frames for an input `width` px wide: the two 2x2 poolings halve the width twice
+    (grader.lines.FRAMES_PER_PIXEL, recorded in model.json's input.frames_per_pixel)."""
+    return int(width * FRAMES_PER_PIXEL)

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from grader.charset import HANZI
-from grader.recognizer import prepare_line_u8
+from grader.lines import HEIGHT, MAX_WIDTH, prepare_line_u8
 
 CATEGORIES = ("number", "math", "text", "chinese", "choice")
 PEN_SYMBOLS = set(".,-/+×÷=()<>:")
@@ -773,8 +773,6 @@ def make_sample(category: str, src: Sources, rng: np.random.Generator, label: st
 
 # ---------------------------------------------------------------- dataset on disk
 
-HEIGHT = 32
-MAX_WIDTH = 320
 MIX = {"number": 0.2, "math": 0.13, "text": 0.2, "chinese": 0.44, "choice": 0.03}
 # What training crops get (Variation). hand_warp: bent hands, from run 5. crowded: from run 6 (a
 # thick `1` and `/` fused into a V read as 4 before run 6 saw such crops). pen_latin: from run 7

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from grader import ctc
 from grader.charset import default_charset
 from grader.paths import cache_dir
-from grader.recognizer import to_float
+from grader.lines import to_float
 from grader.training.model import CRNN, ModelConfig
 from grader.training.synth import (CATEGORIES, TRAINING, RenderJob, Sources, check_training_seed,
                                    render_chunk, render_pool)
