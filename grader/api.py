@@ -98,7 +98,7 @@ class ApiSettings:
             token=env.api_token,  # an empty token means none, never "any"
             max_body_bytes=env.api_max_body_bytes(),
             database_url=env.database_url,
-            models_dir=env.models_dir,
+            models_dir=env.models_dir or MODELS_DIR,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

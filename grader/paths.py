@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from grader.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
@@ -12,9 +13,6 @@ ANSWER_KEYS_DIR = REPO_ROOT / "answer_keys"
 
 def cache_dir() -> Path:
     """Cache for downloaded training sources and rendered datasets (never committed)."""
-    root = os.environ.get("GRADER_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "grader"
-    )
-    path = Path(root)
+    path = Settings.from_env().cache_dir  # GRADER_CACHE_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path

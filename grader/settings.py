@@ -7,21 +7,22 @@ GRADER_MODELS_DIR       the recogniser's folder for the app and the API; unset: 
 GRADER_DEMO             "0" keeps the app from seeding the demo into an empty gradebook
 GRADER_API_TOKEN        bearer token of the REST API; unset or empty: no token
 GRADER_API_MAX_BODY_MB  largest request body of the REST API, in MB (default 20)
+GRADER_CACHE_DIR        downloaded training sources and rendered data sets; unset:
+                        $XDG_CACHE_HOME/grader (~/.cache/grader)
 
-(GRADER_CACHE_DIR, where downloaded data and caches go, is read by grader.paths, which this
-module builds on.) Values are only read here; each edge turns them into its own typed settings
-(grader.api.ApiSettings, grader.db.database_url) and passes those down explicitly.
+Values are only read here; each edge turns them into its own typed settings (grader.api.ApiSettings,
+grader.db.database_url, grader.paths.cache_dir) and passes those down explicitly. This module
+imports nothing of the grader but its errors, so grader.paths can build on it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from grader.errors import GraderError
-from grader.paths import MODELS_DIR
 
 MB = 1024 * 1024
 DEFAULT_MAX_BODY_MB = 20.0
@@ -30,7 +31,8 @@ DEFAULT_MAX_BODY_MB = 20.0
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
-    models_dir: Path = MODELS_DIR
+    models_dir: Path | None = None  # None: the committed models/ (grader.paths.MODELS_DIR)
+    cache_dir: Path = field(default_factory=lambda: _cache_root({}))
     demo: bool = True
     api_token: str | None = None
     api_max_body_mb: str | None = None  # as set; parsed by api_max_body_bytes()
@@ -42,7 +44,8 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             database_url=env.get("GRADER_DATABASE_URL") or None,
-            models_dir=Path(env.get("GRADER_MODELS_DIR") or MODELS_DIR),
+            models_dir=Path(env["GRADER_MODELS_DIR"]) if env.get("GRADER_MODELS_DIR") else None,
+            cache_dir=_cache_root(env),
             demo=env.get("GRADER_DEMO", "1") != "0",
             api_token=env.get("GRADER_API_TOKEN") or None,
             api_max_body_mb=env.get("GRADER_API_MAX_BODY_MB") or None,
@@ -56,3 +59,8 @@ class Settings:
         except ValueError:
             raise GraderError(f"GRADER_API_MAX_BODY_MB must be a number of megabytes, not "
                               f"{self.api_max_body_mb!r}") from None
+
+
+def _cache_root(env: Mapping[str, str]) -> Path:
+    return Path(env.get("GRADER_CACHE_DIR") or os.path.join(
+        env.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "grader"))

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from grader import db, store
 from grader.errors import GraderError
 from grader.files import FileStore
+from grader.paths import MODELS_DIR
 from grader.reader import Reader, load_reader
 from grader.settings import Settings
 
@@ -56,7 +57,7 @@ def _recognizer(models_dir: str) -> Reader:
 def recognizer() -> Reader:
     """The handwriting model (models/, or $GRADER_MODELS_DIR), loaded once; ModelUnavailable,
     not cached, while the folder lacks it."""
-    return _recognizer(str(Settings.from_env().models_dir))
+    return _recognizer(str(Settings.from_env().models_dir or MODELS_DIR))
 
 
 # --- messages that outlive the rerun an action causes --------------------------------------------

@@ -131,6 +131,7 @@ def test_settings_come_from_the_environment():
                                   "GRADER_API_TOKEN": "", "GRADER_MODELS_DIR": "/m"})
     assert (settings.database_url, settings.demo, settings.api_token, str(settings.models_dir)) \
         == ("sqlite:///x.db", False, None, "/m")
-    assert Settings.from_env({}).demo is True
+    assert Settings.from_env({}).demo is True and Settings.from_env({}).models_dir is None
+    assert Settings.from_env({"GRADER_CACHE_DIR": "/c"}).cache_dir == Path("/c")
     with pytest.raises(GraderError, match="GRADER_API_MAX_BODY_MB must be a number"):
         Settings.from_env({"GRADER_API_MAX_BODY_MB": "lots"}).api_max_body_bytes()
