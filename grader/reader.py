@@ -12,6 +12,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from grader.recognizer import Recognizer
+
 
 class Read(Protocol):
     """One reading of a crop."""
@@ -44,10 +46,7 @@ class Reader(Protocol):
 def load_reader(models_dir: str | Path | None = None, precision: str = "int8",
                 threads: int = 1) -> Reader:
     """Our recogniser from `models_dir` (None: the committed models/); ModelUnavailable when the
-    folder lacks it. The import is deferred so that modules which only type against `Reader`
-    load without ONNX Runtime."""
-    from grader.recognizer import Recognizer
-
+    folder lacks it (ONNX Runtime itself is loaded only here, by Recognizer.load)."""
     if models_dir is None:
         return Recognizer.load(precision=precision, threads=threads)
     return Recognizer.load(models_dir, precision=precision, threads=threads)
