@@ -1,0 +1,50 @@
+"""The REST API: `/ocr` for other school systems, grading and the gradebook over HTTP.
+
+`create_app(settings)` builds a FastAPI app from a typed `ApiSettings`; `python -m grader
+serve-api` serves it through uvicorn. The API is a thin boundary over the same core functions the command
+line calls: it turns bytes into images (grader.imageio), named errors into `{"success": false,
+"error": "..."}` with a 4xx status, and never lets a bad input become a 500.
+
+Safety by default:
+- a bearer token (`GRADER_API_TOKEN`) guards every endpoint except `/health` (and the docs);
+  the token is compared in constant time;
+- the request body is capped (default 20 MB) from the Content-Length header *and* while it
+  streams in, so an oversized upload is refused before it is held in memory;
+- uploaded file names are only ever labels in the results, never paths;
+- the recogniser is loaded once, lazily, under a lock, and shared by all requests; inference runs
+  in worker threads (ONNX Runtime's `run()` is thread-safe) so the event loop keeps serving.
+
+The package: settings (ApiSettings), schemas (bodies, the OpenAPI contract), limits (body
+size), runtime (shared recogniser, batcher, engine, limiters), inputs (request parsing), routes
+(the endpoints) and errors (named errors -> JSON), composed here by `create_app`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from grader.api.errors import ApiError, install_error_handlers
+from grader.api.inputs import checked_assignment_id, decode_base64, upload_label
+from grader.api.limits import BodyLimit
+from grader.api.routes import guarded, public
+from grader.api.runtime import ApiState
+from grader.api.settings import ApiSettings
+from grader.settings import MB
+
+__all__ = ["MB", "ApiError", "ApiSettings", "checked_assignment_id", "create_app", "decode_base64", "upload_label"]
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The API app; `settings` default to the environment (ApiSettings.from_env)."""
+    app = FastAPI(
+        title="Homework grader API",
+        version="1.0",
+        description="Read handwriting, grade worksheet photos and fetch gradebooks. "
+        "Send `Authorization: Bearer <GRADER_API_TOKEN>` on every call except /health.",
+    )
+    app.state.api = ApiState.create(settings or ApiSettings.from_env())
+    app.add_middleware(BodyLimit, limit=app.state.api.settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(public)
+    app.include_router(guarded)
+    return app

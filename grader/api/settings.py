@@ -1,0 +1,43 @@
+"""The API's settings: typed, with their defaults in one place, read from the environment by
+`ApiSettings.from_env` (through grader.settings)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from grader.config import GradingConfig
+from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
+from grader.settings import MB, Settings
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything the API needs, with its defaults in one place (see `from_env`)."""
+
+    token: str | None = None  # None: no auth (serve-api then binds loopback only)
+    max_body_bytes: int = 20 * MB
+    database_url: str | None = None  # None: the store's default (GRADER_DATABASE_URL or local SQLite)
+    models_dir: Path = MODELS_DIR
+    answer_keys_dir: Path = ANSWER_KEYS_DIR
+    precision: str = "int8"  # recogniser weights: int8 (default) or fp32
+    inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
+    # Crops decoded, and batches read, at once: one per core (each ONNX Runtime call uses one thread).
+    max_parallel_inference: int = field(default_factory=lambda: os.cpu_count() or 2)
+    max_files_per_request: int = 200
+    grading: GradingConfig = field(default_factory=GradingConfig)  # registration .. scoring
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
+        """GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL and GRADER_MODELS_DIR
+        (read by grader.settings), then the non-None `overrides` (serve-api's options)."""
+        env = Settings.from_env(environ)
+        settings = cls(
+            token=env.api_token,  # an empty token means none, never "any"
+            max_body_bytes=env.api_max_body_bytes(),
+            database_url=env.database_url,
+            models_dir=env.models_dir or MODELS_DIR,
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
