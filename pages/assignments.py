@@ -19,6 +19,8 @@ from grader.app_support import (
 from grader.demo import load_demo_keys
 from grader.errors import GraderError
 from grader.grading import regrade as regrade_assignment
+from grader.imageio import load_images
+from grader.own_sheet import detect_answer_boxes, page_from_image
 from grader.pipeline import stored_ink_likelihoods
 from grader.store import AssignmentSummary
 from grader.vocab import Kind, Mode
@@ -193,9 +195,6 @@ BOX_EDITOR = {
                max_entries=4)
 def straightened_pages(data: bytes, name: str, paper: str) -> tuple[list, list[list]]:
     """(pages straightened to the paper size, detected boxes per page) of an uploaded sheet."""
-    from grader.imageio import load_images
-    from grader.own_sheet import detect_answer_boxes, page_from_image
-
     pages = [page_from_image(image, paper) for image in load_images(data, name)]
     return pages, [detect_answer_boxes(page) for page in pages]
 
