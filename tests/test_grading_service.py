@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from grader import charset, db, store
+from grader.answer_key import load_answer_key
 from grader.errors import AnswerKeyInvalid, GraderError
 from grader.files import FileStore
 from grader.grading import (
@@ -26,7 +28,9 @@ from grader.paths import ANSWER_KEYS_DIR
 from grader.reader import load_reader
 from grader.scoring import ScoredAnswer
 from grader.settings import Settings
+from grader.simulate import PhotoParams, fill_answers, simulate_photo
 from grader.vocab import Kind, Mode, Status, Verdict
+from grader.worksheet import render_page
 
 KEY_ID = "arithmetic-basics"
 
@@ -135,3 +139,25 @@ def test_settings_come_from_the_environment():
     assert Settings.from_env({"GRADER_CACHE_DIR": "/c"}).cache_dir == Path("/c")
     with pytest.raises(GraderError, match="GRADER_API_MAX_BODY_MB must be a number"):
         Settings.from_env({"GRADER_API_MAX_BODY_MB": "lots"}).api_max_body_bytes()
+
+
+def test_worker_processes_grade_as_this_process_does(engine, keys_dir, tmp_path):
+    """The same photos graded here and by two worker processes give the same stored results."""
+    key = load_answer_key(keys_dir / f"{KEY_ID}.yaml")
+    paths = []
+    for seed in (1, 2, 3):
+        rng = np.random.default_rng(seed)
+        answers = {q.id: q.answers[0] for q in key.questions if rng.uniform() < 0.7}
+        sheet = fill_answers(render_page(key, 1, f"s{seed}"), key, 1, answers, rng)
+        paths.append(tmp_path / f"s{seed}.jpg")
+        paths[-1].write_bytes(simulate_photo(sheet, rng, PhotoParams.random(rng, 0.3)).jpeg)
+    here = [r.as_json() for r in grade_photos(engine, prepare(engine, KeyRef(KEY_ID), keys_dir=keys_dir),
+                                               paths)]
+    other = db.open_engine(f"sqlite:///{tmp_path / 'workers.db'}")
+    context = prepare(other, KeyRef(KEY_ID), keys_dir=keys_dir)
+    done = []
+    workers = [r.as_json() for r in grade_photos(other, context, paths, options=GradeOptions(workers=2),
+                                                  on_done=lambda: done.append(1))]
+    other.dispose()
+    assert workers == here and len(done) == 3
+    assert [r["student"] for r in here] == ["s1", "s2", "s3"]
