@@ -182,6 +182,28 @@ def test_gradebook_totals_rows_and_unassigned_pages(engine, key):
     assert [r.student_id for r in book.rows][-1] == ""  # unassigned pages come last
 
 
+def test_screens_get_plain_views_that_outlive_the_session(engine, key):
+    with db.write_session(engine) as session:
+        store.upsert_students(session, [RosterEntry("s1", "Ana", "5A")])
+    readings = all_right(key)
+    save(engine, key, graded_page(key, readings, "s1"), "d" * 64, "ana.jpg")
+    save(engine, key, graded_page(key, dict(readings, q1=("17", 0.9)), None, ll_gap=3.5),
+         "e" * 64, "anon.jpg")
+    with db.read_session(engine) as session:
+        [summary] = store.assignment_summaries(session)
+        pages = store.page_views(session, key.id)
+        review = store.answer_views(session, key.id, status="review")
+    # the session is closed: everything a screen draws is plain data
+    assert (summary.key.id, summary.key_version, summary.graded_pages, summary.to_review) \
+        == (key.id, 1, 2, 1)
+    assert [(p.photo_name, p.student_id) for p in pages] == [("anon.jpg", None), ("ana.jpg", "s1")]
+    assert pages[1].total == pages[1].max_points == sum(q.points for q in key.questions)
+    assert [a.question_id for a in pages[1].answers] == [q.id for q in key.questions]
+    [doubtful] = review
+    assert (doubtful.question_id, doubtful.text, doubtful.who) == ("q1", "17", "(unassigned: anon.jpg)")
+    assert pages[1].answers[0].who == "Ana"
+
+
 # --- review ------------------------------------------------------------------------------------
 
 def test_review_queue_most_doubtful_first_and_groups(engine, key):
