@@ -13,6 +13,7 @@ import yaml
 
 from grader import charset, db, store
 from grader.answer_key import load_answer_key
+from grader.cli import main
 from grader.errors import AnswerKeyInvalid, GraderError
 from grader.files import FileStore
 from grader.grading import (
@@ -161,3 +162,18 @@ def test_worker_processes_grade_as_this_process_does(engine, keys_dir, tmp_path)
     other.dispose()
     assert workers == here and len(done) == 3
     assert [r["student"] for r in here] == ["s1", "s2", "s3"]
+
+
+def test_grade_command_says_when_a_differing_key_file_was_not_used(keys_dir, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    original = keys_dir / f"{KEY_ID}.yaml"
+    assert main(["grade", "--key", str(original), "--db", url, "--no-progress", str(notes)]) == 2
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(edited(keys_dir, "Changed"), encoding="utf-8")
+    assert main(["grade", "--key", str(changed), "--db", url, "--no-progress", str(notes)]) == 2
+    assert "pass --new-version" in capsys.readouterr().err
+    assert main(["grade", "--key", str(changed), "--new-version", "--db", url, "--no-progress",
+                 str(notes)]) == 2
+    assert "stored as version 2" in capsys.readouterr().err
