@@ -62,7 +62,7 @@ def test_a_training_step_lowers_the_loss_on_a_tiny_batch(crops):
 
 
 def test_generated_crops_look_like_ink_crops(crops):
-    for crop, label, _ in crops:
+    for crop, _label, _ in crops:
         assert crop.dtype == np.uint8 and crop.ndim == 2
         assert np.percentile(crop, 90) > 150  # light paper
         assert crop.min() < np.percentile(crop, 90) - 60  # dark ink
@@ -160,6 +160,33 @@ def test_init_continues_another_runs_weights_with_a_fresh_schedule(crops, tmp_pa
 
     with pytest.raises(ValueError, match="pick one"):
         train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(second)), resume=True, init=first / "last.pt")
+
+
+def test_a_run_with_real_writers_mixes_their_batches_and_validates_on_them(crops, tmp_path, capsys):
+    """--real-share: batches come from the real set too, and validation reports the held-back
+    writers' groups (packs.GROUPS, read from the set's names.json) beside the generated kinds."""
+    from grader.training.packs import GROUPS
+    from grader.training.synth import write_lines
+    from grader.training.train import _mixed, train
+
+    _tiny_dataset(tmp_path / "data", crops[:6])
+    for split in ("train", "val"):
+        lines = [prepare_line_u8(crop, HEIGHT, 640) for crop, _, _ in crops[:4]]
+        images = np.zeros((4, HEIGHT, 640), np.uint8)
+        for i, line in enumerate(lines):
+            images[i, :, :line.shape[1]] = line
+        chunk = (0, images, np.asarray([line.shape[1] for line in lines], np.int32),
+                 [label for _, label, _ in crops[:4]], [GROUPS.index("math")] * 4)
+        write_lines(tmp_path / "real" / split, 4, 640, [chunk], names=GROUPS)
+    train(TrainConfig(data_dir=str(tmp_path / "data"), real_dir=str(tmp_path / "real"), real_share=0.5,
+                      out_dir=str(tmp_path / "run"), batch_size=2, total_steps=2, eval_samples=6), resume=False)
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)["metrics"]
+    assert set(best["real"]) == {"math", "all"} and best["real"]["all"]["n"] == 4
+    assert "number" in best and "real 4 (50% of batches)" in capsys.readouterr().out
+
+    rng = np.random.default_rng(0)
+    drawn = [next(_mixed(iter(lambda: "g", None), iter(lambda: "r", None), 0.3, rng)) for _ in range(2000)]
+    assert 0.25 < drawn.count("r") / 2000 < 0.35
 
 
 def test_cjk_font_list_never_holds_a_reserved_font(tmp_path):

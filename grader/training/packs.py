@@ -21,10 +21,11 @@ runtime's own line preparation.
 
 from __future__ import annotations
 
+import argparse
 import gzip
-import multiprocessing as mp
 import io
 import json
+import multiprocessing as mp
 import os
 import tarfile
 import zlib
@@ -36,10 +37,21 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from grader.paths import REPO_ROOT
-from grader.recognizer import prepare_line_u8, unstack_fraction
+from grader.charset import HANZI
+from grader.lines import prepare_line_u8
+from grader.paths import REPO_ROOT, cache_dir
+from grader.stacked_fractions import unstack_fraction
 from grader.training.data import load_jieba_words
-from grader.training.synth import Glyph, chinese_numeral, compose, draw_strokes, photo_crop, write_lines
+from grader.training.synth import (
+    VALIDATION_SEED,
+    Glyph,
+    check_training_seed,
+    chinese_numeral,
+    compose,
+    draw_strokes,
+    photo_crop,
+    write_lines,
+)
 
 PACKS_ENV = "GRADER_HANDWRITING_DIR"
 SPLITS = ("train", "val")
@@ -104,9 +116,13 @@ class Hand:
     writer: str
     images: dict[str, list[np.ndarray]] = field(default_factory=dict)
     strokes: dict[str, list[Strokes]] = field(default_factory=dict)
+    _hanzi: frozenset[str] | None = field(default=None, repr=False)
 
-    def chars(self) -> set[str]:
-        return set(self.images) | set(self.strokes)
+    def hanzi(self) -> frozenset[str]:
+        """The Chinese characters this hand wrote (computed once: labels are drawn per sample)."""
+        if self._hanzi is None:
+            self._hanzi = frozenset(c for c in set(self.images) | set(self.strokes) if not c.isascii())
+        return self._hanzi
 
 
 def casia_split(writer: int) -> str:
@@ -229,8 +245,8 @@ def _scaled(alpha: np.ndarray, size: float) -> np.ndarray:
     """alpha scaled so that its larger side is `size` (a flat 一 stays flat)."""
     h, w = alpha.shape
     s = size / max(1, h, w)
-    size = (max(2, int(round(w * s))), max(2, int(round(h * s))))
-    return cv2.resize(alpha, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    dsize = (max(2, int(round(w * s))), max(2, int(round(h * s))))
+    return cv2.resize(alpha, dsize, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
 
 
 def strokes_alpha(strokes: Strokes, size: float, thick: float, rng: np.random.Generator,
@@ -294,17 +310,29 @@ def word_spans(sentence: Sentence, rng: np.random.Generator, max_chars: int) -> 
     return " ".join(t for t, _ in words[i:j]), [s for _, s in words[i:j]]
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
+def _jieba_words() -> tuple[list[str], np.ndarray]:
+    return load_jieba_words(set(HANZI))
+
+
+_WORDS_WITHIN: dict[frozenset[str], tuple[list[str], np.ndarray]] = {}
+
+
 def _words_within(chars: frozenset[str]) -> tuple[list[str], np.ndarray]:
-    words, freqs = load_jieba_words(set(chars))
-    p = np.sqrt(freqs) if len(freqs) else freqs  # flatten Zipf: rare words still come up
-    return words, p / p.sum() if len(p) else p
+    """jieba's words written only with chars, and how often to draw each (Zipf flattened by a
+    square root, so rare words still come up); cached per character set (one per writer)."""
+    if chars not in _WORDS_WITHIN:
+        words, freqs = _jieba_words()
+        keep = [i for i, w in enumerate(words) if set(w) <= chars]
+        p = np.sqrt(freqs[keep])
+        _WORDS_WITHIN[chars] = ([words[i] for i in keep], p / p.sum() if len(p) else p)
+    return _WORDS_WITHIN[chars]
 
 
 def chinese_label(hand: Hand, rng: np.random.Generator) -> tuple[str, str]:
     """(label, what): a jieba word ('zh-words'), a Chinese numeral ('zh-numerals') or 1-3
     random characters ('zh-chars'), all within what hand wrote."""
-    chars = frozenset(c for c in hand.chars() if not c.isascii())
+    chars = hand.hanzi()
     r = rng.random()
     if r < 0.45:
         words, p = _words_within(chars)
@@ -415,3 +443,43 @@ def render_real_dataset(out: Path, count: int, seed: int, split: str, max_width:
             for s in range(0, count, chunk)]
     with mp.get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
         write_lines(out, count, max_width, pool.imap_unordered(render_real_chunk, jobs), names=GROUPS)
+
+
+def held_back_items(per_group: int, seed: int, folder: Path | None = None,
+                    max_tries: int = 40) -> dict[str, list[tuple[np.ndarray, str]]]:
+    """Up to per_group (crop, label) pairs per group, composed from the held-back writers only
+    (the bench's real sets). Groups the validation packs rarely give (plain numbers of CROHME)
+    stop after per_group * max_tries draws with what they have."""
+    src = RealSources.load("val", folder)
+    out: dict[str, list[tuple[np.ndarray, str]]] = {g: [] for g in GROUPS}
+    for i in range(per_group * max_tries):
+        if all(len(v) >= per_group for v in out.values()):
+            break
+        rng = np.random.default_rng([seed, i])
+        crop, label, group = real_sample(_pack_for(i, seed, VAL_MIX), src, rng)
+        if len(out[group]) < per_group:
+            out[group].append((crop, label))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m grader.training.packs render [--count N] [--val N] [--seed S] [--workers W] [--packs DIR]"""
+    parser = argparse.ArgumentParser(prog="python -m grader.training.packs")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    render = sub.add_parser("render", help="compose real samples into cache_dir()/real/{train,val}")
+    render.add_argument("--count", type=int, default=120_000, help="training samples")
+    render.add_argument("--val", type=int, default=3000, help="validation samples (held-back writers)")
+    render.add_argument("--seed", type=int, default=1, help="training-sample seed (validation: always 2)")
+    render.add_argument("--workers", type=int, default=2)
+    render.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
+    args = parser.parse_args(argv)
+    check_training_seed(args.seed)
+    root = cache_dir() / "real"
+    if args.val:
+        render_real_dataset(root / "val", args.val, VALIDATION_SEED, "val", workers=args.workers, folder=args.packs)
+    render_real_dataset(root / "train", args.count, args.seed, "train", workers=args.workers, folder=args.packs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

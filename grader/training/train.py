@@ -33,11 +33,18 @@ import torch.nn.functional as F
 
 from grader import ctc
 from grader.charset import default_charset
-from grader.paths import cache_dir
 from grader.lines import to_float
+from grader.paths import cache_dir
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import (CATEGORIES, TRAINING, RenderJob, Sources, check_training_seed,
-                                   render_chunk, render_pool)
+from grader.training.synth import (
+    CATEGORIES,
+    TRAINING,
+    RenderJob,
+    Sources,
+    check_training_seed,
+    render_chunk,
+    render_pool,
+)
 
 
 @dataclass
@@ -61,6 +68,8 @@ class TrainConfig:
     online_workers: int = 0  # > 0: render training samples on the fly in this many processes
     online_seed: int = 11  # sample seed of on-the-fly rendering (not 2: validation)
     online_chunk: int = 1024  # samples per render job
+    real_dir: str = str(cache_dir() / "real")  # composed real writers' samples (grader.training.packs)
+    real_share: float = 0.0  # share of training batches drawn from real_dir/train; 0: generated only
 
 
 class OnlineBatches:
@@ -97,11 +106,12 @@ class OnlineBatches:
 
 
 class LineDataset:
-    """Memory-mapped pre-rendered lines: images (N, 32, 320) uint8, widths, labels, categories."""
+    """Memory-mapped pre-rendered lines: images (N, 32, W) uint8, widths, labels, categories
+    (indices into `names`: synth.CATEGORIES for generated sets, packs.GROUPS for real ones)."""
 
     def __init__(self, images: np.ndarray, widths: np.ndarray, cats: np.ndarray, labels: list[str],
-                 index: dict[str, int]):
-        self.images, self.widths, self.cats, self.labels = images, widths, cats, labels
+                 index: dict[str, int], names: tuple[str, ...] = CATEGORIES):
+        self.images, self.widths, self.cats, self.labels, self.names = images, widths, cats, labels, names
         self.targets = [ctc.encode(s, index) for s in self.labels]
         bad = [s for s, t in zip(self.labels, self.targets) if t is None]
         if bad:
@@ -109,9 +119,11 @@ class LineDataset:
 
     @classmethod
     def load(cls, folder: Path, index: dict[str, int]) -> "LineDataset":
-        """A set as synth.render_dataset wrote it (the images memory-mapped)."""
+        """A set as synth.write_lines wrote it (the images memory-mapped)."""
+        names = folder / "names.json"
         return cls(np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "widths.npy"),
-                   np.load(folder / "cats.npy"), json.loads((folder / "labels.json").read_text()), index)
+                   np.load(folder / "cats.npy"), json.loads((folder / "labels.json").read_text()), index,
+                   tuple(json.loads(names.read_text())) if names.exists() else CATEGORIES)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -193,7 +205,7 @@ def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch
     model.eval()
     idx_all = np.arange(min(limit, len(data)))
     order = idx_all[np.argsort(data.widths[idx_all])]
-    stats = {c: [0, 0, 0, 0] for c in CATEGORIES}  # exact, n, edits, chars
+    stats = {c: [0, 0, 0, 0] for c in data.names}  # exact, n, edits, chars
     device = next(model.parameters()).device
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
@@ -202,7 +214,7 @@ def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch
         for j, k in enumerate(idx):
             pred = ctc.greedy_decode(lp[j], chars)
             truth = data.labels[k]
-            s = stats[CATEGORIES[data.cats[k]]]
+            s = stats[data.names[data.cats[k]]]
             d, n = ctc.char_error_rate(pred, truth)
             s[0] += pred == truth
             s[1] += 1
@@ -260,7 +272,11 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
     chars = default_charset()
     index = {c: i for i, c in enumerate(chars)}
     train_set = None if cfg.online_workers > 0 else LineDataset.load(Path(cfg.data_dir) / "train", index)
-    val_set = LineDataset.load(Path(cfg.data_dir) / "val", index)
+    val_sets = {"generated": LineDataset.load(Path(cfg.data_dir) / "val", index)}
+    real_train = None
+    if cfg.real_share > 0:
+        real_train = LineDataset.load(Path(cfg.real_dir) / "train", index)
+        val_sets["real"] = LineDataset.load(Path(cfg.real_dir) / "val", index)
     mcfg = ModelConfig(num_classes=len(chars) + 1)
     model = CRNN(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
@@ -286,16 +302,20 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
         step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
         prior_s = float(ckpt.get("prior_s", 0.0))
         if (out / "best.pt").exists():
-            best_cer = torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"]["all"]["cer"]
+            best_cer = selection_cer(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"])
         print(f"resumed at step {step}", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     train_size = len(train_set) if train_set is not None else f"on the fly from sample {step * cfg.batch_size}"
-    print(f"device {device}, params {n_params / 1e6:.2f} M, train {train_size}, val {len(val_set)}, config {asdict(cfg)}", flush=True)
+    real_size = f", real {len(real_train)} ({cfg.real_share:.0%} of batches)" if real_train is not None else ""
+    print(f"device {device}, params {n_params / 1e6:.2f} M, train {train_size}{real_size}, "
+          f"val {', '.join(f'{k} {len(v)}' for k, v in val_sets.items())}, config {asdict(cfg)}", flush=True)
     rng = np.random.default_rng([cfg.seed, step])
     # On the fly, sample indices go on from step x batch size: with the same batch size, samples
     # that the earlier steps of this run (or the run it continues) never drew.
     online = OnlineBatches(index, cfg, step * cfg.batch_size, sources) if train_set is None else None
     stream = online.batches(rng) if online else _epochs(train_set, cfg, rng)  # both endless
+    if real_train is not None:
+        stream = _mixed(stream, _epochs(real_train, cfg, rng), cfg.real_share, rng)
     t0 = time.time()
     t_ckpt, t_log, seen, loss_sum, loss_n = t0, t0, 0, 0.0, 0
     tuner = ThreadTuner(cfg.threads)
@@ -328,16 +348,16 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
                 print(f"bench: {seen / (now - t0):.1f} samples/s over {now - t0:.0f} s ({step} steps)", flush=True)
                 return
             if now - t_log >= 120:
+                rate = (seen - seen_at_log) / (now - t_log)
                 print(f"step {step} loss {loss_sum / loss_n:.3f} lr {lr:.2e} threads {tuner.current} "
-                      f"{(seen - seen_at_log) / (now - t_log):.0f} samples/s elapsed {(elapsed_before + now - t0) / 60:.1f} min",
-                      flush=True)
+                      f"{rate:.0f} samples/s elapsed {(elapsed_before + now - t0) / 60:.1f} min", flush=True)
                 t_log, loss_sum, loss_n, seen_at_log = now, 0.0, 0, seen
             done = step >= cfg.total_steps or (elapsed_before + now - t0) / 60 >= cfg.max_minutes
             if step % cfg.eval_every == 0 or done:
-                metrics = evaluate(model, val_set, chars, cfg.eval_samples)
-                print(f"eval step {step}: {_fmt(metrics)}", flush=True)
-                if metrics["all"]["cer"] < best_cer:
-                    best_cer = metrics["all"]["cer"]
+                print(f"eval step {step}:", flush=True)
+                metrics = evaluate_sets(model, val_sets, chars, cfg.eval_samples)
+                if selection_cer(metrics) < best_cer:
+                    best_cer = selection_cer(metrics)
                     save_checkpoint(out / "best.pt", model, opt, step, cfg, mcfg, chars, metrics,
                                     elapsed_before + now - t0, prior_s)
             if now - t_ckpt >= cfg.checkpoint_minutes * 60 or done:
@@ -358,6 +378,35 @@ def _epochs(train_set: LineDataset, cfg: TrainConfig, rng: np.random.Generator):
             yield train_set, idx
 
 
+def _mixed(generated, real, real_share: float, rng: np.random.Generator):
+    """Batches from two endless streams, each batch from the real one with probability
+    real_share: replaying the generated charset keeps the classes the packs lack (a run on one
+    pack alone lifted its own writers and wrecked everything else, issue 17)."""
+    while True:
+        yield next(real) if rng.random() < real_share else next(generated)
+
+
+def evaluate_sets(model: CRNN, sets: dict[str, LineDataset], chars: list[str], limit: int) -> dict:
+    """evaluate() on the generated validation set, its figures at the top level as before, and
+    on each other set (the held-back real writers) under its own key; printed."""
+    metrics: dict = {}
+    for name, data in sets.items():
+        m = evaluate(model, data, chars, limit)
+        print(f"  eval {name}: {_fmt(m)}", flush=True)
+        if name == "generated":
+            metrics.update(m)
+        else:
+            metrics[name] = m
+    return metrics
+
+
+def selection_cer(metrics: dict) -> float:
+    """What picks best.pt: the CER over generated validation, averaged with the held-back real
+    writers' when the run has them (real handwriting counts as much as the whole charset)."""
+    cers = [metrics["all"]["cer"]] + [m["all"]["cer"] for k, m in metrics.items() if k == "real"]
+    return float(np.mean(cers))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.training.train")
     parser.add_argument("--steps", type=int, default=TrainConfig.total_steps)
@@ -375,11 +424,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="render training samples on the fly in this many processes")
     parser.add_argument("--eval-every", type=int, default=TrainConfig.eval_every, help="steps between validations")
     parser.add_argument("--checkpoint-minutes", type=float, default=TrainConfig.checkpoint_minutes)
+    parser.add_argument("--real-share", type=float, default=TrainConfig.real_share,
+                        help="share of batches from the composed real writers' set (packs render)")
+    parser.add_argument("--real-dir", default=TrainConfig.real_dir)
     args = parser.parse_args(argv)
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
                       max_lr=args.lr, threads=args.threads, device=args.device, bf16=args.bf16,
                       online_workers=args.online, eval_every=args.eval_every,
-                      checkpoint_minutes=args.checkpoint_minutes)
+                      checkpoint_minutes=args.checkpoint_minutes, real_share=args.real_share,
+                      real_dir=args.real_dir)
     train(cfg, resume=args.resume, bench_seconds=args.bench, init=args.init)
     return 0
 
