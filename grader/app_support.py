@@ -163,7 +163,7 @@ def key_yaml_from_boxes(key_id: str, title: str, paper: str, rows: Sequence[dict
 
 def box_rows(boxes: Sequence[tuple[float, float, float, float]], page: int = 1) -> list[dict]:
     """Detected boxes as editable table rows (one question each, in reading order); the
-    answers are "?" for the teacher to fill in, as in grader.template.draft_key."""
+    answers are "?" for the teacher to fill in, as in grader.own_sheet.draft_key."""
     return [{"id": f"q{i + 1}", "label": str(i + 1), "page": page, "x": b[0], "y": b[1],
              "w": b[2], "h": b[3], "kind": str(Kind.TEXT), "answers": "?", "points": 1}
             for i, b in enumerate(boxes)]

@@ -16,6 +16,8 @@ import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 
+from grader.vocab import Kind
+
 # Characters that mean "minus" in handwriting, fonts and input methods.
 _MINUS_SIGNS = "\u2212\u2012\u2013\u2014\u2010\u2011\ufe63\uff0d\u02d7"
 # Chinese (and typographic) punctuation -> the ASCII sign a key would use. NFKC already maps the
@@ -36,12 +38,12 @@ _PUNCTUATION = {
 _TIMES = "\u00d7"  # ×
 _DIVIDE = "\u00f7"  # ÷
 # Kinds whose answers are words: punctuation at either end is dropped.
-_WORD_KINDS = frozenset({"text", "chinese"})
+_WORD_KINDS = frozenset({Kind.TEXT, Kind.CHINESE})
 _EDGE_PUNCTUATION = ".,;:!?"
 # Kinds where `x` / `X` between digits means times (a number answer has no variables).
-_X_IS_TIMES_KINDS = frozenset({"number"})
+_X_IS_TIMES_KINDS = frozenset({Kind.NUMBER})
 # Kinds where `*`, `·` and `×` all mean times and `÷` and `/` both mean divide.
-_ARITHMETIC_KINDS = frozenset({"number", "math"})
+_ARITHMETIC_KINDS = frozenset({Kind.NUMBER, Kind.MATH})
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def _normalize_once(text: str, kind: str | None, options: NormalizeOptions) -> s
 
 
 def normalize(text: str, kind: str | None = None, options: NormalizeOptions | None = None) -> str:
-    """Canonical form of `text` for comparison under the given kind and options.
+    """Canonical form of `text` for comparison under the given kind (a `Kind`, or its string as
+    read from a key file or the gradebook) and options.
 
     Idempotent: normalize(normalize(t)) == normalize(t). NFKC and case folding can each undo the
     other's fixed point for a few exotic characters (e.g. casefold("ẞ") -> "ss"), so the steps

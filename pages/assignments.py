@@ -251,7 +251,7 @@ def offer_saving(paper: str, records: list[dict], pages: list) -> None:
     # Templates named in the check are placeholders: the real images are written on save.
     draft = key_yaml_from_boxes(key_id, title, paper, records,
                                 [f"page-{n}.png" for n in range(1, len(pages) + 1)])
-    # As grader.template.save_template_key: a key still holding "?" placeholders is not saved.
+    # As grader.own_sheet.save_template_key: a key still holding "?" placeholders is not saved.
     unanswered = [str(r.get("label")) for r in records if str(r.get("answers")).strip() == "?"]
     if unanswered:
         st.warning(f"Questions {', '.join(unanswered)} still have “?” as their answer: give the "
