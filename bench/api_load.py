@@ -86,7 +86,8 @@ def start_server(token: str | None) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start within 60 s")
 
 
-async def run_load(url: str, headers: dict[str, str], bodies: list[dict], concurrency: int) -> tuple[list[float], list[dict], float]:
+async def run_load(url: str, headers: dict[str, str], bodies: list[dict],
+                   concurrency: int) -> tuple[list[float], list[dict], float]:
     """Send every body once, at most `concurrency` in flight; returns latencies (s), replies, wall (s)."""
     latencies: list[float] = [0.0] * len(bodies)
     replies: list[dict] = [{}] * len(bodies)

@@ -74,12 +74,14 @@ BAD_CASES = [
      ["question 'q2'", "field 'box'"]),
     ("  - id: q2", "  - id: q1", ["question 'q1'", "field 'id'", "unique"]),
     ("    page: 2\n", "    page: 3\n", ["line 17", "question 'q2'", "field 'page'", "between 1 and 2"]),
-    ("    kind: text", "    kind: essay", ["line 19", "question 'q2'", "field 'kind'", "'number'", "'chinese'", "'essay'"]),
+    ("    kind: text", "    kind: essay",
+     ["line 19", "question 'q2'", "field 'kind'", "'number'", "'chinese'", "'essay'"]),
     ("    answers: [half]\n", "", ["question 'q2'", "field 'answers'", "required"]),
     ("    answers: [half]", "    answers: []", ["question 'q2'", "field 'answers'"]),
     ("paper: A4", "paper: A5", ["line 3", "field 'paper'", "'A4'", "'Letter'"]),
     ("    match: {mode: auto}", "    match: {mode: fuzzzy}", ["question 'q1'", "field 'match.mode'", "'fuzzy'"]),
-    ("    match: {mode: auto}", "    match: {mode: auto, treshold: 80}", ["field 'match.treshold'", "not a known field"]),
+    ("    match: {mode: auto}", "    match: {mode: auto, treshold: 80}",
+     ["field 'match.treshold'", "not a known field"]),
     ("    points: 2", "    points: -1", ["question 'q1'", "field 'points'", "greater than 0"]),
     ("id: fractions-week3\n", "", ["field 'id'", "required"]),
 ]
@@ -97,7 +99,8 @@ def test_bad_key_is_refused_with_a_precise_message(old, new, fragments):
 
 
 def test_overlapping_boxes_name_both_questions():
-    text = GOOD.replace("    page: 2\n", "    page: 1\n").replace("[0.12, 0.30, 0.30, 0.06]", "[0.35, 0.22, 0.30, 0.06]")
+    text = (GOOD.replace("    page: 2\n", "    page: 1\n")
+            .replace("[0.12, 0.30, 0.30, 0.06]", "[0.35, 0.22, 0.30, 0.06]"))
     with pytest.raises(AnswerKeyInvalid, match=r"question 'q2', field 'box': expected boxes that do not overlap.*'q1'"):
         parse_answer_key(text, "k.yaml")
 

@@ -7,7 +7,8 @@ from fractions import Fraction
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grader.normalize import NormalizeOptions, normalize, numbers_equal, parse_choice, parse_number
 from grader.scoring import (
