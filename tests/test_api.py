@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from grader.api import ApiSettings, decode_base64, upload_label, ApiError
+from grader.api import ApiError, ApiSettings, decode_base64, upload_label
 from grader.commands.serve_api import is_loopback
 from grader.paths import MODELS_DIR, REPO_ROOT
 from tests.servers import free_port, running_server
@@ -373,7 +373,8 @@ def test_ocr_json_and_multipart_agree_with_the_recogniser(client: httpx.Client) 
 
 
 def test_ocr_kind_is_optional_and_jpeg_works(client: httpx.Client) -> None:
-    response = client.post("/ocr", json={"image_base64": "data:image/jpeg;base64," + b64(render_crop("58", fmt="JPEG"))})
+    jpeg = b64(render_crop("58", fmt="JPEG"))
+    response = client.post("/ocr", json={"image_base64": "data:image/jpeg;base64," + jpeg})
     assert response.status_code == 200, response.text
     assert response.json()["success"] is True
 

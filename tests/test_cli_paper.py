@@ -19,7 +19,8 @@ def test_help_lists_the_paper_commands():
     result = subprocess.run([sys.executable, "-m", "grader", "--help"], capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 0 and "worksheet" in result.stdout and "crop" in result.stdout
     for command in ("worksheet", "crop"):
-        sub = subprocess.run([sys.executable, "-m", "grader", command, "--help"], capture_output=True, text=True, cwd=REPO_ROOT)
+        sub = subprocess.run([sys.executable, "-m", "grader", command, "--help"],
+                             capture_output=True, text=True, cwd=REPO_ROOT)
         assert sub.returncode == 0 and "--key" in sub.stdout and "--out" in sub.stdout
 
 
@@ -43,7 +44,8 @@ def test_worksheet_with_roster(tmp_path):
 
 def test_worksheet_with_a_broken_key(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("id: x\ntitle: t\nquestions:\n  - id: q1\n    page: 1\n    box: [0, 0, 2, 1]\n    kind: number\n    answers: [1]\n")
+    bad.write_text("id: x\ntitle: t\nquestions:\n"
+                   "  - id: q1\n    page: 1\n    box: [0, 0, 2, 1]\n    kind: number\n    answers: [1]\n")
     assert main(["worksheet", "--key", str(bad), "--out", str(tmp_path / "s.pdf")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bad.yaml, line 6, question 'q1', field 'box'" in err
