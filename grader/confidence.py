@@ -46,7 +46,7 @@ def reading_features(log_probs: np.ndarray, ll: float, own_ll: float, replaced: 
     return np.append(confidence_features(log_probs), min(0.0, ll - own_ll) if replaced else 0.0)
 
 
-def calibrated(features: np.ndarray, weights: Sequence[float]) -> float:
+def calibrated(features: np.ndarray, weights: Sequence[float] | np.ndarray) -> float:
     """Platt-style logistic map of the features to P(reading exactly right). Weights fitted on
     fewer features (an older model.json) use the leading ones."""
     z = float(np.dot(features[:len(weights) - 1], weights[:-1]) + weights[-1])
