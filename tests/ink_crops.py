@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.training.synth import Glyph, Sources, compose, font_glyph, photo_crop
+from grader.training.data import Sources
+from grader.training.dataset import stacked_fraction_crop
+from grader.training.degradation import photo_crop
+from grader.training.glyphs import Glyph, compose, font_glyph
 
 LATIN_FONTS = (
     "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
@@ -76,8 +79,6 @@ def font_digit_sources() -> Sources:
 
 
 def stacked_fractions(seed: int = 77) -> list[tuple[np.ndarray, str]]:
-    from grader.training.synth import stacked_fraction_crop
-
     src = font_digit_sources()
     out = []
     for i, label in enumerate(("3/4", "1/2", "5/8", "12/25", "7/10", "2/3")):

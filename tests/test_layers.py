@@ -9,8 +9,7 @@ Rules (issue 16, "honest layers"; DESIGN.md "grader/ the core, importable withou
 4. a `grader` import inside a function is allowed only for a heavy optional dependency (the
    training code, which pulls in torch); the imports still inside functions today are listed in
    TODAY_IN_FUNCTION, to be emptied by issue 16;
-5. no import circle between grader modules (in-function imports count: they hide circles),
-   except those listed in TODAY_CIRCLES, also to be emptied by issue 16.
+5. no import circle between grader modules (in-function imports count: they hide circles).
 """
 
 from __future__ import annotations
@@ -36,15 +35,6 @@ HEAVY_GRADER_MODULES = ("grader.training",)
 # gone is reported (printed) so the list can shrink; a new pair fails the test.
 TODAY_IN_FUNCTION: frozenset[tuple[str, str]] = frozenset({
     ("grader.commands.serve_api", "grader.api"),
-    ("grader.training.data", "grader.charset"),
-    ("grader.training.data", "grader.training.synth"),
-    ("grader.training.data", "grader.words"),
-    ("grader.training.synth", "grader.paths"),
-    ("grader.training.synth", "grader.training.data"),
-})
-# Import circles still present, each as its sorted tuple of modules; to be emptied by issue 16.
-TODAY_CIRCLES: frozenset[tuple[str, ...]] = frozenset({
-    ("grader.training.data", "grader.training.synth"),
 })
 
 
@@ -199,8 +189,8 @@ def test_the_checker_catches_each_kind_of_violation():
     assert any("grader.cli" in p for p in problems), "a relative import of the CLI is resolved"
     assert any("torch" in p and "only grader/training" in p for p in problems)
     assert lazy_grader_imports(imports) == {("grader.scoring", "grader.store")}
-    inside = imports_of("def f():\n    from grader.training.synth import x\n", "grader.training.data")
-    assert lazy_grader_imports(inside) == {("grader.training.data", "grader.training.synth")}
+    inside = imports_of("def f():\n    from grader.training.dataset import x\n", "grader.training.data")
+    assert lazy_grader_imports(inside) == {("grader.training.data", "grader.training.dataset")}
 
 
 def test_the_checker_lets_edges_and_training_be():
@@ -240,14 +230,9 @@ def test_no_new_in_function_grader_imports():
     assert sorted(lazy - TODAY_IN_FUNCTION) == [], "import at the top of the module (lazy only for training)"
 
 
-def test_no_new_import_circles():
+def test_no_import_circles():
     imports, modules = grader_imports()
-    found = circles(imports, modules)
-    for circle in sorted(found):
-        print(f"import circle (to be broken by issue 16): {' <-> '.join(circle)}")
-    for gone in sorted(TODAY_CIRCLES - found):
-        print(f"  broken, drop from TODAY_CIRCLES: {gone}")
-    assert sorted(found - TODAY_CIRCLES) == []
+    assert sorted(circles(imports, modules)) == [], "import circles between grader modules"
 
 
 @pytest.mark.parametrize("pair", [("grader.registration", "grader.template")])

@@ -16,8 +16,8 @@ from grader.charset import default_charset
 from grader.lines import BUCKET, HEIGHT, MAX_WIDTH, prepare_line, prepare_line_u8
 from grader.paths import MODELS_DIR
 from grader.recognizer import Recognizer
+from grader.training.labels import chinese_numeral, math_label, number_label
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import chinese_numeral, math_label, number_label
 from grader.training.train import TrainConfig, ctc_loss, load_model, lr_at
 from tests.ink_crops import fonts_available, make_crops
 
@@ -118,8 +118,8 @@ def test_onnx_fp32_and_int8_agree_with_pytorch(crops, torch_model):
 
 
 def _tiny_dataset(folder, crops) -> None:
-    """A pre-rendered dataset in the layout train() reads (as synth.render_dataset writes it)."""
-    from grader.training.synth import CATEGORIES
+    """A pre-rendered dataset in the layout train() reads (as dataset.render_dataset writes it)."""
+    from grader.training.labels import CATEGORIES
 
     for split in ("train", "val"):
         out = folder / split
@@ -165,8 +165,8 @@ def test_init_continues_another_runs_weights_with_a_fresh_schedule(crops, tmp_pa
 def test_a_run_with_real_writers_mixes_their_batches_and_validates_on_them(crops, tmp_path, capsys):
     """--real-share: batches come from the real set too, and validation reports the held-back
     writers' groups (packs.GROUPS, read from the set's names.json) beside the generated kinds."""
+    from grader.training.dataset import write_lines
     from grader.training.packs import GROUPS
-    from grader.training.synth import write_lines
     from grader.training.train import _mixed, train
 
     _tiny_dataset(tmp_path / "data", crops[:6])
@@ -229,7 +229,7 @@ def _woff2_pieces(font_path: str, chunks: list[str], folder: Path) -> list[Path]
 def test_web_font_pieces_merge_into_one_font_with_every_piece_s_characters(tmp_path):
     import tarfile
 
-    from grader.training import data, synth
+    from grader.training import data, glyphs
     from tests.ink_crops import CJK_FONT
 
     chunks = ["我们学习", "十二三百", "abcXYZ"]
@@ -241,8 +241,8 @@ def test_web_font_pieces_merge_into_one_font_with_every_piece_s_characters(tmp_p
         tar.add(pieces[0], arcname="package/preview/not-a-piece.woff2")  # not wanted: skipped
     out = data._merge_pieces(tgz, data.CJK_PIECES["@chinese-fonts"], tmp_path / "cjk" / "demo.ttf")
     assert out == tmp_path / "cjk" / "demo.ttf" and not (tmp_path / "cjk" / ".demo-pieces").exists()
-    assert set("".join(chunks)) <= synth.font_chars(str(out))
-    assert synth.font_glyph("我们十二", str(out), 40).alpha.max() > 0.5  # the glyphs draw ink
+    assert set("".join(chunks)) <= glyphs.font_chars(str(out))
+    assert glyphs.font_glyph("我们十二", str(out), 40).alpha.max() > 0.5  # the glyphs draw ink
 
     with pytest.raises(ValueError, match="reserved"):
         data.fetch_cjk("@chinese-fonts", data.RESERVED_CJK_FONTS[1], tmp_path, tmp_path / "fonts")
@@ -250,7 +250,7 @@ def test_web_font_pieces_merge_into_one_font_with_every_piece_s_characters(tmp_p
 
 @pytest.mark.skipif(not fonts_available(), reason="Debian CJK font not installed")
 def test_chinese_words_are_drawn_only_in_fonts_that_have_every_character(tmp_path):
-    from grader.training import synth
+    from grader.training import data, glyphs
     from tests.ink_crops import CJK_FONT
 
     partial = _woff2_pieces(CJK_FONT, ["我学十二"], tmp_path)[0]  # lacks 们 and 习, like a Japanese font
@@ -260,11 +260,11 @@ def test_chinese_words_are_drawn_only_in_fonts_that_have_every_character(tmp_pat
     font = TTFont(str(partial))
     font.flavor = None
     font.save(str(data_ttf))
-    src = synth.Sources(latin_fonts=[], cjk_fonts=[str(data_ttf), CJK_FONT], digits=np.zeros((0, 28, 28)),
-                        digit_labels=np.zeros(0), medians={}, cn_words=[], cn_probs=np.zeros(0), en_words=[])
-    picks = {synth._cjk_font(src, np.random.default_rng(i), "我们") for i in range(40)}
+    src = data.Sources(latin_fonts=[], cjk_fonts=[str(data_ttf), CJK_FONT], digits=np.zeros((0, 28, 28)),
+                       digit_labels=np.zeros(0), medians={}, cn_words=[], cn_probs=np.zeros(0), en_words=[])
+    picks = {glyphs._cjk_font(src, np.random.default_rng(i), "我们") for i in range(40)}
     assert picks == {CJK_FONT}
-    picks = {synth._cjk_font(src, np.random.default_rng(i), "十二") for i in range(40)}
+    picks = {glyphs._cjk_font(src, np.random.default_rng(i), "十二") for i in range(40)}
     assert picks == {CJK_FONT, str(data_ttf)}  # both fonts are used where both can write the word
 
 
@@ -272,7 +272,7 @@ def test_chinese_words_are_drawn_only_in_fonts_that_have_every_character(tmp_pat
 def test_bundle_carries_training_sources_to_a_bare_machine_and_nothing_reserved(tmp_path, monkeypatch):
     import shutil
 
-    from grader.training import data, synth
+    from grader.training import data, glyphs
     from tests.ink_crops import CJK_FONT, LATIN_FONTS
 
     src, here = tmp_path / "src", tmp_path / "installed"
@@ -306,8 +306,8 @@ def test_bundle_carries_training_sources_to_a_bare_machine_and_nothing_reserved(
     latin = data.latin_fonts()
     assert [Path(f).name for f in latin] == ["caveat.ttf", "ComicNeue-Regular.otf"]
     assert latin[1] == str(got / "fonts" / "debian" / "ComicNeue-Regular.otf")
-    assert synth.font_chars(latin[0]) >= set("abcXYZ0123") and "q" not in synth.font_chars(latin[0])
-    assert set("我们十二") <= synth.font_chars(data.cjk_fonts()[0])
+    assert glyphs.font_chars(latin[0]) >= set("abcXYZ0123") and "q" not in glyphs.font_chars(latin[0])
+    assert set("我们十二") <= glyphs.font_chars(data.cjk_fonts()[0])
     assert "house" in data.load_english_words()  # from the bundle's copy of wamerican
 
 
@@ -363,7 +363,8 @@ def test_training_on_the_fly_writes_a_checkpoint(crops, font_sources, tmp_path):
 def test_hand_warp_bends_letters_into_new_hands_without_losing_them():
     import cv2
 
-    from grader.training.synth import _hand_warp, font_glyph
+    from grader.training.degradation import _hand_warp
+    from grader.training.glyphs import font_glyph
     from tests.ink_crops import LATIN_FONTS
 
     plain = font_glyph("handwriting", LATIN_FONTS[1], 44).alpha
@@ -391,21 +392,23 @@ def test_hand_warp_bends_letters_into_new_hands_without_losing_them():
 
 @pytest.mark.skipif(not fonts_available(), reason="needs the Debian training fonts")
 def test_training_renders_bend_hands_and_validation_renders_do_not(font_sources):
-    from grader.training import synth
+    from grader.training import dataset
+    from grader.training.glyphs import LOOKALIKE_CAPITALS
+    from grader.training.labels import CATEGORIES
 
-    Variation = synth.Variation
+    Variation = dataset.Variation
     # English words with a capital that big_capitals writes (Water, COSY) in the first 24 crops
-    synth._render_worker_init(dataclasses.replace(font_sources, en_words=["apple", "water", "cosy"]), "train")
-    plain = synth.render_chunk(synth.RenderJob(0, 24, 8, "train"))
-    bent = synth.render_chunk(synth.RenderJob(0, 24, 8, "train", Variation(hand_warp=1.0)))
+    dataset._render_worker_init(dataclasses.replace(font_sources, en_words=["apple", "water", "cosy"]), "train")
+    plain = dataset.render_chunk(dataset.RenderJob(0, 24, 8, "train"))
+    bent = dataset.render_chunk(dataset.RenderJob(0, 24, 8, "train", Variation(hand_warp=1.0)))
     assert plain[3] == bent[3]  # the same labels
     differ = [not np.array_equal(a, b) for a, b in zip(plain[1], bent[1])]
     assert all(differ)
     # validation renders vary nothing; training varies every way
-    assert synth.RenderJob(0, 1, 2, "val").variation == Variation(0.0, 0.0, 0.0, 0.0)
-    assert min(synth.TRAINING.hand_warp, synth.TRAINING.crowded, synth.TRAINING.pen_latin,
-               synth.TRAINING.big_capitals) > 0
-    assert {synth.CATEGORIES[c] for c in plain[4]} >= {"number", "math", "text", "chinese"}
+    assert dataset.RenderJob(0, 1, 2, "val").variation == Variation(0.0, 0.0, 0.0, 0.0)
+    assert min(dataset.TRAINING.hand_warp, dataset.TRAINING.crowded, dataset.TRAINING.pen_latin,
+               dataset.TRAINING.big_capitals) > 0
+    assert {CATEGORIES[c] for c in plain[4]} >= {"number", "math", "text", "chinese"}
     # crowded writing changes training crops of numbers and math only; pen hands English crops
     # and math crops with letters; big capitals English crops holding a C, O, S, ... All keep the
     # labels.
@@ -413,12 +416,12 @@ def test_training_renders_bend_hands_and_validation_renders_do_not(font_sources)
                                (Variation(pen_latin=1.0), lambda cat, label: cat == "text" or (
                                    cat == "math" and any(c.isalpha() for c in label))),
                                (Variation(big_capitals=1.0), lambda cat, label: cat == "text" and any(
-                                   c in synth.LOOKALIKE_CAPITALS for c in label))):
-        varied = synth.render_chunk(synth.RenderJob(0, 24, 8, "train", variation))
+                                   c in LOOKALIKE_CAPITALS for c in label))):
+        varied = dataset.render_chunk(dataset.RenderJob(0, 24, 8, "train", variation))
         assert varied[3] == plain[3]
-        assert any(changed(synth.CATEGORIES[cat], label) for cat, label in zip(plain[4], plain[3])), variation
+        assert any(changed(CATEGORIES[cat], label) for cat, label in zip(plain[4], plain[3])), variation
         for cat, label, a, b in zip(plain[4], plain[3], plain[1], varied[1]):
-            assert np.array_equal(a, b) != changed(synth.CATEGORIES[cat], label), (variation, label)
+            assert np.array_equal(a, b) != changed(CATEGORIES[cat], label), (variation, label)
 
 
 @pytest.mark.skipif(not fonts_available(), reason="needs the Debian training fonts")
@@ -426,7 +429,7 @@ def test_training_renders_bend_hands_and_validation_renders_do_not(font_sources)
 def test_big_capitals_are_the_small_letter_at_the_capitals_height(capital):
     import cv2
 
-    from grader.training.synth import _big_small_letter, font_glyph
+    from grader.training.glyphs import _big_small_letter, font_glyph
     from tests.ink_crops import LATIN_FONTS
 
     font, em = LATIN_FONTS[1], 48
@@ -451,7 +454,7 @@ def _inner_gaps(alpha: np.ndarray) -> int:
 
 
 def test_crowded_numbers_touch_but_points_and_minus_signs_stay_apart(font_sources):
-    from grader.training.synth import render_digits_symbols
+    from grader.training.glyphs import render_digits_symbols
 
     def render(label: str, seed: int, crowded: bool) -> np.ndarray:
         return render_digits_symbols(label, font_sources, np.random.default_rng([41, seed]), crowded=crowded)
@@ -474,7 +477,7 @@ def _components(alpha: np.ndarray) -> int:
 
 @pytest.mark.parametrize("hand", ["scripts", "futural"])
 def test_pen_hands_write_each_word_in_a_new_hand(hand):
-    from grader.training.synth import JOINED_PEN_HANDS, pen_text
+    from grader.training.glyphs import JOINED_PEN_HANDS, pen_text
 
     def write(text: str, seed: int) -> np.ndarray:
         return pen_text(text, hand, 30.0, 2.5, np.random.default_rng([43, seed])).alpha
@@ -498,7 +501,7 @@ def test_pen_hands_write_each_word_in_a_new_hand(hand):
 
 
 def test_math_letters_written_by_pen_keep_digits_and_symbols(font_sources):
-    from grader.training.synth import render_digits_symbols
+    from grader.training.glyphs import render_digits_symbols
 
     for seed in range(6):
         font = render_digits_symbols("2a+b", font_sources, np.random.default_rng([44, seed]))

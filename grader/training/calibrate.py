@@ -24,7 +24,7 @@ from grader.lines import to_float
 from grader.model_spec import Calibration
 from grader.paths import MODELS_DIR, cache_dir
 from grader.recognizer import Recognizer
-from grader.training.synth import CATEGORIES
+from grader.training.labels import CATEGORIES
 from grader.training.train import LineDataset
 
 FIT_START = 2000  # the training loop's periodic evaluation uses the first 1500 validation lines

