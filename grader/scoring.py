@@ -6,7 +6,7 @@ Two kinds of evidence decide a verdict:
    compared under the key's `match.mode`: `exact`, `fuzzy` (rapidfuzz ratio against a threshold),
    `numeric` (values, tolerance, equivalent forms), `choice` (a letter), or `auto`, which picks
    by the question's kind. Partial credit (`fuzzy_band`, `per_token`) comes from the text too.
-2. **The model's own view of the key** (key-aware verification, DESIGN.md). The recogniser gives
+2. **The model's own view of the key** (key-aware verification, docs/design.md section 6). The recogniser gives
    the CTC log-likelihood of any string (forced alignment). CTC likelihoods are probabilities
    over strings, so the key's likelihood is log of the summed probability of the accepted
    answers (and their variants), and its **margin** against the best free reading is
@@ -350,9 +350,9 @@ def score_answer(question: QuestionLike, text: str, confidence: float,
     return _scored(question, text, confidence, text_match, decision, margin, delta, config)
 
 
-# Marks small enough for the recogniser to miss with confidence (DESIGN.md: "tiny decimal points
-# are the classic confusions"); a number written without one is another number, so such
-# readings go to review rather than to zero.
+# Marks small enough for the recogniser to miss with confidence (tiny decimal points are among
+# its classic confusions; docs/design.md section 6, `175` for `1.75`); a number written without
+# one is another number, so such readings go to review rather than to zero.
 _SMALL_MARKS = str.maketrans("", "", "./,-")
 
 
