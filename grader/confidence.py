@@ -27,11 +27,15 @@ def confidence_features(log_probs: np.ndarray) -> np.ndarray:
     log-margin between the best and second-best class at the weakest character's peak].
     """
     best = log_probs.argmax(axis=1)
-    top2 = np.partition(log_probs, -2, axis=1)[:, -2:]
-    margin = top2[:, 1] - top2[:, 0]
     char_frames = np.flatnonzero(best != ctc.BLANK)
-    weakest = float(log_probs[char_frames, best[char_frames]].min()) if len(char_frames) else 0.0
-    weakest_margin = float(margin[char_frames].min()) if len(char_frames) else 10.0
+    weakest, weakest_margin = 0.0, 10.0
+    if len(char_frames):
+        # the margin only of the character frames: partitioning every frame of a full-charset
+        # array cost 19 ms a crop (numpy's introselect is slow on the rows' many -inf of a mask)
+        rows = log_probs[char_frames]
+        top2 = np.partition(rows, -2, axis=1)[:, -2:]
+        weakest = float(rows[np.arange(len(rows)), best[char_frames]].min())
+        weakest_margin = float((top2[:, 1] - top2[:, 0]).min())
     blank_frames = np.flatnonzero(best == ctc.BLANK)
     if len(blank_frames):
         missed = float(log_probs[blank_frames, 1:].max())

@@ -19,8 +19,41 @@ from grader.charset import kind_mask
 from grader.confidence import calibrated, reading_features
 
 # (reading, its log-likelihood, the model's own reading, its log-likelihood) of one crop's
-# masked log-probabilities; the two differ where the word list replaced the model's reading.
+# restricted log-probabilities (Alphabet); the two differ where the word list replaced the model's reading.
 Found = tuple[str, float, str, float]
+
+
+@dataclass(frozen=True)
+class Alphabet:
+    """The model outputs a kind's reading may use: their columns in the model's output (the
+    blank first) and the characters they stand for, so that decoding runs over a kind's own
+    columns (22 for a number, 3,766 for Chinese) instead of the whole charset (3,832)."""
+
+    columns: np.ndarray | None  # None: every output (no kind)
+    chars: list[str]  # column j + 1 of a restricted array reads chars[j]
+    index: dict[str, int]
+
+    @classmethod
+    def of(cls, kind: str | None, chars: list[str]) -> Alphabet:
+        if not kind:
+            return cls(None, chars, {c: i for i, c in enumerate(chars)})
+        columns = np.flatnonzero(kind_mask(kind, chars) | (np.arange(len(chars) + 1) == ctc.BLANK))
+        kept = [chars[k - 1] for k in columns[1:]]
+        return cls(columns, kept, {c: i for i, c in enumerate(kept)})
+
+    def restrict(self, log_probs: np.ndarray) -> np.ndarray:
+        """(T, C) log-probabilities over the model's outputs -> (T, len(chars) + 1) over this
+        alphabet, renormalised per frame: the same values as ctc.apply_mask with the kind's
+        mask, without the columns it sets to -inf."""
+        if self.columns is None:
+            return log_probs
+        return ctc.log_softmax(log_probs[:, self.columns])
+
+    def from_logits(self, logits: np.ndarray) -> np.ndarray:
+        """The model's (T, C) logits -> log-probabilities over this alphabet (float64). The
+        softmax over the kind's columns alone is the full softmax renormalised over them."""
+        kept = logits if self.columns is None else logits[:, self.columns]
+        return ctc.log_softmax(kept.astype(np.float64))
 
 
 @dataclass(frozen=True)
@@ -41,38 +74,45 @@ class ReadingDecoder:
         self.index = {c: i for i, c in enumerate(chars)}
         self.calibration = calibration
         self.words_dir = words_dir  # the word lists (grader.words.FILES)
-        # kind -> output mask; built once per kind, not per crop (it walks the whole charset)
-        self._masks: dict[str, np.ndarray] = {}
+        # kind -> its Alphabet; built once per kind, not per crop (it walks the whole charset)
+        self._alphabets: dict[str | None, Alphabet] = {}
 
-    def masked(self, log_probs: np.ndarray, kind: str | None) -> np.ndarray:
-        """`log_probs` restricted to the kind's alphabet (unchanged when kind is None)."""
-        if not kind:
-            return log_probs
-        if kind not in self._masks:
-            self._masks[kind] = kind_mask(kind, self.chars)
-        return ctc.apply_mask(log_probs, self._masks[kind])
+    def alphabet(self, kind: str | None) -> Alphabet:
+        if kind not in self._alphabets:
+            self._alphabets[kind] = Alphabet.of(kind, self.chars)
+        return self._alphabets[kind]
+
+    def restricted(self, log_probs: np.ndarray, kind: str | None) -> np.ndarray:
+        """The model's log-probabilities over the kind's alphabet (Alphabet.restrict); every
+        method below that takes `lp` takes such an array and decodes with the kind's Alphabet."""
+        return self.alphabet(kind).restrict(log_probs)
+
+    def from_logits(self, logits: np.ndarray, kind: str | None) -> np.ndarray:
+        """The model's logits of one line as `restricted` log-probabilities."""
+        return self.alphabet(kind).from_logits(logits)
 
     def string_log_likelihoods(self, log_probs: np.ndarray, candidates: Sequence[str],
                                kind: str | None = None) -> list[float]:
-        """CTC log P(candidate | crop) by forced alignment; -inf for characters outside the charset."""
-        return ctc.string_log_likelihoods(self.masked(log_probs, kind), candidates, self.index)
+        """CTC log P(candidate | crop) by forced alignment under the kind's alphabet; -inf for a
+        candidate with a character outside it."""
+        return ctc.string_log_likelihoods(self.restricted(log_probs, kind), candidates, self.alphabet(kind).index)
 
     def decode_with_features(self, log_probs: np.ndarray, kind: str | None = None, beam_width: int = 0,
                              use_words: bool = True) -> tuple[Reading, np.ndarray]:
         """The reading and the features its confidence comes from (grader.confidence)."""
-        lp = self.masked(log_probs, kind)
+        lp = self.restricted(log_probs, kind)
         return self.reading(lp, self.texts(lp, kind, beam_width, use_words))
 
     def decode_views(self, log_probs: Sequence[np.ndarray], kind: str | None = None, beam_width: int = 0,
                      use_words: bool = True) -> Reading:
         """One crop's reading from the model's outputs on several views of it (grader.lines.VIEWS,
         in order); see `choose`."""
-        masked = [self.masked(lp, kind) for lp in log_probs]
-        return self.choose(masked, [self.texts(lp, kind, beam_width, use_words) for lp in masked], kind, use_words)
+        lps = [self.restricted(lp, kind) for lp in log_probs]
+        return self.choose(lps, [self.texts(lp, kind, beam_width, use_words) for lp in lps], kind, use_words)
 
-    def choose(self, masked: Sequence[np.ndarray], found: Sequence[Found], kind: str | None,
+    def choose(self, views: Sequence[np.ndarray], found: Sequence[Found], kind: str | None,
                use_words: bool) -> Reading:
-        """The reading of a crop from its views' masked log-probabilities and their `texts`.
+        """The reading of a crop from its views' restricted log-probabilities and their `texts`.
 
         Candidates are each view's reading, with and (where a word list applies) without the
         list. Each is scored by its mean CTC log-likelihood over the views, less the allowance
@@ -87,7 +127,8 @@ class ReadingDecoder:
         for i, (_, _, own_text, _) in enumerate(found):
             first_view.setdefault(own_text, i)
         texts = list(first_view)
-        lls = np.mean([ctc.string_log_likelihoods(lp, texts, self.index) for lp in masked], axis=0)
+        index = self.alphabet(kind).index
+        lls = np.mean([ctc.string_log_likelihoods(lp, texts, index) for lp in views], axis=0)
         scores = {text: float(ll) - (word_list.allowance(text) if word_list is not None else 0.0)
                   for text, ll in zip(texts, lls)}
         best = max(scores, key=lambda text: scores[text])  # ties: the earliest candidate
@@ -95,22 +136,23 @@ class ReadingDecoder:
         text, ll, own_text, own_ll = found[i]
         if best != text:  # the view's own reading, which its word list had replaced
             text, ll = own_text, own_ll
-        return self.reading(masked[i], (text, ll, own_text, own_ll))[0]
+        return self.reading(views[i], (text, ll, own_text, own_ll))[0]
 
     def texts(self, lp: np.ndarray, kind: str | None, beam_width: int, use_words: bool) -> Found:
-        """The reading of masked log-probabilities, and the model's own where a word list replaced it."""
+        """The reading of restricted log-probabilities, and the model's own where a word list replaced it."""
+        alphabet = self.alphabet(kind)
         if beam_width > 1:
-            own_text, own_ll = ctc.beam_search(lp, self.chars, beam_width)[0]
+            own_text, own_ll = ctc.beam_search(lp, alphabet.chars, beam_width)[0]
         else:
-            own_text = ctc.greedy_decode(lp, self.chars)
-            own_ll = ctc.string_log_likelihood(lp, own_text, self.index)
+            own_text = ctc.greedy_decode(lp, alphabet.chars)
+            own_ll = ctc.string_log_likelihood(lp, own_text, alphabet.index)
         text, ll = own_text, float(own_ll)
         word_list = self._word_list(kind, use_words)
         if word_list is not None:
             def score(candidates: Sequence[str]) -> list[float]:
-                return ctc.string_log_likelihoods(lp, candidates, self.index)
+                return ctc.string_log_likelihoods(lp, candidates, alphabet.index)
 
-            text, ll = word_list.improve(own_text, float(own_ll), score, lp, self.chars)
+            text, ll = word_list.improve(own_text, float(own_ll), score, lp, alphabet.chars)
         return text, float(ll), own_text, float(own_ll)
 
     def reading(self, lp: np.ndarray, found: Found) -> tuple[Reading, np.ndarray]:
@@ -122,10 +164,11 @@ class ReadingDecoder:
                        model_text=own_text if changed else None,
                        model_log_likelihood=own_ll if changed else None), features
 
-    def lexicon(self, lp: np.ndarray, lexicon: Sequence[str]) -> Reading:
-        """The reading of masked log-probabilities constrained to allowed strings (e.g. a roster)."""
-        text, ll = ctc.lexicon_decode(lp, lexicon, self.index)
-        free = ctc.string_log_likelihood(lp, ctc.greedy_decode(lp, self.chars), self.index)
+    def lexicon(self, lp: np.ndarray, lexicon: Sequence[str], kind: str | None = None) -> Reading:
+        """The reading of restricted log-probabilities constrained to allowed strings (e.g. a roster)."""
+        alphabet = self.alphabet(kind)
+        text, ll = ctc.lexicon_decode(lp, lexicon, alphabet.index)
+        free = ctc.string_log_likelihood(lp, ctc.greedy_decode(lp, alphabet.chars), alphabet.index)
         # how close the constrained answer is to the model's own best reading
         confidence = math.exp(min(0.0, ll - free)) if math.isfinite(ll) else 0.0
         return Reading(text=text, confidence=confidence, log_likelihood=ll)

@@ -4,8 +4,8 @@
     rec.read([crop1, crop2], kind="number")      # -> [Reading(text, confidence, log_likelihood)]
 
 Three stages, composed in `Recognizer` as doctr's recognition predictor composes its own:
-crops -> lines (grader.stacked_fractions, grader.lines), lines -> log-probabilities (`OnnxCRNN`),
-log-probabilities -> readings (grader.readings: decoding, word lists, calibrated confidence).
+crops -> lines (grader.stacked_fractions, grader.lines), lines -> logits (`OnnxCRNN`),
+logits -> readings (grader.readings: decoding, word lists, calibrated confidence).
 Everything the runtime needs (input geometry, files, charset, confidence calibration) comes
 from models/model.json through grader.model_spec, never from constants repeated here.
 """
@@ -39,7 +39,7 @@ Kinds = str | None | Sequence[str | None]  # one kind for all crops, or one per 
 
 
 class OnnxCRNN:
-    """The exported graph: prepared lines -> per line, the (T, C) log-probabilities of its frames."""
+    """The exported graph: prepared lines -> per line, the (T, C) logits of its frames."""
 
     def __init__(self, session: Any, spec: ModelSpec, path: Path):
         self.session, self.spec, self.path = session, spec, path
@@ -47,11 +47,13 @@ class OnnxCRNN:
         self.bucket = math.lcm(BUCKET, spec.input.width_multiple)
 
     def __call__(self, lines: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """Per line, float32 logits; the softmax is left to the decoder, which normalises over
+        the question kind's alphabet only (readings.Alphabet)."""
         out: list[np.ndarray] = [np.empty(0)] * len(lines)
         for idx, x in width_batches(lines, self.spec.input.height, batch_size, self.bucket):
-            lp = ctc.log_softmax(self._logits(x).astype(np.float64))
+            logits = self._logits(x)
             for j, i in enumerate(idx):
-                out[i] = lp[j]
+                out[i] = logits[j]
         return out
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
@@ -114,7 +116,7 @@ class Recognizer:
 
     def log_probs_lines(self, lines: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
         """Per line already through `lines`, the (T, C) log-probabilities of the model's frames."""
-        return self.model(lines, batch_size)
+        return [ctc.log_softmax(logits.astype(np.float64)) for logits in self.model(lines, batch_size)]
 
     def log_probs(self, crops: Sequence[np.ndarray], kind: Kinds = None, batch_size: int = 32) -> list[np.ndarray]:
         """Per crop, the (T, C) log-probabilities of the model's output frames."""
@@ -128,23 +130,26 @@ class Recognizer:
         reading most likely over all of them wins (ReadingDecoder.choose)."""
         kinds = _per_crop(kind, len(crops))
         lines = self.lines(crops, kinds)
-        first = [self.decoder.masked(lp, k) for lp, k in zip(self.log_probs_lines(lines), kinds)]
+        first = [self.decoder.from_logits(lg, k) for lg, k in zip(self.model(lines), kinds)]
         found = [self.decoder.texts(lp, k, beam_width, use_words) for lp, k in zip(first, kinds)]
         readings = [self.decoder.reading(lp, f)[0] for lp, f in zip(first, found)]
         doubtful = [i for i, r in enumerate(readings) if views and r.confidence < VIEWS_BELOW]
         if doubtful:
-            others = [self.log_probs_lines([view_line(lines[i], *v, self.spec.input.max_width) for i in doubtful])
-                      for v in VIEWS[1:]]
+            # every other view of every doubtful crop in one pass of the model (fuller batches)
+            max_width = self.spec.input.max_width
+            others = self.model([view_line(lines[i], *v, max_width) for v in VIEWS[1:] for i in doubtful])
             for j, i in enumerate(doubtful):
-                masked = [first[i], *(self.decoder.masked(lps[j], kinds[i]) for lps in others)]
+                lps = [first[i], *(self.decoder.from_logits(others[v * len(doubtful) + j], kinds[i])
+                                   for v in range(len(VIEWS) - 1))]
                 # the first view was decoded above; only the others are decoded here
-                texts = [found[i], *(self.decoder.texts(lp, kinds[i], beam_width, use_words) for lp in masked[1:])]
-                readings[i] = self.decoder.choose(masked, texts, kinds[i], use_words)
+                texts = [found[i], *(self.decoder.texts(lp, kinds[i], beam_width, use_words) for lp in lps[1:])]
+                readings[i] = self.decoder.choose(lps, texts, kinds[i], use_words)
         return readings
 
     def read_lexicon(self, crop: np.ndarray, lexicon: Sequence[str], kind: str | None = None) -> Reading:
         """Read a crop constrained to allowed strings (e.g. a class roster)."""
-        return self.decoder.lexicon(self.decoder.masked(self.log_probs([crop], kind)[0], kind), lexicon)
+        [logits] = self.model(self.lines([crop], kind))
+        return self.decoder.lexicon(self.decoder.from_logits(logits, kind), lexicon, kind)
 
     # ------------------------------------------------------------- the post-processor's answers
 
