@@ -39,7 +39,7 @@ from grader.paths import MODELS_DIR  # noqa: E402
 from grader.recognizer import Recognizer  # noqa: E402
 from grader.training import packs  # noqa: E402
 
-REAL_SEED = 17  # any seed but 2 (grader.training.synth VALIDATION_SEED, the validation set's)
+REAL_SEED = 17  # any seed but 2 (grader.training.dataset.VALIDATION_SEED, the validation set's)
 DEFAULT_N = 60  # per group: a few minutes on 2 cores; exact match known to about +-12 points
 
 
