@@ -84,6 +84,19 @@ def english_nats(word: str) -> float:
     return ENGLISH_NATS[0] + ENGLISH_NATS[1] * len(word)
 
 
+def _signature(word: str) -> int:
+    """64 bits of a word's letter counts: bit k for `a` + k present, bit 32 + k for it present twice
+    or more (other characters share bit 31 and 63). One edit changes at most two counts by one,
+    and each such change flips at most one bit, so words within e edits differ in at most 2e bits."""
+    bits = 0
+    for ch in set(word):
+        k = ord(ch) - 97 if "a" <= ch <= "z" else 31
+        bits |= 1 << k
+        if word.count(ch) > 1:
+            bits |= 1 << (32 + k)
+    return bits
+
+
 def _cased_like(word: str, written: str) -> str:
     """`word` in the case pattern of what was read: all capitals, a capital first, or as is."""
     if len(written) > 1 and written.isupper():
@@ -98,13 +111,15 @@ class EnglishWords:
         self.spellings: dict[str, list[str]] = {}  # casefolded -> the list's spellings
         for w in words:
             self.spellings.setdefault(w.casefold(), []).append(w)
-        # casefolded words by length, each keyed by its place in the list: a neighbour within
-        # e edits differs in length by at most e, so only those lengths are searched
-        self.by_length: dict[int, tuple[list[str], list[int]]] = {}
-        for i, key in enumerate(self.spellings):
-            keys, places = self.by_length.setdefault(len(key), ([], []))
-            keys.append(key)
-            places.append(i)
+        # the casefolded words ordered by length (then by their place in the list), and where
+        # each length starts: a neighbour within e edits differs in length by at most e, so only
+        # one slice of lengths is searched, in one vectorised call
+        keyed = sorted(enumerate(self.spellings), key=lambda item: (len(item[1]), item[0]))
+        self.keys = [key for _, key in keyed]
+        self.places = np.array([place for place, _ in keyed], dtype=np.int64)
+        lengths = np.array([len(key) for key in self.keys], dtype=np.int64)
+        self.starts = np.searchsorted(lengths, np.arange(int(lengths.max(initial=0)) + 2))
+        self.signatures = np.array([_signature(key) for key in self.keys], dtype=np.uint64)
         # the same unlisted word comes back in every view of a crop (lines.VIEWS) and across
         # a class's answers: its neighbours are looked up once
         self.replacements = lru_cache(maxsize=4096)(self._replacements)
@@ -119,14 +134,19 @@ class EnglishWords:
 
         folded = written.casefold()
         edits = 1 if len(written) <= 4 else 2
-        hits = []
-        for length in range(len(folded) - edits, len(folded) + edits + 1):
-            keys, places = self.by_length.get(length, ([], []))
-            hits += [(d, places[j], key) for key, d, j in process.extract(
-                folded, keys, scorer=distance.Levenshtein.distance, score_cutoff=edits, limit=NEIGHBOURS)]
+        top = len(self.starts) - 1
+        lo, hi = (int(self.starts[min(max(n, 0), top)]) for n in (len(folded) - edits, len(folded) + edits + 1))
+        # only words whose letter signature is within 2 bits per edit can be that near (_signature):
+        # about 1 % of the slice, so the edit distance is computed for a few hundred words, not 40,000
+        flips = np.bitwise_count(self.signatures[lo:hi] ^ np.uint64(_signature(folded)))
+        near = lo + np.flatnonzero(flips <= 2 * edits)
+        found = process.cdist([folded], [self.keys[i] for i in near], scorer=distance.Levenshtein.distance,
+                              score_cutoff=edits, dtype=np.int32, workers=1)[0] if len(near) else np.empty(0, int)
+        hit = np.flatnonzero(found <= edits)
         out: set[str] = set()
-        for _, _, key in sorted(hits)[:NEIGHBOURS]:  # nearest first, then in the list's order
-            for spelling in self.spellings[key]:
+        nearest = near[hit[np.lexsort((self.places[near[hit]], found[hit]))]]  # nearest, then in list order
+        for i in nearest[:NEIGHBOURS]:
+            for spelling in self.spellings[self.keys[i]]:
                 out.update((_cased_like(spelling, written), spelling))
         for k in range(1, len(written)):
             if folded[:k] in self.spellings and folded[k:] in self.spellings:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import Levenshtein
 
 from grader import ctc, words
 from grader.charset import load_charset
@@ -44,7 +47,8 @@ def english(text: str, lp: np.ndarray, listed: list[str], beams: bool = False) -
 
 
 def chinese(text: str, lp: np.ndarray, listed: list[str]) -> str:
-    return words.ChineseWords(listed).improve(text, ctc.string_log_likelihood(lp, text, INDEX), scorer(lp), lp, CHARS)[0]
+    ll = ctc.string_log_likelihood(lp, text, INDEX)
+    return words.ChineseWords(listed).improve(text, ll, scorer(lp), lp, CHARS)[0]
 
 
 LISTED = ["father", "fatherless", "fathers", "book", "softer", "tail", "Angelita", "combs", "escrows", "DiCaprio"]
@@ -164,3 +168,36 @@ def test_a_broken_list_is_a_named_error(tmp_path, content):
     (tmp_path / words.FILES["text"]).write_bytes(content)
     with pytest.raises(ModelUnavailable, match="words-en.txt.gz cannot be read"):
         words.load("text", tmp_path)
+
+
+# A small list in which many words are a few edits apart, capitals and an apostrophe included.
+SMALL_LIST = sorted({"".join(w) for n in range(1, 6) for w in np.random.default_rng(n).choice(
+    list("abcde"), size=(60, n))} | {"Bead", "DiCaprio", "o'clock", "bee's", "deadbeef", "abracadabra"})
+
+
+def _neighbours_by_brute_force(vocab: words.EnglishWords, written: str) -> frozenset[str]:
+    """The rule of EnglishWords._replacements, every listed word compared with the written one."""
+    folded, edits = written.casefold(), (1 if len(written) <= 4 else 2)
+    near = [(Levenshtein.distance(folded, key), place, key) for place, key in enumerate(vocab.spellings)]
+    out: set[str] = set()
+    for _, _, key in sorted(hit for hit in near if hit[0] <= edits)[:words.NEIGHBOURS]:
+        for spelling in vocab.spellings[key]:
+            out.update((words._cased_like(spelling, written), spelling))
+    for k in range(1, len(written)):
+        if folded[:k] in vocab.spellings and folded[k:] in vocab.spellings:
+            out.add(written[:k] + " " + written[k:])
+    return frozenset(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcdeABE'lko", min_size=1, max_size=12))
+def test_the_neighbour_search_finds_what_comparing_every_word_finds(written):
+    """The letter-signature prefilter (words._signature) never drops a word within the edits."""
+    vocab = words.EnglishWords(SMALL_LIST)
+    assert vocab._replacements(written) == _neighbours_by_brute_force(vocab, written)
+
+
+@pytest.mark.parametrize("written", ["fatheriess", "Fatheriess", "kitchcn", "Angelitta", "fatherlessness", "teh"])
+def test_the_neighbour_search_on_the_shipped_list(written):
+    vocab = words.load("text", MODELS_DIR)
+    assert vocab._replacements(written) == _neighbours_by_brute_force(vocab, written)
