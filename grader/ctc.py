@@ -7,6 +7,7 @@ Plain numpy, shared by training (validation CER) and serving. References: Graves
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 
@@ -68,43 +69,56 @@ def _logsumexp(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def _add(beams: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...], pb: float, pnb: float) -> None:
-    """Fold an extension's (blank-ending, character-ending) log-probabilities into beam `prefix`."""
-    cur = beams.setdefault(prefix, [NEG_INF, NEG_INF])
-    cur[0] = _logsumexp(cur[0], pb)
-    cur[1] = _logsumexp(cur[1], pnb)
-
-
 def beam_search(log_probs: np.ndarray, chars: Sequence[str], beam_width: int = 8,
                 prune: float = -12.0) -> list[tuple[str, float]]:
     """CTC prefix beam search; returns (text, log-likelihood) best first.
 
     Each prefix keeps the probability of ending in blank (pb) and in its last character (pnb);
-    the sum over both is the total probability of every alignment of that prefix.
+    the sum over both is the total probability of every alignment of that prefix. Extensions are
+    folded into the next frame's beams in a fixed order (beams best first, candidates by index),
+    in plain Python floats: the inner loop runs a few thousand times per crop, where numpy
+    scalars and helper calls cost more than the arithmetic.
     """
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
+    threshold = np.maximum(prune, log_probs.max(axis=1) + prune)
+    frames = []
     for t in range(log_probs.shape[0]):
-        row = log_probs[t]
-        candidates = np.flatnonzero(row > max(prune, row.max() + prune))
+        ks = np.flatnonzero(log_probs[t] > threshold[t])
+        frames.append(list(zip(ks.tolist(), log_probs[t, ks].tolist())))
+    lse = _logsumexp
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
+    for candidates in frames:
         nxt: dict[tuple[int, ...], list[float]] = {}
         for prefix, (pb, pnb) in beams.items():
-            total = _logsumexp(pb, pnb)
-            for k in candidates:
-                p = float(row[k])
+            total = lse(pb, pnb)
+            last = prefix[-1] if prefix else None
+            for k, p in candidates:
+                # fold (blank-ending, character-ending) log-probabilities into beam `key`; a fold of
+                # -inf leaves a value as it is, so only the finite half is folded
                 if k == BLANK:
-                    _add(nxt, prefix, total + p, NEG_INF)
+                    cur = nxt.get(prefix)
+                    if cur is None:
+                        nxt[prefix] = [total + p, NEG_INF]
+                    else:
+                        cur[0] = lse(cur[0], total + p)
                     continue
-                last = prefix[-1] if prefix else None
-                extended = prefix + (int(k),)
-                if k == last:
-                    _add(nxt, extended, NEG_INF, pb + p)  # repeat needs a blank in between
-                    _add(nxt, prefix, NEG_INF, pnb + p)  # or it merges into the same character
+                extended = prefix + (k,)
+                # a repeat needs a blank in between, or it merges into the same character
+                value = pb + p if k == last else total + p
+                cur = nxt.get(extended)
+                if cur is None:
+                    nxt[extended] = [NEG_INF, value]
                 else:
-                    _add(nxt, extended, NEG_INF, total + p)
-        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
-        beams = {k: (v[0], v[1]) for k, v in ranked[:beam_width]}
-    best = sorted(beams.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
-    return [("".join(chars[k - 1] for k in prefix), _logsumexp(*v)) for prefix, v in best]
+                    cur[1] = lse(cur[1], value)
+                if k == last:
+                    cur = nxt.get(prefix)
+                    if cur is None:
+                        nxt[prefix] = [NEG_INF, pnb + p]
+                    else:
+                        cur[1] = lse(cur[1], pnb + p)
+        ranked = heapq.nlargest(beam_width, nxt.items(), key=lambda kv: lse(kv[1][0], kv[1][1]))
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    best = sorted(beams.items(), key=lambda kv: lse(*kv[1]), reverse=True)
+    return [("".join(chars[k - 1] for k in prefix), lse(*v)) for prefix, v in best]
 
 
 def sequence_log_likelihood(log_probs: np.ndarray, labels: Sequence[int]) -> float:
@@ -137,16 +151,16 @@ def sequence_log_likelihoods(log_probs: np.ndarray, label_seqs: Sequence[Sequenc
     for i, labels in enumerate(label_seqs):
         ext[i, 1:lengths[i]:2] = labels
     lp = log_probs[:, ext]  # (T, n, S)
-    alpha = np.full(ext.shape, -np.inf)
-    alpha[:, :2] = lp[0, :, :2]
+    # alpha of state s lives in column s + 2: the two -inf columns in front stand for states -2
+    # and -1, so the transitions from s - 1 and s - 2 are slices, not new arrays, in the loop
+    padded = np.full((n, ext.shape[1] + 2), -np.inf)
+    padded[:, 2:4] = lp[0, :, :2]
     # skip transition s-2 -> s allowed into a non-blank that differs from the one two back
-    can_skip = np.zeros(ext.shape, dtype=bool)
-    can_skip[:, 2:] = (ext[:, 2:] != BLANK) & (ext[:, 2:] != ext[:, :-2])
-    one, two = np.full((n, 1), -np.inf), np.full((n, 2), -np.inf)
+    skip = np.full(ext.shape, -np.inf)
+    skip[:, 2:][(ext[:, 2:] != BLANK) & (ext[:, 2:] != ext[:, :-2])] = 0.0
     for t in range(1, T):
-        prev1 = np.concatenate((one, alpha[:, :-1]), axis=1)
-        prev2 = np.where(can_skip, np.concatenate((two, alpha[:, :-2]), axis=1), -np.inf)
-        alpha = np.logaddexp(np.logaddexp(alpha, prev1), prev2) + lp[t]
+        padded[:, 2:] = np.logaddexp(np.logaddexp(padded[:, 2:], padded[:, 1:-1]), padded[:, :-2] + skip) + lp[t]
+    alpha = padded[:, 2:]
     rows = np.arange(n)
     last = alpha[rows, lengths - 1]
     before = np.where(lengths > 1, alpha[rows, np.maximum(lengths - 2, 0)], -np.inf)
