@@ -44,7 +44,7 @@ import baselines  # noqa: E402
 
 from grader import ctc  # noqa: E402
 from grader.paths import MODELS_DIR, cache_dir  # noqa: E402
-from grader.recognizer import VIEWS_BELOW, Recognizer  # noqa: E402
+from grader.recognizer import Recognizer, needs_views  # noqa: E402
 from grader.training import data, synth  # noqa: E402
 
 CATS = ("number", "math", "text", "chinese")
@@ -338,7 +338,7 @@ def print_reading_cost(rec: Recognizer, sets: dict[str, list]) -> None:
     """Milliseconds per crop of a whole reading through Recognizer.read (the network in batches of
     up to 32, and the decoding; the recogniser's threads): letters only in one view, with the
     word list in one view, and the careful reading of `recognize` and POST /ocr (the other
-    VIEWS for crops whose first reading has a confidence below VIEWS_BELOW)."""
+    VIEWS for crops whose first reading leaves doubt, recognizer.needs_views)."""
 
     print("\n### Time per crop of a reading, held out (int8, one thread, network and decoding)\n")
     print("| category | one view, letters only | one view | careful (views) | crops sent to the other views |")
@@ -351,7 +351,7 @@ def print_reading_cost(rec: Recognizer, sets: dict[str, list]) -> None:
             t0 = time.perf_counter()
             readings.append(rec.read(crops, cat, **kwargs))
             cells.append(f"{(time.perf_counter() - t0) / len(crops) * 1000:.2f} ms")
-        doubtful = sum(r.confidence < VIEWS_BELOW for r in readings[1])  # one view, with the list
+        doubtful = sum(needs_views(r, cat) for r in readings[1])  # one view, with the list
         print(f"| {cat} | {' | '.join(cells)} | {doubtful / len(crops):.0%} |")
 
 

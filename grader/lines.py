@@ -3,7 +3,8 @@
 A line is what the CRNN reads: `height` rows, ink bright on black paper, width following the
 crop's aspect ratio up to `max_width`. The geometry below is the training default; a trained
 model records the geometry it was trained with in models/model.json (grader.model_spec), and
-the runtime prepares lines from there.
+the runtime prepares lines from there, as wide as READ_MAX_WIDTH: a line wider than the model
+was trained on is read in overlapping windows (window_starts, cut_windows, join_windows).
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ FRAMES_PER_PIXEL = 0.25
 WIDTH_MULTIPLE = 8
 NORMALISATION = ("prepare_line: ink 1.0, paper 0.0; contrast stretched between the darkest"
                  " pixel and the 90th percentile (paper); width follows the aspect ratio")
+
+# Serving (grader.recognizer) reads lines of any width up to READ_MAX_WIDTH px (about 120 Latin
+# or 60 Chinese characters at 32 px; a longer crop is squeezed to it, which bounds the memory of
+# one line). A line no wider than the model's trained width (model.json input.max_width, MAX_WIDTH
+# for crnn-4) is read whole; a wider one in windows of that width overlapping by WINDOW_OVERLAP px,
+# whose frames are joined where both windows see a gap between characters (join_windows). Training
+# keeps MAX_WIDTH: the generated sets are rendered at it (grader/training).
+READ_MAX_WIDTH = 2048
+WINDOW_OVERLAP = 96  # px; 24 frames, about two characters of context on each side of a join
+WINDOW_EDGE = 16  # px at each window edge never used: the model sees only part of a character there
 
 # The runtime pads each line to a multiple of BUCKET px and batches only lines of the same
 # padded width (training padded by up to ~24 px); a multiple of WIDTH_MULTIPLE.
@@ -105,3 +116,55 @@ def width_batches(lines: Sequence[np.ndarray], height: int, batch_size: int,
             for j, i in enumerate(idx):
                 x[j, 0, :, :lines[i].shape[1]] = lines[i]
             yield idx, x
+
+
+def window_starts(width: int, window: int, overlap: int = WINDOW_OVERLAP, multiple: int = WIDTH_MULTIPLE) -> list[int]:
+    """Left edges (px, multiples of `multiple`) of the windows that cover a line `width` px wide:
+    one window when the line fits, else windows `window` px wide overlapping by at least
+    `overlap` px, the last one flush with the line's end (padded to `multiple`)."""
+    padded = int(math.ceil(width / multiple) * multiple)
+    if padded <= window:
+        return [0]
+    stride = max(multiple, (window - overlap) // multiple * multiple)
+    starts = list(range(0, padded - window, stride))
+    return starts + [padded - window]
+
+
+def cut_windows(line: np.ndarray, starts: Sequence[int], window: int) -> list[np.ndarray]:
+    """The windows of `line` at `starts` (window_starts), each `window` px wide (zero-padded)."""
+    h, w = line.shape
+    padded = np.zeros((h, max(w, starts[-1] + window)), line.dtype)
+    padded[:, :w] = line
+    return [padded[:, x:x + window] for x in starts]
+
+
+def join_windows(logits: Sequence[np.ndarray], starts: Sequence[int], frames_per_pixel: float,
+                 edge: int = WINDOW_EDGE, blank: int = 0) -> np.ndarray:
+    """One line's frames from its windows' (T, C) logits: each window contributes its frames up to
+    the join with the next one. The join is the frame of the overlap, `edge` px away from both
+    windows' edges, where the two windows together find a gap between characters most likely (the
+    sum of their blank log-probabilities; the CTC alignment puts no character there), nearest the
+    middle of the overlap on a tie, so no character is read twice or cut in half."""
+    frames = [round(x * frames_per_pixel) for x in starts]
+    margin = int(round(edge * frames_per_pixel))
+    pieces, begin = [], 0  # begin: first frame of the current window still to take (window's own frame index)
+    for i in range(len(logits) - 1):
+        left, right = logits[i], logits[i + 1]
+        offset = frames[i + 1] - frames[i]  # frame f of the left window is frame f - offset of the right one
+        lo, hi = max(offset + margin, begin + 1), len(left) - margin  # candidate joins, left window's frames
+        if hi <= lo:  # windows overlapping too little for a choice: join at the end of the left window
+            lo, hi = len(left), len(left) + 1
+        span = np.arange(lo, hi)
+        gap = _blank_log_prob(left, span, blank) + _blank_log_prob(right, span - offset, blank)
+        middle = (offset + len(left)) / 2
+        cut = int(span[np.lexsort((np.abs(span - middle), -gap))[0]])
+        pieces.append(left[begin:min(cut, len(left))])
+        begin = cut - offset
+    pieces.append(logits[-1][begin:])
+    return np.concatenate(pieces, axis=0)
+
+
+def _blank_log_prob(logits: np.ndarray, frames: np.ndarray, blank: int) -> np.ndarray:
+    rows = logits[np.minimum(frames, len(logits) - 1)].astype(np.float64)
+    top = rows.max(axis=1)
+    return rows[:, blank] - top - np.log(np.exp(rows - top[:, None]).sum(axis=1))

@@ -22,18 +22,34 @@ import numpy as np
 from grader import ctc, words
 from grader.charset import load_charset
 from grader.errors import ModelUnavailable
-from grader.lines import BUCKET, VIEWS, prepare_line, view_line, width_batches
+from grader.lines import (
+    BUCKET,
+    READ_MAX_WIDTH,
+    VIEWS,
+    cut_windows,
+    join_windows,
+    prepare_line,
+    view_line,
+    width_batches,
+    window_starts,
+)
 from grader.model_spec import INPUT_NAME, PRECISIONS, ModelSpec
 from grader.paths import MODELS_DIR
 from grader.readings import Reading, ReadingDecoder
 from grader.stacked_fractions import unstack_for_kind
 
-# Only a crop whose reading in the first view has a confidence below this is read in the others:
-# the lowest threshold that kept every validation set (English plain, hard, capitals drawn as
-# large small letters; Chinese, numbers, math plain and hard) as accurate as reading all crops in
-# all views. It sends 72-80 % of validation English crops, 42-56 % of Chinese, 24-48 % of numbers
-# and math to the other views (0.98 lost 0.2-0.3 points on two sets).
-VIEWS_BELOW = 0.99
+# Only a crop whose reading in the first view has a confidence below this is read in the other
+# views (lines.VIEWS), and never a crop of a kind in ONE_VIEW_KINDS: the views do not improve
+# those readings. Chosen on validation crops only (bench/recognizer.py's validation set and the
+# "hard" one, validation sources drawn with Variation(hand_warp=1, pen_latin=0.5), seed 9101;
+# 300 crops per kind each) by the rule "the fewest views at today's careful accuracy or better",
+# exact matches of the 600 crops per kind (number / math / text / chinese):
+#   one view                           580 / 568 / 551 / 570
+#   all views below 0.99 (until now)   586 / 572 / 562 / 570, 1.07 / 1.68 / 2.99 / 1.93 extra views a crop
+#   all views below 0.95, no Chinese   586 / 572 / 562 / 570, 0.40 / 0.76 / 1.57 / 0 extra views a crop
+#   below 0.90: 584 / 571 / 557; below 0.97: 586 / 572 / 560; Chinese at any threshold 570-571.
+VIEWS_BELOW = 0.95
+ONE_VIEW_KINDS = frozenset({"chinese"})
 
 Kinds = str | None | Sequence[str | None]  # one kind for all crops, or one per crop
 
@@ -48,13 +64,29 @@ class OnnxCRNN:
 
     def __call__(self, lines: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
         """Per line, float32 logits; the softmax is left to the decoder, which normalises over
-        the question kind's alphabet only (readings.Alphabet)."""
-        out: list[np.ndarray] = [np.empty(0)] * len(lines)
-        for idx, x in width_batches(lines, self.spec.input.height, batch_size, self.bucket):
+        the question kind's alphabet only (readings.Alphabet). A line wider than the model was
+        trained on (input.max_width) is read in overlapping windows of that width, all lines'
+        windows batched together, and its frames joined from theirs (lines.join_windows)."""
+        window, multiple = self.spec.input.max_width, self.spec.input.width_multiple
+        starts = [window_starts(line.shape[1], window, multiple=multiple) for line in lines]
+        pieces: list[np.ndarray] = []
+        owner: list[int] = []
+        for i, (line, at) in enumerate(zip(lines, starts)):
+            cut = [line] if len(at) == 1 else cut_windows(line, at, window)
+            pieces += cut
+            owner += [i] * len(cut)
+        out: list[np.ndarray] = [np.empty(0)] * len(pieces)
+        for idx, x in width_batches(pieces, self.spec.input.height, batch_size, self.bucket):
             logits = self._logits(x)
             for j, i in enumerate(idx):
                 out[i] = logits[j]
-        return out
+        if len(pieces) == len(lines):
+            return out
+        per_line: list[list[np.ndarray]] = [[] for _ in lines]
+        for i, logits in zip(owner, out):
+            per_line[i].append(logits)
+        return [parts[0] if len(parts) == 1 else join_windows(parts, at, self.spec.input.frames_per_pixel)
+                for parts, at in zip(per_line, starts)]
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         logits = self.session.run([self.spec.output.name], {INPUT_NAME: x})[0]
@@ -109,10 +141,16 @@ class Recognizer:
     def lines(self, crops: Sequence[np.ndarray], kind: Kinds = None) -> list[np.ndarray]:
         """The crops as the model reads them: stacked fractions of number and math crops
         unstacked (other kinds are left alone: characters such as 元 have the same layout),
-        then prepared at the model's input geometry."""
-        geometry = self.spec.input
-        return [prepare_line(unstack_for_kind(c, k), geometry.height, geometry.max_width)
+        then prepared at the model's input height, as wide as their aspect ratio asks up to
+        `max_width`."""
+        return [prepare_line(unstack_for_kind(c, k), self.spec.input.height, self.max_width)
                 for c, k in zip(crops, _per_crop(kind, len(crops)))]
+
+    @property
+    def max_width(self) -> int:
+        """The widest line read (lines.READ_MAX_WIDTH): wider than the model's trained width, since
+        OnnxCRNN reads a wide line in windows; only a longer crop is squeezed."""
+        return max(READ_MAX_WIDTH, self.spec.input.max_width)
 
     def log_probs_lines(self, lines: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
         """Per line already through `lines`, the (T, C) log-probabilities of the model's frames."""
@@ -127,17 +165,16 @@ class Recognizer:
         """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet, and for
         `text` and `chinese` brings in the word list unless `use_words` is False. With `views`,
         a crop read with a confidence below VIEWS_BELOW is read again in the other VIEWS and the
-        reading most likely over all of them wins (ReadingDecoder.choose)."""
+        reading most likely over all of them wins (ReadingDecoder.choose); see `needs_views`."""
         kinds = _per_crop(kind, len(crops))
         lines = self.lines(crops, kinds)
         first = [self.decoder.from_logits(lg, k) for lg, k in zip(self.model(lines), kinds)]
         found = [self.decoder.texts(lp, k, beam_width, use_words) for lp, k in zip(first, kinds)]
         readings = [self.decoder.reading(lp, f)[0] for lp, f in zip(first, found)]
-        doubtful = [i for i, r in enumerate(readings) if views and r.confidence < VIEWS_BELOW]
+        doubtful = [i for i, (r, k) in enumerate(zip(readings, kinds)) if views and needs_views(r, k)]
         if doubtful:
             # every other view of every doubtful crop in one pass of the model (fuller batches)
-            max_width = self.spec.input.max_width
-            others = self.model([view_line(lines[i], *v, max_width) for v in VIEWS[1:] for i in doubtful])
+            others = self.model([view_line(lines[i], *v, self.max_width) for v in VIEWS[1:] for i in doubtful])
             for j, i in enumerate(doubtful):
                 lps = [first[i], *(self.decoder.from_logits(others[v * len(doubtful) + j], kinds[i])
                                    for v in range(len(VIEWS) - 1))]
@@ -168,6 +205,11 @@ class Recognizer:
     def decode_views(self, log_probs: Sequence[np.ndarray], kind: str | None = None, beam_width: int = 0,
                      use_words: bool = True) -> Reading:
         return self.decoder.decode_views(log_probs, kind, beam_width, use_words)
+
+
+def needs_views(first: Reading, kind: str | None) -> bool:
+    """Whether the careful reading reads a crop again in the other views, given its first reading."""
+    return kind not in ONE_VIEW_KINDS and first.confidence < VIEWS_BELOW
 
 
 def _per_crop(kind: Kinds, n: int) -> list[str | None]:

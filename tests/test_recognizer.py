@@ -14,10 +14,10 @@ import pytest
 from grader import ctc, words
 from grader.charset import kind_alphabet
 from grader.errors import ModelUnavailable
-from grader.lines import VIEWS, view_line
+from grader.lines import VIEWS, join_windows, prepare_line_u8, view_line, window_starts
 from grader.paths import REPO_ROOT
 from grader.readings import Reading
-from grader.recognizer import VIEWS_BELOW, Recognizer
+from grader.recognizer import Recognizer, needs_views
 from grader.stacked_fractions import find_fraction_bar, unstack_fraction
 from tests.ink_crops import fonts_available, make_crops, near_miss_words, squeezed_words, stacked_fractions
 
@@ -139,13 +139,13 @@ def test_views_pick_the_candidate_most_likely_over_all_views(recognizer, crops):
         # read(views=True) goes to the other views only when the first one leaves doubt
         first = recognizer.read([crop], kind=kind)[0]
         careful = recognizer.read([crop], kind=kind, views=True)[0]
-        expected = first if first.confidence >= VIEWS_BELOW else reading
+        expected = reading if needs_views(first, kind) else first
         # read() normalises the logits over the kind's alphabet directly, decode() renormalises
         # the full log-probabilities over it: the same numbers up to rounding
         assert (careful.text, careful.model_text) == (expected.text, expected.model_text)
         assert careful.confidence == pytest.approx(expected.confidence, abs=1e-9)
         assert careful.log_likelihood == pytest.approx(expected.log_likelihood, abs=1e-9)
-        doubtful += first.confidence < VIEWS_BELOW
+        doubtful += needs_views(first, kind)
     assert 6 <= doubtful <= len(items) - 6  # both ways are taken
 
 
@@ -162,6 +162,60 @@ def test_view_line_keeps_the_height_and_scales_the_width():
     top, bottom = np.flatnonzero(slanted[9] > 0.5), np.flatnonzero(slanted[22] > 0.5)
     assert top.mean() - bottom.mean() == pytest.approx(0.2 * (9 - 22), abs=1.0)
     assert slanted.sum() == pytest.approx(line.sum(), rel=0.02)
+
+
+# ---------------------------------------------------------------- lines wider than the model's
+
+def _paper_line(crop: np.ndarray) -> np.ndarray:
+    """A crop as the model sees it (32 px high, unsqueezed), dark ink on white again: crops of one
+    sentence share their lighting, so joined crops must not differ in contrast either."""
+    return 255 - prepare_line_u8(crop, 32, 4096)
+
+
+def test_a_line_of_1200_px_reads_as_its_two_halves_joined(recognizer, crops):
+    words_ = [(_paper_line(c), label) for c, label, k in crops if k == "text"] * 2
+    gap = np.full((32, 24), 255, np.uint8)
+    halves = [np.hstack([p for w, _ in words_[:6] for p in (w, gap)][:-1]),
+              np.hstack([p for w, _ in words_[6:12] for p in (w, gap)][:-1])]
+    line = np.hstack([halves[0], gap, halves[1]])
+    [prepared] = recognizer.lines([line], "text")
+    trained = recognizer.spec.input.max_width
+    assert prepared.shape[1] == line.shape[1] >= 1200 > 3 * trained  # read at full width, not squeezed
+    assert len(window_starts(prepared.shape[1], trained)) >= 5
+    whole = recognizer.read([line], "text", use_words=False)[0].text
+    left, right = (r.text for r in recognizer.read(halves, "text", use_words=False))
+    assert whole == f"{left} {right}"
+    truth = " ".join(label for _, label in words_[:12])
+    assert ctc.char_error_rate(whole, truth)[0] <= 2, whole  # and it is the sentence, not noise
+
+
+def test_joined_windows_read_as_the_frames_they_were_cut_from():
+    """Windows of one line's frames, their edges spoilt as a model spoils a character it sees
+    only in part: the join keeps each window's middle and cuts where both see a gap."""
+    rng = np.random.default_rng(0)
+    path = [k for ch in rng.integers(1, 6, 40) for k in (int(ch), int(ch), 0, 0)]  # each character, then a gap
+    frames = np.full((len(path), 7), -8.0, np.float32)
+    frames[np.arange(len(path)), path] = 8.0
+    width, per_px = 48 * 4, 0.25  # px of a window, frames per px
+    starts = window_starts(len(path) * 4, width, overlap=48, multiple=8)
+    assert len(starts) >= 3 and starts[-1] + width == len(path) * 4
+    windows = []
+    for x in starts:
+        w = frames[x // 4:x // 4 + width // 4].copy()
+        if x > 0:  # garbage at the edges inside the line (its own ends are read as they are)
+            w[:3] = rng.normal(0, 8, (3, 7))
+        if x < starts[-1]:
+            w[-3:] = rng.normal(0, 8, (3, 7))
+        windows.append(w)
+    joined = join_windows(windows, starts, per_px, edge=16)
+    assert joined.shape == frames.shape
+    assert ctc.greedy_path(joined) == ctc.greedy_path(frames)
+
+
+@pytest.mark.parametrize("width,starts", [(320, [0]), (100, [0]), (321, [0, 8]), (600, [0, 224, 280]),
+                                          (1200, [0, 224, 448, 672, 880])])
+def test_window_starts_cover_the_line_with_overlap(width, starts):
+    assert window_starts(width, 320, overlap=96, multiple=8) == starts
 
 
 def test_grading_reads_letter_by_letter_so_a_misspelling_is_not_made_the_key(recognizer):
