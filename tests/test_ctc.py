@@ -54,6 +54,21 @@ def test_several_sequences_in_one_pass_score_as_each_alone():
     assert ctc.sequence_log_likelihoods(lp, []) == []
 
 
+@pytest.mark.parametrize("sharp", [2.0, 12.0])
+def test_many_sequences_score_in_rescaled_probabilities_as_in_log_space(sharp):
+    """From LINEAR_FROM strings on, the pass runs in rescaled probabilities (ctc._forward_scaled);
+    it gives what the log-space pass gives for each string alone, -inf where it cannot align."""
+    lp = _random_log_probs(40, 30, 8, sharp)
+    rng = np.random.default_rng(8)
+    seqs = [[], [3] * 30, [5, 5, 5]] + [list(rng.integers(1, 30, int(rng.integers(1, 15)))) for _ in range(40)]
+    assert len(seqs) >= ctc.LINEAR_FROM
+    together = ctc.sequence_log_likelihoods(lp, seqs)
+    alone = [ctc.sequence_log_likelihood(lp, labels) for labels in seqs]
+    assert together[1] == alone[1] == -math.inf  # thirty 3s need 59 frames
+    assert together == pytest.approx(alone, abs=1e-9)
+    assert together[5] == pytest.approx(_torch_ll(lp, seqs[5]), abs=1e-6)
+
+
 def test_a_long_list_of_sequences_is_scored_in_bounded_passes(monkeypatch):
     lp = _random_log_probs(12, 30, 7)
     seqs = [[5, 9, 5, 9], [], [3], [7, 7, 2, 2, 1], [4, 1, 29, 8, 8, 2]]
