@@ -3,7 +3,7 @@
     nice -n 10 .venv/bin/python bench/recognizer.py [--n 200] [--skip-speed] [--skip-reserved]
                                                     [--per-font N] [--compare OTHER_MODELS]
 
-Accuracy sets (crops generated fresh by grader.training.synth, decoded with the category's kind):
+Accuracy sets (crops generated fresh by grader.training.dataset, decoded with the category's kind):
 - validation: non-reserved sources (MNIST validation split 1, the training fonts, hanzi-writer
   stroke medians), seeds the training set never used;
 - held-out: the RESERVED sources the model never saw: MNIST test split (third split of the
@@ -45,7 +45,7 @@ import baselines  # noqa: E402
 from grader import ctc  # noqa: E402
 from grader.paths import MODELS_DIR, cache_dir  # noqa: E402
 from grader.recognizer import Recognizer, needs_views  # noqa: E402
-from grader.training import data, synth  # noqa: E402
+from grader.training import data, dataset, degradation, glyphs, labels  # noqa: E402
 
 CATS = ("number", "math", "text", "chinese")
 # The bench's crops keep the degradation every model so far was measured on (no strongly
@@ -101,19 +101,19 @@ def reserved_cjk_by_char(names) -> dict[str, list[str]]:
     by_char: dict[str, list[str]] = {}
     for name in names:
         for piece in reserved_fonts(name):
-            for ch in synth.font_chars(str(piece)):
+            for ch in glyphs.font_chars(str(piece)):
                 by_char.setdefault(ch, []).append(str(piece))
     return by_char
 
 
-def reserved_sources(val: synth.Sources) -> tuple[synth.Sources, dict[str, list[str]]]:
+def reserved_sources(val: data.Sources) -> tuple[data.Sources, dict[str, list[str]]]:
     x, y = mnist_test()
     latin = []
     for name in RESERVED_LATIN:
         pieces = [p for p in reserved_fonts(name) if "-latin-400" in p.name]
         latin += [str(p) for p in pieces]
     cjk_by_char = reserved_cjk_by_char(RESERVED_CJK)
-    src = synth.Sources(latin_fonts=latin, cjk_fonts=[], digits=x, digit_labels=y, medians={},
+    src = data.Sources(latin_fonts=latin, cjk_fonts=[], digits=x, digit_labels=y, medians={},
                         cn_words=val.cn_words, cn_probs=val.cn_probs, en_words=val.en_words)
     return src, cjk_by_char
 
@@ -126,9 +126,9 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
     glyphs = []
     for c in label:
         fonts = by_char[c]
-        glyphs.append(synth.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
-    alpha = synth.compose(glyphs, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
-    return synth.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
+        glyphs.append(glyphs.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
+    alpha = glyphs.compose(glyphs, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
+    return degradation.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
 def read_items(rec: Recognizer, items: list, kind: str, use_words: bool = True, views: bool = True) -> list:
@@ -146,7 +146,7 @@ def exact_rates(readings: list, items: list) -> tuple[float, float]:
     return exact, blind
 
 
-def print_per_font(rec: Recognizer, src: synth.Sources, n: int, seed: int = 8008) -> None:
+def print_per_font(rec: Recognizer, src: data.Sources, n: int, seed: int = 8008) -> None:
     """Held-out English and Chinese exact match per reserved font (int8), English also ignoring
     case. The mixed held-out set averages the fonts; this shows which hands fail. src: the
     reserved sources (reserved_sources), whose Latin fonts are replaced by one font at a time."""
@@ -155,9 +155,10 @@ def print_per_font(rec: Recognizer, src: synth.Sources, n: int, seed: int = 8008
     print("|---|---|---|---|")
     for f_i, name in enumerate(RESERVED_LATIN):
         fonts = [str(p) for p in reserved_fonts(name) if "-latin-400" in p.name]
-        one = synth.Sources(latin_fonts=fonts, cjk_fonts=[], digits=src.digits, digit_labels=src.digit_labels,
-                            medians={}, cn_words=src.cn_words, cn_probs=src.cn_probs, en_words=src.en_words)
-        items = [synth.make_sample("text", one, np.random.default_rng([seed, f_i, i]), strong_slant=BENCH_STRONG_SLANT)
+        one = data.Sources(latin_fonts=fonts, cjk_fonts=[], digits=src.digits, digit_labels=src.digit_labels,
+                           medians={}, cn_words=src.cn_words, cn_probs=src.cn_probs, en_words=src.en_words)
+        items = [dataset.make_sample("text", one, np.random.default_rng([seed, f_i, i]),
+                                     strong_slant=BENCH_STRONG_SLANT)
                  for i in range(n)]
         exact, blind = exact_rates(read_items(rec, items, "text"), items)
         print(f"| {name} | text | {exact:.1%} | {blind:.1%} |")
@@ -167,17 +168,17 @@ def print_per_font(rec: Recognizer, src: synth.Sources, n: int, seed: int = 8008
         print(f"| {name} | chinese | {exact:.1%} | |")
 
 
-def print_crowded(models: dict[str, Recognizer], src: synth.Sources, n: int, seed: int = 6006) -> None:
-    """Held-out numbers and math written crowded (synth.render_digits_symbols(crowded=True):
+def print_crowded(models: dict[str, Recognizer], src: data.Sources, n: int, seed: int = 6006) -> None:
+    """Held-out numbers and math written crowded (glyphs.render_digits_symbols(crowded=True):
     neighbours touching, or a reserved font's own kerning): the touching `1/` that a model read as
     `4`. Every model on the same crops (analysis only)."""
     print(f"\n### Held out, crowded writing (int8, {n} crops each, seed {seed})\n")
     print("| category | " + " | ".join(models) + " |")
     print("|---|" + "---|" * len(models))
     for c_i, cat in enumerate(("number", "math")):
-        items = [synth.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
+        items = [dataset.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
                                    strong_slant=BENCH_STRONG_SLANT,
-                                   variation=synth.Variation(crowded=1.0)) for i in range(n)]
+                                   variation=dataset.Variation(crowded=1.0)) for i in range(n)]
         rates = [exact_rates(read_items(rec, items, cat), items)[0] for rec in models.values()]
         print(f"| {cat} | " + " | ".join(f"{r:.1%}" for r in rates) + " |")
 
@@ -185,18 +186,18 @@ def print_crowded(models: dict[str, Recognizer], src: synth.Sources, n: int, see
 # ---------------------------------------------------------------- sets
 
 
-def validation_set(src: synth.Sources, n: int, seed: int = 9001) -> dict[str, list]:
+def validation_set(src: data.Sources, n: int, seed: int = 9001) -> dict[str, list]:
     sets = {}
     for c_i, cat in enumerate(CATS):
         items = []
         for i in range(n):
             rng = np.random.default_rng([seed, c_i, i])
-            items.append(synth.make_sample(cat, src, rng, strong_slant=BENCH_STRONG_SLANT))
+            items.append(dataset.make_sample(cat, src, rng, strong_slant=BENCH_STRONG_SLANT))
         sets[cat] = items
     return sets
 
 
-def reserved_chinese_items(src: synth.Sources, by_char: dict[str, list[str]], n: int,
+def reserved_chinese_items(src: data.Sources, by_char: dict[str, list[str]], n: int,
                            key: list[int]) -> list[tuple[np.ndarray, str]]:
     """n held-out Chinese (crop, label) pairs; sample i draws from rng [*key, i], and a label that
     the fonts cannot write is skipped."""
@@ -204,20 +205,20 @@ def reserved_chinese_items(src: synth.Sources, by_char: dict[str, list[str]], n:
     while len(items) < n:
         rng = np.random.default_rng([*key, i])
         i += 1
-        label = synth.chinese_label(rng, src)
+        label = labels.chinese_label(rng, src)
         crop = reserved_chinese(label, by_char, rng)
         if crop is not None:
             items.append((crop, label))
     return items
 
 
-def held_out_set(src: synth.Sources, by_char: dict[str, list[str]], n: int, seed: int = 7007) -> dict[str, list]:
+def held_out_set(src: data.Sources, by_char: dict[str, list[str]], n: int, seed: int = 7007) -> dict[str, list]:
     sets: dict[str, list] = {}
     for c_i, cat in enumerate(CATS):
         if cat == "chinese":
             sets[cat] = reserved_chinese_items(src, by_char, n, [seed, c_i])
         else:
-            sets[cat] = [synth.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
+            sets[cat] = [dataset.make_sample(cat, src, np.random.default_rng([seed, c_i, i]),
                                            strong_slant=BENCH_STRONG_SLANT) for i in range(n)]
     return sets
 
@@ -334,25 +335,59 @@ def print_unlisted(rec: Recognizer, items: list, listed_readings: list) -> None:
           f"{unlisted:.1%} when no label word is in the list ({len(label_words)} words taken out)")
 
 
-def print_reading_cost(rec: Recognizer, sets: dict[str, list]) -> None:
-    """Milliseconds per crop of a whole reading through Recognizer.read (the network in batches of
-    up to 32, and the decoding; the recogniser's threads): letters only in one view, with the
-    word list in one view, and the careful reading of `recognize` and POST /ocr (the other
-    VIEWS for crops whose first reading leaves doubt, recognizer.needs_views)."""
+def reading_stage_times(rec: Recognizer, crops: list, kind: str, repeats: int = 3) -> dict[str, float]:
+    """Milliseconds per crop of each stage of a reading of `crops` (median of `repeats` runs), the
+    stages timed one after another as Recognizer.read runs them: preparation (unstacking, lines),
+    network (ONNX Runtime, batches of up to 32 by width), decoding (softmax over the kind's
+    alphabet, greedy path, its likelihood, calibrated confidence), word list (what the kind's list
+    adds to the decoding), then the whole reading in one view and the careful one, each through
+    Recognizer.read."""
+    dec = rec.decoder
 
-    print("\n### Time per crop of a reading, held out (int8, one thread, network and decoding)\n")
-    print("| category | one view, letters only | one view | careful (views) | crops sent to the other views |")
-    print("|---|---|---|---|---|")
+    def decode(use_words: bool):
+        def run():
+            for lg in logits:
+                lp = dec.from_logits(lg, kind)
+                dec.reading(lp, dec.texts(lp, kind, 0, use_words))
+        return run
+
+    rec.read(crops[:4], kind, views=True)  # loads the word list outside the timing
+    lines = rec.lines(crops, kind)
+    logits = rec.model(lines)
+    stages = {"preparation": lambda: rec.lines(crops, kind), "network": lambda: rec.model(lines),
+              "decoding": decode(False), "with word list": decode(True),
+              "one view": lambda: rec.read(crops, kind), "careful": lambda: rec.read(crops, kind, views=True)}
+    times = {}
+    for name, run in stages.items():
+        runs = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run()
+            runs.append((time.perf_counter() - t0) / len(crops) * 1000)
+        times[name] = float(np.median(runs))
+    times["word list"] = max(0.0, times.pop("with word list") - times["decoding"])
+    return times
+
+
+def print_reading_cost(rec: Recognizer, sets: dict[str, list]) -> None:
+    """Milliseconds per crop of a reading, per stage (reading_stage_times) and whole: one view as
+    POST /ocr and grading read, and the careful reading of `recognize` (the other VIEWS for crops
+    whose first reading leaves doubt, recognizer.needs_views). The network alone at batch 32 is
+    in the speed table."""
+    print("\n### Time per crop of a reading, held out (int8, one thread, median of 3 runs)\n")
+    stages = ("preparation", "network", "decoding", "word list", "one view", "careful")
+    print("| category | " + " | ".join(stages) + " | crops sent to the other views |")
+    print("|---|" + "---|" * (len(stages) + 1))
+    rows = []
     for cat, items in sets.items():
         crops = [c for c, _ in items]
-        cells, readings = [], []
-        for kwargs in ({"use_words": False}, {}, {"views": True}):
-            rec.read(crops[:4], cat, **kwargs)  # loads the word list outside the timing
-            t0 = time.perf_counter()
-            readings.append(rec.read(crops, cat, **kwargs))
-            cells.append(f"{(time.perf_counter() - t0) / len(crops) * 1000:.2f} ms")
-        doubtful = sum(needs_views(r, cat) for r in readings[1])  # one view, with the list
-        print(f"| {cat} | {' | '.join(cells)} | {doubtful / len(crops):.0%} |")
+        times = reading_stage_times(rec, crops, cat)
+        sent = sum(needs_views(r, cat) for r in rec.read(crops, cat)) / len(crops)
+        rows.append((times, sent))
+        print(f"| {cat} | " + " | ".join(f"{times[k]:.2f} ms" for k in stages) + f" | {sent:.0%} |")
+    mean = {k: float(np.mean([t[k] for t, _ in rows])) for k in stages}
+    print("| all (mean) | " + " | ".join(f"{mean[k]:.2f} ms" for k in stages)
+          + f" | {np.mean([s for _, s in rows]):.0%} |")
 
 
 def print_paired(name: str, other: str, mine: dict[str, list], theirs: dict[str, list],
@@ -460,7 +495,7 @@ def main() -> int:
     parser.add_argument("--pipeline-seeds", type=int, default=2,
                         help="photos per demo key page for the paper-side pipeline set (0: skip)")
     args = parser.parse_args()
-    val_src = synth.load_sources("val")
+    val_src = data.load_sources("val")
     t0 = time.time()
     int8 = Recognizer.load(args.models, precision="int8", threads=1)
     fp32 = Recognizer.load(args.models, precision="fp32", threads=1)
