@@ -53,7 +53,14 @@ class Alphabet:
         """The model's (T, C) logits -> log-probabilities over this alphabet (float64). The
         softmax over the kind's columns alone is the full softmax renormalised over them."""
         kept = logits if self.columns is None else logits[:, self.columns]
-        return ctc.log_softmax(kept.astype(np.float64))
+        top = kept.max(axis=1, keepdims=True)
+        # the normaliser in float32 (the exponentials of 3,766 Chinese columns are most of a
+        # reading's decoding; float32 halves them), the result in float64: the same argmax per
+        # frame, likelihoods within about 1e-6 nats a frame of the float64 softmax
+        norm = np.log(np.exp(kept - top).sum(axis=1, keepdims=True, dtype=np.float32))
+        out = kept.astype(np.float64)
+        out -= top + norm.astype(np.float64)
+        return out
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,8 @@ class ReadingDecoder:
         """One crop's reading from the model's outputs on several views of it (grader.lines.VIEWS,
         in order); see `choose`."""
         lps = [self.restricted(lp, kind) for lp in log_probs]
-        return self.choose(lps, [self.texts(lp, kind, beam_width, use_words) for lp in lps], kind, use_words)
+        found = [self.texts(lp, kind, beam_width, use_words, next_best=i == 0) for i, lp in enumerate(lps)]
+        return self.choose(lps, found, kind, use_words)
 
     def choose(self, views: Sequence[np.ndarray], found: Sequence[Found], kind: str | None,
                use_words: bool) -> Reading:
@@ -138,8 +146,12 @@ class ReadingDecoder:
             text, ll = own_text, own_ll
         return self.reading(views[i], (text, ll, own_text, own_ll))[0]
 
-    def texts(self, lp: np.ndarray, kind: str | None, beam_width: int, use_words: bool) -> Found:
-        """The reading of restricted log-probabilities, and the model's own where a word list replaced it."""
+    def texts(self, lp: np.ndarray, kind: str | None, beam_width: int, use_words: bool,
+              next_best: bool = True) -> Found:
+        """The reading of restricted log-probabilities, and the model's own where a word list
+        replaced it. Without `next_best` the English list does not try the model's next-best
+        readings (words.EnglishWords.improve): the other views of a crop (`choose`) are
+        alternatives enough, and the beam search behind them cost most of their decoding."""
         alphabet = self.alphabet(kind)
         if beam_width > 1:
             own_text, own_ll = ctc.beam_search(lp, alphabet.chars, beam_width)[0]
@@ -152,7 +164,10 @@ class ReadingDecoder:
             def score(candidates: Sequence[str]) -> list[float]:
                 return ctc.string_log_likelihoods(lp, candidates, alphabet.index)
 
-            text, ll = word_list.improve(own_text, float(own_ll), score, lp, alphabet.chars)
+            if isinstance(word_list, words.EnglishWords) and not next_best:
+                text, ll = word_list.improve(own_text, float(own_ll), score)
+            else:
+                text, ll = word_list.improve(own_text, float(own_ll), score, lp, alphabet.chars)
         return text, float(ll), own_text, float(own_ll)
 
     def reading(self, lp: np.ndarray, found: Found) -> tuple[Reading, np.ndarray]:

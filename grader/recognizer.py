@@ -179,7 +179,8 @@ class Recognizer:
                 lps = [first[i], *(self.decoder.from_logits(others[v * len(doubtful) + j], kinds[i])
                                    for v in range(len(VIEWS) - 1))]
                 # the first view was decoded above; only the others are decoded here
-                texts = [found[i], *(self.decoder.texts(lp, kinds[i], beam_width, use_words) for lp in lps[1:])]
+                texts = [found[i], *(self.decoder.texts(lp, kinds[i], beam_width, use_words, next_best=False)
+                                     for lp in lps[1:])]
                 readings[i] = self.decoder.choose(lps, texts, kinds[i], use_words)
         return readings
 

@@ -140,11 +140,11 @@ def test_views_pick_the_candidate_most_likely_over_all_views(recognizer, crops):
         first = recognizer.read([crop], kind=kind)[0]
         careful = recognizer.read([crop], kind=kind, views=True)[0]
         expected = reading if needs_views(first, kind) else first
-        # read() normalises the logits over the kind's alphabet directly, decode() renormalises
-        # the full log-probabilities over it: the same numbers up to rounding
+        # read() normalises the logits over the kind's alphabet directly (in float32), decode()
+        # renormalises the full float64 log-probabilities over it: the same up to about 1e-6 a frame
         assert (careful.text, careful.model_text) == (expected.text, expected.model_text)
-        assert careful.confidence == pytest.approx(expected.confidence, abs=1e-9)
-        assert careful.log_likelihood == pytest.approx(expected.log_likelihood, abs=1e-9)
+        assert careful.confidence == pytest.approx(expected.confidence, abs=1e-4)
+        assert careful.log_likelihood == pytest.approx(expected.log_likelihood, abs=1e-3)
         doubtful += needs_views(first, kind)
     assert 6 <= doubtful <= len(items) - 6  # both ways are taken
 
@@ -232,7 +232,7 @@ def test_grading_reads_letter_by_letter_so_a_misspelling_is_not_made_the_key(rec
     # the verdict comes from the key's likelihood against the model's own reading, not from a
     # word list that would have read the key whatever the student spelled
     assert graded.result.text == own.text
-    assert graded.reading_ll == pytest.approx(own.log_likelihood)
+    assert graded.reading_ll == pytest.approx(own.log_likelihood, abs=1e-3)  # read() normalises in float32
 
 
 def test_missing_model_is_a_named_error(tmp_path):
