@@ -123,11 +123,11 @@ def reserved_chinese(label: str, by_char: dict[str, list[str]], rng: np.random.G
         return None
     family = int(rng.integers(2))
     em = int(rng.integers(36, 56))
-    glyphs = []
+    drawn = []
     for c in label:
         fonts = by_char[c]
-        glyphs.append(glyphs.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
-    alpha = glyphs.compose(glyphs, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
+        drawn.append(glyphs.font_glyph(c, fonts[min(family, len(fonts) - 1)], em))
+    alpha = glyphs.compose(drawn, [em * rng.uniform(-0.02, 0.2) for _ in label], rng, jitter=em * 0.03)
     return degradation.photo_crop(alpha, rng, BENCH_STRONG_SLANT)
 
 
