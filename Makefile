@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 PORT ?= 8501
 
-.PHONY: run test venv clean
+.PHONY: run test lint venv clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,13 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
 
-test: $(STAMP)
+# The suite starts with the linters (pyproject.toml: ruff's rules and complexity limit, mypy on grader/).
+test: lint
 	$(PY) -m pytest -q
 
+lint: $(STAMP)
+	$(PY) -m ruff check grader tests bench pages streamlit_app.py
+	$(PY) -m mypy grader
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

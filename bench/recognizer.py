@@ -456,13 +456,13 @@ def speed_table(models: Path) -> None:
             if name == "PyTorch fp32":
                 xt = torch.from_numpy(x)
 
-                def run():
+                def run(xt=xt):
                     with torch.no_grad():
                         model(xt)
             else:
                 sess = sessions[name]
 
-                def run():
+                def run(sess=sess, x=x):
                     sess.run(None, {"image": x})
             run()
             reps = max(3, 64 // batch)

@@ -13,7 +13,7 @@ English word read in no case that writers use (`eScrows`, `CoMbs`: a capital dra
 small letter drawn large) is put in the most likely one they do use (small, capital first, all
 capitals, or as listed), whatever the nats.
 
-Lists (built by `python -m grader.training.data words`, shipped in models/):
+Lists (built by `python -m grader.training words`, shipped in models/):
 - `words-en.txt.gz`: Debian wamerican's words (letters and apostrophes, up to 14 letters),
   matched ignoring case; a replacement keeps the case the writer used (`Fatheriess` ->
   `Fatherless`), and a spelling the list holds (`Angelita`) is tried as listed too.
@@ -299,5 +299,5 @@ def load(kind: str, folder: Path) -> EnglishWords | ChineseWords | None:
         words = read_list(folder / name)
     except (OSError, EOFError, UnicodeDecodeError) as error:  # gzip raises BadGzipFile (OSError), EOFError
         raise ModelUnavailable(f"the word list {folder / name} cannot be read ({error}); rebuild it with "
-                               "`python -m grader.training.data words` or remove it to read letters only") from error
+                               "`python -m grader.training words` or remove it to read letters only") from error
     return EnglishWords(words) if kind == "text" else ChineseWords(words)

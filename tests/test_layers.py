@@ -1,7 +1,7 @@
 """The import layers of grader/, read with `ast` (nothing is imported, so no module can hide a
 violation behind an import-time side effect or a missing optional dependency).
 
-Rules (issue 16, "honest layers"; DESIGN.md "grader/ the core, importable without Streamlit"):
+Rules (issue 16, "honest layers"; docs/design.md "grader/ the core, importable without Streamlit"):
 1. nothing in grader/ imports Streamlit;
 2. the core never imports the edges: grader.api, grader.commands, grader.cli, grader.app_support
    or the app's pages;

@@ -32,7 +32,10 @@ from grader.training.train import LineDataset, load_model
 
 FP32_NAME = "crnn.onnx"
 INT8_NAME = "crnn.int8.onnx"
-MODEL_VERSION = "crnn-4"
+MODEL_VERSION = "crnn-5"
+# The widest line the model trained on whole: the composed real writers' lines (packs render) go up to
+# 1024 px; the runtime reads wider lines in overlapping windows of this width.
+TRAINED_MAX_WIDTH = 1024
 
 
 def export_onnx(model: torch.nn.Module, path: Path, line: LineInput, output: ModelOutput) -> None:
@@ -117,12 +120,13 @@ def ms_per_crop(paths: list[Path], height: int, batch: int = 32, width: int = 16
     return [b / batch * 1000 for b in best]
 
 
-def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> ModelSpec:
+def export(checkpoint: Path, out: Path, val_limit: int = 2000, version: str = MODEL_VERSION,
+           max_width: int = TRAINED_MAX_WIDTH) -> ModelSpec:
     model, ckpt = load_model(checkpoint)
     chars = ckpt["charset"]
     index = {c: i for i, c in enumerate(chars)}
     val = LineDataset.load(cache_dir() / "dataset" / "val", index)
-    line = LineInput(height=model.cfg.height)  # the rest of the geometry: grader.lines' defaults
+    line = LineInput(height=model.cfg.height, max_width=max_width)  # the rest: grader.lines' defaults
     out.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out / FP32_NAME, out / INT8_NAME
     export_onnx(model, fp32, line, ModelOutput())
@@ -140,7 +144,7 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000) -> ModelSpec:
                 "elapsed_s": ckpt.get("elapsed_s", 0.0), "prior_s": ckpt.get("prior_s", 0.0)},
                out / "crnn.pt")
     spec = ModelSpec(
-        version=MODEL_VERSION, charset="charset.txt",
+        version=version, charset="charset.txt",
         files=ModelFiles(fp32=FP32_NAME, int8=INT8_NAME, checkpoint="crnn.pt"), input=line,
         exported=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         int8={"static_qdq_kept": int8_kept, "calibration_crops": 320},
@@ -167,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=cache_dir() / "train" / "best.pt")
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--val-limit", type=int, default=2000)
+    parser.add_argument("--version", default=MODEL_VERSION, help="the name model.json and every reading carry")
+    parser.add_argument("--max-width", type=int, default=TRAINED_MAX_WIDTH,
+                        help="widest line (px) read whole; wider ones are read in windows")
     args = parser.parse_args(argv)
-    spec = export(args.checkpoint, args.out, args.val_limit)
+    spec = export(args.checkpoint, args.out, args.val_limit, args.version, args.max_width)
     print(json.dumps(spec.metrics, indent=2))
     print("int8 static QDQ kept:", spec.int8["static_qdq_kept"])
     return 0

@@ -10,8 +10,10 @@ import numpy as np
 
 from grader.charset import HANZI
 from grader.training.data import Sources
+from grader.vocab import Kind
 
-CATEGORIES = ("number", "math", "text", "chinese", "choice")
+# One generator per question kind, in vocab.Kind's order (the stored sets' category numbers follow it).
+CATEGORIES = tuple(kind.value for kind in Kind)
 CN_DIGITS = "零一二三四五六七八九"
 
 

@@ -15,7 +15,7 @@ Each pack is read where it lies (never copied into the repository). Every loader
   training only. Digits are validated on MNIST's validation split (the generated sets).
 
 A composed sample is an ink alpha line (float32, ink 1, paper 0) in one writer's hand; it then
-goes through the same phone-photo degradation as generated crops (synth.photo_crop) and the
+goes through the same phone-photo degradation as generated crops (degradation.photo_crop) and the
 runtime's own line preparation.
 """
 
@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 
 from grader.charset import HANZI
-from grader.lines import prepare_line_u8
+from grader.lines import HEIGHT, prepare_line_u8
 from grader.paths import REPO_ROOT, cache_dir
 from grader.stacked_fractions import unstack_fraction
 from grader.training.data import load_jieba_words
@@ -409,19 +409,19 @@ def _pack_for(index: int, seed: int, mix: dict[str, float]) -> str:
 
 
 def render_real_chunk(job: RealJob) -> tuple[int, np.ndarray, np.ndarray, list[str], list[int]]:
-    """Lines (prepare_line_u8, height 32, up to max_width) of samples start .. start + count."""
+    """Lines (prepare_line_u8, height HEIGHT, up to max_width) of samples start .. start + count."""
     if job.split not in _SOURCES:
         _SOURCES[job.split] = RealSources.load(job.split, Path(job.folder) if job.folder else None)
     src = _SOURCES[job.split]
     train = job.split == "train"
-    images = np.zeros((job.count, 32, job.max_width), np.uint8)
+    images = np.zeros((job.count, HEIGHT, job.max_width), np.uint8)
     widths, labels, groups = np.zeros(job.count, np.int32), [], []
     for k in range(job.count):
         i = job.start + k
         rng = np.random.default_rng([job.seed, i])
         pack = _pack_for(i, job.seed, TRAIN_MIX if train else VAL_MIX)
         crop, label, group = real_sample(pack, src, rng, hand_warp=0.2 if train else 0.0)
-        line = prepare_line_u8(crop, 32, job.max_width)
+        line = prepare_line_u8(crop, HEIGHT, job.max_width)
         images[k, :, :line.shape[1]] = line
         widths[k] = line.shape[1]
         labels.append(label)
@@ -431,7 +431,7 @@ def render_real_chunk(job: RealJob) -> tuple[int, np.ndarray, np.ndarray, list[s
 
 def render_real_dataset(out: Path, count: int, seed: int, split: str, max_width: int = 1024,
                         workers: int = 2, chunk: int = 500, folder: Path | None = None) -> None:
-    """Render `count` composed real samples of a split into `out` (synth.write_lines); wide
+    """Render `count` composed real samples of a split into `out` (dataset.write_lines); wide
     enough by default for a 60-character English line at the model's height."""
     jobs = [RealJob(s, min(chunk, count - s), seed, split, max_width, str(folder) if folder else None)
             for s in range(0, count, chunk)]

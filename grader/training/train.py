@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from grader import ctc
 from grader.charset import default_charset
-from grader.lines import to_float
+from grader.lines import FRAMES_PER_PIXEL, WIDTH_MULTIPLE, to_float
 from grader.paths import cache_dir
 from grader.training.data import Sources
 from grader.training.dataset import TRAINING, RenderJob, check_training_seed, render_chunk, render_pool
@@ -124,14 +124,14 @@ class LineDataset:
         return len(self.labels)
 
     def batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        width = int(math.ceil(self.widths[idx].max() / 8) * 8)
+        width = int(math.ceil(self.widths[idx].max() / WIDTH_MULTIPLE) * WIDTH_MULTIPLE)
         lines = to_float(np.ascontiguousarray(self.images[np.sort(idx), :, :width]))
         order = np.argsort(np.argsort(idx))  # undo the sort done for faster memmap reads
         x = torch.from_numpy(lines[order]).unsqueeze(1)
         targets = [self.targets[i] for i in idx]
         flat = torch.tensor([k for t in targets for k in t], dtype=torch.long)
         target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
-        input_lengths = torch.full((len(idx),), width // 4, dtype=torch.long)
+        input_lengths = torch.full((len(idx),), round(width * FRAMES_PER_PIXEL), dtype=torch.long)
         return x, flat, input_lengths, target_lengths
 
 
@@ -325,7 +325,7 @@ def _set_up_torch(cfg: TrainConfig) -> torch.device:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True  # batch widths come in multiples of 8: few shapes
+        torch.backends.cudnn.benchmark = True  # batch widths come in multiples of WIDTH_MULTIPLE: few shapes
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     return device
