@@ -1,8 +1,9 @@
 """Synthetic test data: handwriting in the answer boxes, then a phone photo of the sheet.
 
-Shared by the tests, the benches and the app's demo. Only non-reserved fonts are used (Debian's
-fonts-dkg-handwriting, fonts-comic-neue and fonts-lxgw-wenkai); the @fontsource fonts reserved
-for evaluation never appear here. Everything is deterministic given the numpy Generator.
+Shared by the tests, the benches and the app's demo. Only non-reserved fonts are used: dkg
+handwriting, Comic Neue and subsets of LXGW WenKai, which come with the project (grader.fonts);
+the @fontsource fonts reserved for evaluation never appear here. Everything is deterministic given
+the numpy Generator.
 """
 
 from __future__ import annotations
@@ -15,44 +16,18 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from grader import fonts
 from grader.answer_key import AnswerKey
 
-LATIN_HANDS = (
-    "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
-    "/usr/share/fonts/truetype/fifthhorseman/dkgIt.ttf",
-    "/usr/share/fonts/truetype/fifthhorseman/dkgBd.ttf",
-    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf",
-    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Light.otf",
-    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Italic.otf",
-    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Bold.otf",
-)
-CJK_HANDS = (
-    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
-    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf",
-    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Bold.ttf",
-)
-# Last resort so a missing handwriting package degrades the look, not the test run.
-FALLBACK_FONTS = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-)
+LATIN_HANDS = fonts.LATIN_HANDS
+CJK_HANDS = fonts.CJK_HANDS
+# Last resort for a character no hand has: print faces, so the look degrades, not the test run.
+FALLBACK_FONTS = (fonts.DEJAVU_SANS, fonts.PRINT_CJK)
 INKS_BGR = ((120, 40, 20), (40, 30, 25), (25, 25, 25), (150, 60, 30), (60, 50, 50))  # blue, black, grey pens
 
 
-@lru_cache(maxsize=None)
-def _charset(path: str) -> frozenset[int]:
-    from fontTools.ttLib import TTCollection, TTFont
-
-    if path.endswith(".ttc"):
-        font = TTCollection(path).fonts[0]
-    else:
-        font = TTFont(path, lazy=True)
-    return frozenset(font.getBestCmap() or {})
-
-
 def _fonts_covering(text: str, candidates: tuple[str, ...]) -> list[str]:
-    needed = {ord(ch) for ch in text if not ch.isspace()}
-    return [p for p in candidates if Path(p).exists() and needed <= _charset(p)]
+    return [p for p in candidates if Path(p).is_file() and not fonts.missing_characters(text, p)]
 
 
 def pick_font(text: str, rng: np.random.Generator) -> str:
@@ -60,17 +35,26 @@ def pick_font(text: str, rng: np.random.Generator) -> str:
     is_cjk = any(ord(ch) >= 0x2E80 for ch in text)
     pools = (CJK_HANDS,) if is_cjk else (LATIN_HANDS, CJK_HANDS)
     for pool in pools + (FALLBACK_FONTS,):
-        fonts = _fonts_covering(text, pool)
-        if fonts:
-            return fonts[int(rng.integers(len(fonts)))]
-    raise RuntimeError(f"no installed font can write {text!r}")
+        found = _fonts_covering(text, pool)
+        if found:
+            return found[int(rng.integers(len(found)))]
+    missing = [p for p in pools[0] if not Path(p).is_file()]
+    if missing:
+        raise fonts.FontMissing(f"no handwriting font to write {text!r}: {missing[0]} is missing; "
+                                f"{fonts.how_to_add(missing[0])}")
+    raise fonts.FontMissing(f"no handwriting font has every character of {text!r}")
+
+
+@lru_cache(maxsize=256)  # a WOFF2 font is decompressed on every opening
+def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
 
 
 def render_handwriting(text: str, height_px: int, rng: np.random.Generator, font_path: str | None = None) -> np.ndarray:
     """An ink-coverage mask (uint8, 255 = ink) of `text`, slanted and slightly rotated."""
     font_path = font_path or pick_font(text, rng)
     size = max(8, int(height_px))
-    font = ImageFont.truetype(font_path, size)
+    font = _truetype(font_path, size)
     stroke = int(rng.integers(0, 2)) if size > 30 else 0
     left, top, right, bottom = font.getbbox(text, stroke_width=stroke)
     pad = size // 2

@@ -17,6 +17,7 @@ import numpy as np
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
+from grader import fonts
 from grader.answer_key import AnswerKey, Question
 from grader.errors import GraderError
 from grader.layout import (
@@ -34,17 +35,6 @@ BOX_BORDER_PX = 3
 BOX_GREY = 70  # dark enough to photograph, lighter than ink so the crops can tell them apart
 TEXT_GREY = 25
 
-_LATIN_FONTS = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-)
-_LATIN_BOLD = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",)
-_CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
-    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Light.ttf",
-)
-
 
 @dataclass(frozen=True)
 class Student:
@@ -55,14 +45,21 @@ class Student:
 # --- fonts --------------------------------------------------------------------------------------
 
 
+def _font_path(cjk: bool = False, bold: bool = False) -> str | None:
+    """The print face: the project's CJK face for text with Chinese in it, DejaVu for the rest
+    (the project's CJK face, which has Latin too, where DejaVu is missing)."""
+    if cjk:
+        # A missing CJK face would print every character as a box: say so instead.
+        return fonts.require(fonts.PRINT_CJK, "Chinese text on worksheets")
+    candidates = ((fonts.DEJAVU_SANS_BOLD,) if bold else ()) + (fonts.DEJAVU_SANS, fonts.PRINT_CJK)
+    return next((path for path in candidates if Path(path).is_file()), None)
+
+
 @lru_cache(maxsize=64)
 def _font(size: int, cjk: bool = False, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """A printed-text font; CJK text gets a CJK font, and a missing font falls back gracefully."""
-    candidates = (_CJK_FONTS if cjk else ()) + (_LATIN_BOLD if bold else ()) + _LATIN_FONTS + _CJK_FONTS
-    for path in candidates:
-        if Path(path).exists():
-            return ImageFont.truetype(path, size)
-    return ImageFont.load_default(size)
+    """A printed-text font (Pillow's own Latin font where no Latin face is installed)."""
+    path = _font_path(cjk, bold)
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
 
 
 def _needs_cjk(text: str) -> bool:
@@ -71,6 +68,32 @@ def _needs_cjk(text: str) -> bool:
 
 def _text_font(text: str, size: int, bold: bool = False):
     return _font(size, _needs_cjk(text), bold)
+
+
+def unprintable_characters(key: AnswerKey, students: Sequence[Student] = ()) -> str:
+    """Characters of the sheet's own text (title, labels, prompts, names) that the face they are
+    printed in has no glyph for, so they would print as boxes; each once, "" when all print."""
+    texts = [(key.title, False), *((f"{q.label}.", True) for q in key.questions),
+             *((q.prompt, False) for q in key.questions if q.prompt), *((s.name, False) for s in students)]
+    missing: dict[str, None] = {}
+    for text, bold in texts:
+        path = _font_path(_needs_cjk(text) and not bold, bold)
+        if path is not None:
+            missing.update(dict.fromkeys(fonts.missing_characters(text, path)))
+    return "".join(missing)
+
+
+def unprintable_warning(key: AnswerKey, students: Sequence[Student] = ()) -> str:
+    """A sentence for the teacher when some characters of the sheet would print as boxes, else ""."""
+    try:
+        chars = unprintable_characters(key, students)
+    except fonts.FontMissing as error:
+        return str(error)
+    if not chars:
+        return ""
+    return (f"These characters have no glyph in the worksheet's print fonts and would print as empty "
+            f"boxes: {' '.join(chars)}. The Chinese print face holds the 6,763 GB2312 characters; write "
+            f"the others by hand on the printed sheet, or add them as grader/fonts/README.md describes.")
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:

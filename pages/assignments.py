@@ -24,7 +24,7 @@ from grader.own_sheet import detect_answer_boxes, page_from_image
 from grader.pipeline import stored_ink_likelihoods
 from grader.store import AssignmentSummary
 from grader.vocab import Kind, Mode
-from grader.worksheet import Student, worksheet_pdf_bytes
+from grader.worksheet import Student, unprintable_warning, worksheet_pdf_bytes
 from pages._common import act, engine, files, recognizer, show_flash
 
 KINDS = [k.value for k in Kind]
@@ -100,6 +100,8 @@ def show_assignment(row: AssignmentSummary) -> None:
         roster = roster_students() if per_student else None
         if per_student and not roster:
             st.warning("The roster is empty: import it on the Roster screen first.")
+        if warning := unprintable_warning(key, roster or ()):
+            st.warning(warning)
         st.download_button(
             "Download printable worksheet (PDF)",
             # Rendered only when clicked: a class set of sheets takes a few seconds.

@@ -1,7 +1,8 @@
 """Fixed, deterministic handwriting-style crops for the recogniser tests.
 
-Rendered with Debian fonts that are also training sources (installed in CI) through the
-training generator's own photo-crop degradation, so they need nothing from the cache.
+Rendered with the handwriting fonts that come with the project (grader.fonts; also training
+sources) through the training generator's own photo-crop degradation, so they need nothing from
+the cache.
 """
 
 from __future__ import annotations
@@ -10,17 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from grader import fonts
 from grader.training.data import Sources
 from grader.training.dataset import stacked_fraction_crop
 from grader.training.degradation import photo_crop
 from grader.training.glyphs import Glyph, compose, font_glyph
 
-LATIN_FONTS = (
-    "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf",
-    "/usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf",
-    "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf",
-)
-CJK_FONT = "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf"
+LATIN_FONTS = (fonts.LATIN_HANDS[0], fonts.LATIN_HANDS[3], fonts.CJK_HANDS[0])  # dkg, Comic Neue, WenKai
+CJK_FONT = fonts.CJK_HANDS[0]
 
 CASES: tuple[tuple[str, str], ...] = (
     ("42", "number"), ("3.5", "number"), ("-7", "number"), ("3/4", "number"), ("25%", "number"),
@@ -56,7 +54,7 @@ def fonts_available() -> bool:
 
 
 def font_digit_sources() -> Sources:
-    """Generator sources built from the Debian fonts alone (no cache): 'MNIST-like' digit
+    """Generator sources built from the project's fonts alone (no cache): 'MNIST-like' digit
     images rendered from the fonts, so number crops can be composed in CI."""
     import cv2
 

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from grader import fonts
 from grader.api import ApiError, ApiSettings, decode_base64, upload_label
 from grader.commands.serve_api import is_loopback
 from grader.paths import MODELS_DIR, REPO_ROOT
@@ -31,7 +32,7 @@ from tests.servers import free_port, running_server
 
 TOKEN = "test-token-0123456789abcdef"
 BODY_LIMIT_MB = 1.0
-HANDWRITING_FONT = "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf"
+HANDWRITING_FONT = fonts.LATIN_HANDS[0]  # dkg handwriting
 
 
 # --------------------------------------------------------------------------------------------

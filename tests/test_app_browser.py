@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -24,11 +25,16 @@ KEY = "arithmetic-basics"
 
 @pytest.fixture
 def browser_kit():
-    """Playwright's sync API, once the system Chromium is known to be there (.ci/run installs
-    it); a missing browser fails this test with the fix, it never skips it."""
+    """Playwright's sync API, once the system Chromium is known to be there. A machine without
+    it (a fresh one: `make test` installs no browser) skips this test and says why; CI, where
+    .ci/run installs Chromium and sets GRADER_REQUIRE_BROWSER=1, fails it instead, so the browser
+    test never goes quietly missing there."""
     if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver",
-                    pytrace=False)
+        reason = (f"Chromium is not installed ({CHROMIUM} is missing), so the app is not tested in a "
+                  "browser here; install it with `apt-get install chromium chromium-driver`")
+        if os.environ.get("GRADER_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     import playwright.sync_api
 
     return playwright.sync_api

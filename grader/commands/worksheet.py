@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import cv2
 from grader.answer_key import load_answer_key
 from grader.errors import GraderError
 from grader.roster import parse_roster
-from grader.worksheet import Student, render_page, worksheet_pdf_bytes
+from grader.worksheet import Student, render_page, unprintable_warning, worksheet_pdf_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     args.out.write_bytes(worksheet_pdf_bytes(key, roster))
     sheets = len(roster) if roster else 1
     print(f"wrote {args.out} ({key.pages} page(s) x {sheets} sheet(s))")
+    warning = unprintable_warning(key, roster or ())
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.png is not None:
         sheets_of: list[Student | None] = list(roster) if roster else [None]
         for student in sheets_of:

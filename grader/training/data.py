@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import words
+from grader import fonts, words
 from grader.charset import HANZI
 from grader.paths import cache_dir
 
@@ -350,11 +350,14 @@ def write_word_lists(out: Path) -> dict[str, int]:
 
 
 def _debian_fonts(paths: tuple[str, ...], src: Path) -> list[str]:
-    """The Debian fonts installed here, or else the copies an unpacked bundle brought."""
+    """The Debian fonts: the project's own copy where it carries one (grader/fonts, the same
+    glyphs), else the one installed here, else the copy an unpacked bundle brought."""
     found = []
     for f in paths:
         copy = src / "fonts" / "debian" / Path(f).name
-        if Path(f).exists():
+        if own := fonts.carried(f):
+            found.append(own)
+        elif Path(f).exists():
             found.append(f)
         elif copy.exists():
             found.append(str(copy))

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from grader import fonts
 from grader.training.data import Sources
 
 PEN_SYMBOLS = set(".,-/+×÷=()<>:")
-FALLBACK_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # numbers and maths: every symbol
+FALLBACK_FONT = fonts.DEJAVU_SANS  # numbers and maths: every symbol
 
 
 @lru_cache(maxsize=4096)  # ~120 fonts x ~25 sizes
@@ -333,7 +334,7 @@ def render_text(label: str, src: Sources, rng: np.random.Generator, big_capitals
     """English in a handwriting font, as a whole string or letter by letter; with big_capitals,
     letter by letter with the LOOKALIKE_CAPITALS of the label written as large small letters."""
     em = int(rng.integers(34, 54))
-    font = _latin_font(src, rng, label) or "/usr/share/fonts/truetype/fifthhorseman/dkg.ttf"
+    font = _latin_font(src, rng, label) or fonts.LATIN_HANDS[0]
     if not big_capitals and rng.random() < 0.6:
         return font_glyph(label, font, em).alpha  # whole string: keeps cursive joins and kerning
 
