@@ -50,7 +50,10 @@ def kind_alphabet(kind: str) -> str:
     if kind == "number":
         return DIGITS + ".,-/% "
     if kind == "math":
-        return DIGITS + "xyzabn" + "+-×÷=()./<>:"
+        # Any Latin letter (variables, sin/log, f(x)), spaces, commas (coordinates) and `!`:
+        # with only x y z a b n, real writers' expressions read 18.0 % exact against 57.0 % (200
+        # held-back CROHME crops, crnn-5), generated validation maths 95.0 % against 94.3 %.
+        return DIGITS + LETTERS + " +-×÷=()./<>:,!'%"
     if kind == "text":
         return LETTERS + " '-.,?!"
     if kind == "chinese":
