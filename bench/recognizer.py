@@ -19,6 +19,10 @@ Speed: ms per crop on one thread for PyTorch fp32, ONNX fp32 and ONNX int8 at ba
 Baselines (bench/baselines.py): Tesseract 5 in line mode and PP-OCRv4 recognition (RapidOCR) read the
 same crops in the same run when installed (bench/requirements-compare.txt); without them the
 tables have only our model's columns, and a line says which baseline is missing.
+Real writers (bench/real_writers.py; --real-n, --real-seed, --skip-real): real people's
+handwriting from the writers held back from the packs in ../shared/handwriting (never trained
+on), per group, with and without the question's kind, beside the PP-OCRv6 engines when their side
+environment is set up.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baselines  # noqa: E402
+import real_writers  # noqa: E402
 
 from grader import ctc  # noqa: E402
 from grader.paths import MODELS_DIR, cache_dir  # noqa: E402
@@ -492,6 +497,10 @@ def main() -> int:
     parser.add_argument("--crowded", type=int, default=0, metavar="N",
                         help="also print held-out numbers and math written crowded, N crops each")
     parser.add_argument("--skip-baselines", action="store_true", help="do not run Tesseract / RapidOCR")
+    parser.add_argument("--skip-real", action="store_true",
+                        help="do not read the real held-back writers (bench/real_writers.py)")
+    parser.add_argument("--real-n", type=int, default=real_writers.DEFAULT_N, help="real crops per group")
+    parser.add_argument("--real-seed", type=int, default=real_writers.REAL_SEED)
     parser.add_argument("--pipeline-seeds", type=int, default=2,
                         help="photos per demo key page for the paper-side pipeline set (0: skip)")
     args = parser.parse_args()
@@ -536,6 +545,11 @@ def main() -> int:
         pipe = pipeline_set(args.pipeline_seeds)
         print_accuracy("Paper-side pipeline crops (simulate -> photograph -> register -> crop_answers; "
                        "Debian training fonts)", columns(read_sets(int8, pipe), int8, fp32, {}, pipe))
+    if not args.skip_real:
+        try:
+            real_writers.run(int8, args.real_n, args.real_seed, args.skip_baselines)
+        except FileNotFoundError as error:  # no ../shared/handwriting packs on this machine
+            print(f"\nNo real writers' table: {error}")
     print(f"\n(accuracy part took {time.time() - t0:.0f} s)")
     if not args.skip_speed:
         speed_table(args.models)
