@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Sequence, TypeVar
 from grader.answer_key import AnswerKey, parse_answer_key
 from grader.config import DEFAULT_GRADING, GradingConfig
 from grader.errors import GraderError
-from grader.imageio import load_images
+from grader.imageio import iter_images
 from grader.pipeline import GradedPage, grade_photo
 from grader.reader import Reader, load_reader
 from grader.roster import RosterEntry
@@ -61,12 +61,17 @@ def grade_pages(job: FileJob, spec: GradingSpec, reader: Reader) -> list[PageOut
     """Decode a file and grade each page not in `job.skip`. Pure: no database. GraderErrors
     become outcomes with the message."""
     try:
-        images = load_images(job.data, job.name)
+        count, images = iter_images(job.data, job.name)  # a PDF's pages are rendered one at a time
     except GraderError as error:
         return [PageOutcome(job.name, 0, error=str(error))]
     outcomes = []
-    for index, image in enumerate(images):
-        label = job.name if len(images) == 1 else f"{job.name}#page={index + 1}"
+    for index in range(count):
+        label = job.name if count == 1 else f"{job.name}#page={index + 1}"
+        try:
+            image = next(images)
+        except GraderError as error:
+            outcomes.append(PageOutcome(label, index, error=str(error)))
+            continue
         if index in job.skip:
             outcomes.append(PageOutcome(label, index, skipped=True))
             continue

@@ -1,8 +1,10 @@
 """The edge where bytes become images: photos (JPEG, PNG, WebP, TIFF, BMP) and scanned PDFs.
 
 Everything is checked from the header before the pixels are decoded, so a 20000 x 20000 image or
-a PDF page the size of a wall is refused without allocating gigabytes. Every failure is an
-ImageUnreadable whose message says what is wrong with the file.
+a PDF page the size of a wall is refused without allocating gigabytes (the budgets are
+grader.limits'). A PDF's pages are all checked before the first is rendered, and `iter_images`
+renders them one at a time, so a 50-page PDF never holds more than one page's pixels. Every
+failure is an ImageUnreadable whose message says what is wrong with the file.
 """
 
 from __future__ import annotations
@@ -10,43 +12,38 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from grader import limits as budgets
 from grader.errors import ImageUnreadable
 
 PDF_DPI = 200  # scanned sheets are rendered at the worksheet's own resolution
 
-
-@dataclass(frozen=True)
-class ImageLimits:
-    max_pixels: int = 50_000_000  # a 50-megapixel photo is already beyond any phone's default
-    max_side: int = 12_000
-    min_side: int = 8  # an answer crop may be small; a 1x1 image is never useful
-    max_pdf_pages: int = 50
-
-
-DEFAULT_LIMITS = ImageLimits()
+ImageLimits = budgets.ImageBudget  # the name callers have always used
+DEFAULT_LIMITS = budgets.PHOTO
 
 
 def _label(name: str) -> str:
     return f"{name}: " if name else ""
 
 
-def _check_size(width: int, height: int, name: str, limits: ImageLimits, what: str = "image") -> None:
+def _check_size(width: int, height: int, name: str, limits: ImageLimits, what: str = "image",
+                max_pixels: int | None = None) -> None:
+    max_pixels = limits.max_pixels if max_pixels is None else max_pixels
     if width < limits.min_side or height < limits.min_side:
         raise ImageUnreadable(
             f"{_label(name)}the {what} is only {width}x{height} px; at least "
             f"{limits.min_side} px a side is needed"
         )
-    if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+    if width > limits.max_side or height > limits.max_side or width * height > max_pixels:
         raise ImageUnreadable(
             f"{_label(name)}the {what} is {width}x{height} px ({width * height / 1e6:.0f} megapixels); "
-            f"the limit is {limits.max_pixels / 1e6:.0f} megapixels and {limits.max_side} px a side. "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels and {limits.max_side} px a side. "
             "Send a smaller photo (a phone's normal setting is fine)"
         )
 
@@ -63,21 +60,49 @@ def _sniff(data: bytes) -> str:
 
 def load_images(data: bytes, name: str = "", limits: ImageLimits = DEFAULT_LIMITS) -> list[np.ndarray]:
     """Decode a photo or a PDF into BGR uint8 images (one per PDF page)."""
+    _, pages = iter_images(data, name, limits)
+    return list(pages)
+
+
+def iter_images(data: bytes, name: str = "",
+                limits: ImageLimits = DEFAULT_LIMITS) -> tuple[int, Iterator[np.ndarray]]:
+    """(number of images, the BGR uint8 images one at a time). Everything the header tells is
+    checked before this returns (every page of a PDF); the pixels are decoded as they are taken."""
     if not data:
         raise ImageUnreadable(f"{_label(name)}the file is empty (0 bytes)")
     kind = _sniff(data)
     if kind == "pdf":
-        return _load_pdf(data, name, limits)
+        return _open_pdf(data, name, limits)
     if kind == "heic":
         raise ImageUnreadable(
             f"{_label(name)}HEIC/AVIF photos are not supported; set the phone camera to 'most compatible' "
             "(JPEG) or export the photo as JPEG"
         )
-    return [_load_raster(data, name, limits)]
+    return 1, iter([_load_raster(data, name, limits)])
+
+
+def check_image_header(data: bytes, name: str = "", limits: ImageLimits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """(width, height) of a raster image from its header, refused (ImageUnreadable) when it is
+    not an image, or outside `limits`; nothing is decoded."""
+    if not data:
+        raise ImageUnreadable(f"{_label(name)}the file is empty (0 bytes)")
+    width, height, _ = _raster_header(data, name, limits)
+    return width, height
 
 
 def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
-    # PIL reads only the header here; the pixels are decoded below by OpenCV.
+    _, _, fmt = _raster_header(data, name, limits)
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-65536:]:
+        # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning; refuse it instead.
+        raise ImageUnreadable(f"{_label(name)}the JPEG file is truncated (incomplete upload or copy?)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        image = _decode_with_pil(data, name)
+    return image
+
+
+def _raster_header(data: bytes, name: str, limits: ImageLimits) -> tuple[int, int, str]:
+    """(width, height, format) from the header (PIL reads only the header here), checked."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -101,13 +126,7 @@ def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
             f"{_label(name)}not an image we can read: {reason}. Upload a JPEG, PNG or PDF"
         ) from None
     _check_size(width, height, name, limits)
-    if fmt == "JPEG" and b"\xff\xd9" not in data[-65536:]:
-        # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning; refuse it instead.
-        raise ImageUnreadable(f"{_label(name)}the JPEG file is truncated (incomplete upload or copy?)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        image = _decode_with_pil(data, name)
-    return image
+    return width, height, fmt
 
 
 def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
@@ -121,31 +140,75 @@ def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def _load_pdf(data: bytes, name: str, limits: ImageLimits) -> list[np.ndarray]:
+# PDFium's load errors, as a teacher would say them.
+_PDF_PROBLEMS = (
+    ("password", "the PDF cannot be opened: it is password-protected; save an unprotected copy "
+                 "and upload that"),
+    ("security", "the PDF cannot be opened: it is protected by a security scheme we do not "
+                 "support; save an unprotected copy"),
+    ("format", "the PDF cannot be opened: it is damaged (its structure cannot be read); export or "
+               "scan it again"),
+)
+
+
+def _open_pdf(data: bytes, name: str, limits: ImageLimits) -> tuple[int, Iterator[np.ndarray]]:
     import pypdfium2 as pdfium
 
     try:
         pdf = pdfium.PdfDocument(data)
     except Exception as error:
-        raise ImageUnreadable(f"{_label(name)}the PDF cannot be opened ({error})") from None
+        raise ImageUnreadable(f"{_label(name)}{_pdf_problem(data, str(error))}") from None
     try:
-        if len(pdf) == 0:
-            raise ImageUnreadable(f"{_label(name)}the PDF has no pages")
-        if len(pdf) > limits.max_pdf_pages:
-            raise ImageUnreadable(
-                f"{_label(name)}the PDF has {len(pdf)} pages; at most {limits.max_pdf_pages} are accepted at once"
-            )
-        images = []
+        scale = _check_pdf_pages(pdf, name, limits)
+    except BaseException:
+        pdf.close()
+        raise
+    return len(pdf), _render_pages(pdf, scale, name)
+
+
+def _pdf_problem(data: bytes, error: str) -> str:
+    lowered = error.lower()
+    # PDFium opens no document without pages and reports "Success" as its reason.
+    if "success" in lowered and re.search(rb"/Count\s*0\b", data):
+        return "the PDF has no pages"
+    for word, problem in _PDF_PROBLEMS:
+        if word in lowered:
+            return problem
+    return "the PDF cannot be opened (damaged, or not really a PDF); export or scan it again"
+
+
+def _check_pdf_pages(pdf, name: str, limits: ImageLimits) -> float:
+    """The render scale, after checking the page count and every page's rendered size."""
+    if len(pdf) == 0:
+        raise ImageUnreadable(f"{_label(name)}the PDF has no pages")
+    if len(pdf) > limits.max_pdf_pages:
+        raise ImageUnreadable(
+            f"{_label(name)}the PDF has {len(pdf)} pages; at most {limits.max_pdf_pages} are accepted at once"
+        )
+    # pdfium rounds the bitmap size up; the tiny shrink keeps a 1654.0000001 px page at 1654,
+    # so our own worksheets come back with exactly the template's geometry.
+    scale = PDF_DPI / 72.0 * (1 - 1e-7)
+    for index in range(len(pdf)):
+        width_pt, height_pt = pdf.get_page_size(index)
+        _check_size(round(width_pt * scale), round(height_pt * scale), name, limits,
+                    f"PDF page {index + 1}", max_pixels=limits.max_pdf_page_pixels)
+    return scale
+
+
+def _render_pages(pdf, scale: float, name: str) -> Iterator[np.ndarray]:
+    """Each page as BGR, one at a time (PDFium renders BGR itself: no conversion copies)."""
+    try:
         for index in range(len(pdf)):
-            page = pdf[index]
-            width_pt, height_pt = page.get_size()
-            # pdfium rounds the bitmap size up; the tiny shrink keeps a 1654.0000001 px page at 1654,
-            # so our own worksheets come back with exactly the template's geometry.
-            scale = PDF_DPI / 72.0 * (1 - 1e-7)
-            _check_size(round(width_pt * scale), round(height_pt * scale), name, limits, f"PDF page {index + 1}")
-            rgb = np.asarray(page.render(scale=scale).to_pil().convert("RGB"))
-            images.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        return images
+            try:
+                page = pdf[index]
+                bitmap = page.render(scale=scale)
+                image = np.array(bitmap.to_numpy()[:, :, :3])  # own the pixels before PDFium frees them
+                bitmap.close()
+                page.close()
+            except Exception:  # noqa: BLE001 - PDFium's errors carry no more than "failed"
+                raise ImageUnreadable(f"{_label(name)}PDF page {index + 1} cannot be rendered "
+                                      "(the page is damaged)") from None
+            yield image
     finally:
         pdf.close()
 

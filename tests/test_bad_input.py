@@ -5,14 +5,22 @@ issue's cases scaled down to run in a second; each one fails without the fix it 
 
 from __future__ import annotations
 
+import io
 import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 
 from grader.answer_key import parse_answer_key
-from grader.errors import AnswerKeyInvalid
+from grader.errors import AnswerKeyInvalid, ImageUnreadable
+from grader.imageio import iter_images, load_images
 from grader.limits import KEY
+
+REPO = Path(__file__).resolve().parents[1]
 
 # --- answer keys -------------------------------------------------------------------------------
 
@@ -92,3 +100,65 @@ questions:
 """
     key = parse_answer_key(text, "k.yaml")
     assert [q.match.threshold for q in key.questions] == [70, 70]
+
+
+# --- photos and PDFs ---------------------------------------------------------------------------
+
+
+def pdf_of(pages: int, width_pt: float, height_pt: float | None = None) -> bytes:
+    """A real PDF of blank pages (a few hundred bytes however large the pages claim to be)."""
+    pdf = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        pdf.new_page(width_pt, height_pt or width_pt)
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    pdf.close()
+    return buffer.getvalue()
+
+
+PDF_CASES = [
+    # (case, file bytes, message fragment)
+    ("25 pages of 2500x2500 pt", pdf_of(25, 2500), "PDF page 1 is 6944x6944 px (48 megapixels); the limit is 25"),
+    ("0 pages", pdf_of(0, 100), "the PDF has no pages"),
+    ("51 pages", pdf_of(51, 595, 842), "the PDF has 51 pages; at most 50"),
+    ("cut in half", pdf_of(2, 595, 842)[:200], "the PDF cannot be opened"),
+]
+
+
+@pytest.mark.parametrize("data,fragment", [c[1:] for c in PDF_CASES], ids=[c[0] for c in PDF_CASES])
+def test_a_pdf_over_the_budget_is_refused_from_its_header(data, fragment):
+    started = time.perf_counter()
+    with pytest.raises(ImageUnreadable) as caught:
+        load_images(data, "big.pdf")
+    message = str(caught.value)
+    assert message.startswith("big.pdf: ") and fragment in message, message
+    assert "PDFium" not in message and "Success" not in message  # was "cannot be opened (... PDFium: Success)"
+    assert time.perf_counter() - started < 1.0  # 25 huge pages took 39 s and 4.2 GB
+
+
+def test_only_the_oversized_page_of_a_pdf_is_named():
+    pdf = pdfium.PdfDocument(pdf_of(3, 595, 842))
+    pdf.new_page(3000, 3000)  # page 4 of 4: a poster
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    with pytest.raises(ImageUnreadable, match="PDF page 4 is 8333x8333 px"):
+        iter_images(buffer.getvalue(), "scan.pdf")  # refused before any page is rendered
+
+
+RENDER_ALL = """
+import resource, sys
+from grader.imageio import iter_images
+count, pages = iter_images(open(sys.argv[1], "rb").read(), "scan.pdf")
+shapes = {page.shape for page in pages}
+print(count, shapes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_pdf_of_big_pages_is_rendered_one_page_at_a_time(tmp_path):
+    # 12 pages of 24 megapixels (72 MB each as BGR): held together they were 0.9 GB and more.
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(pdf_of(12, 1760))
+    out = subprocess.run([sys.executable, "-c", RENDER_ALL, str(path)], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout.split()
+    assert out[0] == "12" and "(4889, 4889, 3)" in " ".join(out)
+    assert int(out[-1]) < 450, f"peak {out[-1]} MB"
