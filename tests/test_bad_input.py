@@ -6,12 +6,18 @@ issue's cases scaled down to run in a second; each one fails without the fix it 
 from __future__ import annotations
 
 import io
+import json
+import os
 import resource
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
@@ -162,3 +168,31 @@ def test_a_pdf_of_big_pages_is_rendered_one_page_at_a_time(tmp_path):
                          cwd=REPO, check=True).stdout.split()
     assert out[0] == "12" and "(4889, 4889, 3)" in " ".join(out)
     assert int(out[-1]) < 450, f"peak {out[-1]} MB"
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR for a huge image with a tiny (invalid) body: 74 bytes or so."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    idat = b"IDAT" + zlib.compress(b"\x00" * 8)
+    data += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    return data + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+
+
+def test_recognize_refuses_huge_and_bomb_images_from_the_header_and_reads_the_rest(tmp_path):
+    # Issue 22: a 20000x20000 PNG took 23.5 s and 5.2 GB; a 74-byte PNG declaring 100000x100000
+    # ended the command with a cv2 traceback and no output for the other files. Scaled: 9000x2000.
+    cv2.imwrite(str(tmp_path / "huge.png"), np.full((2000, 9000), 255, np.uint8))
+    (tmp_path / "bomb.png").write_bytes(png_claiming(100_000, 100_000))
+    crop = np.full((48, 96), 255, np.uint8)
+    cv2.putText(crop, "42", (18, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
+    cv2.imwrite(str(tmp_path / "ok.png"), crop)
+    names = ["huge.png", "bomb.png", "ok.png"]
+    done = subprocess.run([sys.executable, "-m", "grader", "recognize", "--json", *names], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    huge, bomb, ok = json.loads(done.stdout)
+    assert "9000x2000 px (18 megapixels); the limit is 16 megapixels" in huge["error"]
+    assert bomb["path"] == "bomb.png" and "10000 megapixels; the limit is 16 megapixels" in bomb["error"]
+    assert "error" not in ok and ok["text"] and 0 <= ok["confidence"] <= 1

@@ -15,10 +15,11 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from grader import limits
 from grader.api.errors import ApiError, validation_message
 from grader.api.schemas import KIND_NAMES, OcrRequest
 from grader.grading import Photo
-from grader.imageio import ImageLimits, load_images
+from grader.imageio import load_images
 
 ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # the answer key's id pattern
 
@@ -123,7 +124,7 @@ def decode_crop(data: bytes, label: str) -> np.ndarray:
         raise ApiError(400, f"{label}: the image is empty (0 bytes)")
     # A crop is small: tighter limits than for whole-page photos keep 8 concurrent requests
     # from holding gigabytes of decoded pixels.
-    images = load_images(data, label, ImageLimits(max_pixels=16_000_000, max_side=8000, max_pdf_pages=1))
+    images = load_images(data, label, limits.CROP)
     if len(images) != 1:
         raise ApiError(400, f"{label}: send one crop image, not a {len(images)}-page PDF")
     return _grayscale(images[0])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from grader import limits
 from grader.config import GradingConfig
 from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
 from grader.settings import MB, Settings
@@ -26,7 +27,7 @@ class ApiSettings:
     inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
     # Crops decoded, and batches read, at once: one per core (each ONNX Runtime call uses one thread).
     max_parallel_inference: int = field(default_factory=lambda: os.cpu_count() or 2)
-    max_files_per_request: int = 200
+    max_files_per_request: int = limits.MAX_FILES_PER_REQUEST
     grading: GradingConfig = field(default_factory=GradingConfig)  # registration .. scoring
 
     @classmethod

@@ -9,8 +9,11 @@ stretched, slanted both ways) and the reading most likely over all five wins; `-
 each crop once, as POST /ocr does (faster, a little less accurate on English and numbers).
 
 Prints one entry per image in input order: {"path", "text", "confidence"}, or {"path", "error"}
-for a file that cannot be read (the others still run). Directories expand to the images in
-them, sorted by name. Exit status 0 when every image was read, 2 otherwise.
+for a file that cannot be read (the others still run). Each file is checked from its header
+before it is decoded (grader.limits.CROP: 16 megapixels, 8,000 px a side), so a 20000x20000
+scan or a 74-byte PNG that claims 100000x100000 is refused with the limit and the value named.
+Directories expand to the images in them, sorted by name. Exit status 0 when every image was
+read, 2 otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from grader import limits
 from grader.errors import GraderError
+from grader.imageio import check_image_header
 from grader.reader import load_reader
 from grader.vocab import Kind
 
@@ -61,7 +66,11 @@ def read_gray(path: Path) -> np.ndarray:
         raise GraderError(f"cannot open {path}: {error.strerror or error}") from error
     if not data:
         raise GraderError(f"{path} is empty")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    check_image_header(data, str(path), limits.CROP)  # before a single pixel is decoded
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error:
+        image = None
     if image is None or image.size == 0:
         raise GraderError(f"{path} is not an image we can decode")
     return image
