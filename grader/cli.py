@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grade": ("grader.commands.grade", "grade photos against an answer key and store results"),
     "regrade": ("grader.commands.regrade", "rescore stored answers after a key edit"),
     "export": ("grader.commands.export", "write the gradebook of an assignment as CSV"),
+    "backup": ("grader.commands.backup", "copy an SQLite gradebook safely (online backup)"),
     "serve-api": ("grader.commands.serve_api", "serve the REST API"),
     "demo": ("grader.commands.demo", "fill an empty gradebook with the demo the app opens on"),
 }

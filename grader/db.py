@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from grader import sqlite_file
 from grader.errors import StoreError
 from grader.paths import REPO_ROOT
 from grader.settings import Settings
@@ -91,7 +92,9 @@ def open_engine(url: str | None = None, *, migrate: bool = True,
     """An engine on the gradebook, its schema brought up to date (`alembic upgrade head`).
 
     Raises StoreError when the URL is malformed, the file cannot be opened, the database is
-    locked, or its schema is newer than this program.
+    locked, or its schema is newer than this program. An SQLite file is checked before anything
+    writes to it (grader.sqlite_file): a damaged file or another program's database is refused
+    untouched.
     """
     url = database_url(url)
     busy_timeout_s = BUSY_TIMEOUT_S if busy_timeout_s is None else busy_timeout_s
@@ -109,6 +112,7 @@ def open_engine(url: str | None = None, *, migrate: bool = True,
             else:
                 raise StoreError(f"cannot open the gradebook {describe(url)}: "
                                  f"folder {folder} does not exist")
+        sqlite_file.check_gradebook_file(Path(parsed.database).expanduser(), describe(url))
     try:
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s} if is_sqlite
                                   else {})
@@ -136,6 +140,7 @@ def migrate_to_head(engine: Engine) -> None:
     from alembic.util import CommandError
 
     config = _alembic_config()
+    _backup_before_upgrade(engine, config)
     try:
         with _writer(engine).begin() as connection:
             config.attributes["connection"] = connection
@@ -145,6 +150,29 @@ def migrate_to_head(engine: Engine) -> None:
                          f"does not know ({error}); it was written by a newer grader") from None
     except SQLAlchemyError as error:
         raise store_error(error, engine) from None
+
+
+def _backup_before_upgrade(engine: Engine, config) -> None:
+    """A copy of an SQLite gradebook beside it before a migration changes its schema."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return  # a server database is backed up by its administrator (pg_dump)
+    try:
+        current = schema_revision(engine)
+    except SQLAlchemyError as error:
+        raise store_error(error, engine) from None
+    script = ScriptDirectory.from_config(config)
+    if current is None or current == script.get_current_head():
+        return
+    try:
+        script.get_revision(current)
+    except CommandError:
+        return  # a newer grader's schema: the upgrade refuses it, nothing to back up for
+    path = Path(url.database).expanduser()
+    sqlite_file.backup(path, sqlite_file.backup_name(path, current))
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -5,10 +5,14 @@ issue's cases scaled down to run in a second; each one fails without the fix it 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import random
 import resource
+import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -21,10 +25,12 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
+from grader import db, store
 from grader.answer_key import parse_answer_key
-from grader.errors import AnswerKeyInvalid, ImageUnreadable
+from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.imageio import iter_images, load_images
 from grader.limits import KEY
+from grader.roster import RosterEntry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -196,3 +202,109 @@ def test_recognize_refuses_huge_and_bomb_images_from_the_header_and_reads_the_re
     assert "9000x2000 px (18 megapixels); the limit is 16 megapixels" in huge["error"]
     assert bomb["path"] == "bomb.png" and "10000 megapixels; the limit is 16 megapixels" in bomb["error"]
     assert "error" not in ok and ok["text"] and 0 <= ok["confidence"] <= 1
+
+
+# --- the gradebook's door ----------------------------------------------------------------------
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file in the gradebook's folder: nothing stored may change. SQLite's
+    shared-memory index (-shm) and an empty write-ahead log hold no data: a reader may make them."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.endswith("-shm") and not (p.name.endswith("-wal") and not p.stat().st_size)}
+
+
+def gradebook_with_students(path: Path, count: int = 300) -> None:
+    engine = db.open_engine(f"sqlite:///{path}")
+    with db.write_session(engine) as session:
+        store.upsert_students(session, [RosterEntry(f"s{i}", f"Student {i}", "7a") for i in range(count)])
+    engine.dispose()
+
+
+def damage(path: Path, page: int = 5, page_size: int = 4096) -> None:
+    """Garbage over one page inside the file, as a failing disk or a bad copy leaves it."""
+    data = bytearray(path.read_bytes())
+    data[page * page_size:(page + 1) * page_size] = random.Random(1).randbytes(page_size)
+    path.write_bytes(bytes(data))
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+
+
+def test_a_damaged_gradebook_is_refused_before_grade_writes_to_it(tmp_path):
+    # Issue 22: `grade` wrote into a file with garbage inside its pages and exited 0.
+    path = tmp_path / "gradebook.db"
+    gradebook_with_students(path)
+    damage(path)
+    before = fingerprint(tmp_path)
+    done = cli("grade", "--key", "arithmetic-basics", "--db", f"sqlite:///{path}", "photo.jpg", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "gradebook.db is damaged" in done.stderr and "backup" in done.stderr, done.stderr
+    assert fingerprint(tmp_path) == before
+
+
+def test_another_programs_sqlite_file_gets_no_gradebook_tables(tmp_path):
+    path = tmp_path / "library.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE books (title TEXT)")
+        connection.execute("INSERT INTO books VALUES ('Emma')")
+    connection.close()
+    before = fingerprint(tmp_path)
+    with pytest.raises(StoreError, match=r"library\.db is another program's SQLite database \(tables: books\)"):
+        db.open_engine(f"sqlite:///{path}")
+    assert fingerprint(tmp_path) == before
+
+
+def test_backup_copies_a_gradebook_that_opens_and_never_overwrites(tmp_path):
+    path = tmp_path / "gradebook.db"
+    gradebook_with_students(path)
+    out = tmp_path / "copy.db"
+    done = cli("backup", "--db", f"sqlite:///{path}", "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    engine = db.open_engine(f"sqlite:///{out}")
+    with db.read_session(engine) as session:
+        assert len(store.roster_entries(session)) == 300
+    engine.dispose()
+    kept = out.read_bytes()
+    again = cli("backup", "--db", f"sqlite:///{path}", "--out", str(out), cwd=tmp_path)
+    assert again.returncode == 1 and "exists already" in again.stderr and out.read_bytes() == kept
+    damage(path)
+    refused = cli("backup", "--db", f"sqlite:///{path}", "--out", str(tmp_path / "bad.db"), cwd=tmp_path)
+    assert refused.returncode == 1 and "is damaged" in refused.stderr and not (tmp_path / "bad.db").exists()
+
+
+NEXT_MIGRATION = '''
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0099"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("students", sa.Column("note", sa.String(20), nullable=True))
+'''
+
+
+def test_an_upgrade_keeps_a_backup_of_the_gradebook_before_it(tmp_path, monkeypatch):
+    path = tmp_path / "gradebook.db"
+    gradebook_with_students(path, 5)
+    old = path.read_bytes()
+    migrations = tmp_path / "migrations"
+    shutil.copytree(db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    head = db.schema_revision(db.open_engine(f"sqlite:///{path}", migrate=False))
+    (migrations / "versions" / "0099_note.py").write_text(NEXT_MIGRATION.format(head=head))
+    monkeypatch.setattr(db, "MIGRATIONS_DIR", migrations)  # a newer grader's migrations
+    engine = db.open_engine(f"sqlite:///{path}")
+    assert db.schema_revision(engine) == "0099"
+    engine.dispose()
+    (backup,) = tmp_path.glob(f"gradebook.db.backup-{head}-*.db")
+    with sqlite3.connect(backup) as copy:
+        assert copy.execute("SELECT count(*) FROM students").fetchone() == (5,)
+        assert "note" not in {row[1] for row in copy.execute("PRAGMA table_info(students)")}
+    copy.close()
+    assert len(old) > 0
