@@ -10,6 +10,8 @@ stores the outcomes.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -123,8 +125,24 @@ def _done(entry: tuple[T, Future | None]) -> tuple[T, list[PageOutcome]]:
 _worker: dict = {}
 
 
+PARENT_POLL_S = 0.5  # how soon a worker notices that the process that started it is gone
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when its parent dies. A parent killed with SIGKILL cannot stop its pool,
+    and the workers would wait for work forever (issue 22: 38 s later still running); once the
+    parent is gone the kernel hands the worker to another parent, which this thread notices."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _init_worker(key_text: str, source: str, roster: list[RosterEntry], config: GradingConfig,
                  keep_page: bool, models_dir: str | Path | None) -> None:
+    _exit_with_parent(os.getppid())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     key = parse_answer_key(key_text, source=source)
     _worker["spec"] = GradingSpec(key, key_text, roster, config, keep_page)

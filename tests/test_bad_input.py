@@ -12,6 +12,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -308,3 +309,60 @@ def test_an_upgrade_keeps_a_backup_of_the_gradebook_before_it(tmp_path, monkeypa
         assert "note" not in {row[1] for row in copy.execute("PRAGMA table_info(students)")}
     copy.close()
     assert len(old) > 0
+
+
+# --- processes that clean up -------------------------------------------------------------------
+
+
+def children(pid: int) -> set[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_grade_workers_end_when_the_grade_command_is_killed(tmp_path):
+    # Issue 22: after SIGKILL of `grade --workers 2`, its 2 workers were still running 38 s later.
+    # Here the command starts its pool on the first photo, then blocks reading the second (a
+    # FIFO nobody writes), and is killed there.
+    (tmp_path / "first.jpg").write_bytes(b"not really a photo")
+    os.mkfifo(tmp_path / "second.jpg")
+    command = [sys.executable, "-m", "grader", "grade", "--key", "arithmetic-basics", "--db",
+               f"sqlite:///{tmp_path / 'g.db'}", "--workers", "2", "--no-progress", "first.jpg", "second.jpg"]
+    main = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not workers and time.monotonic() < deadline and main.poll() is None:
+            time.sleep(0.2)
+            workers = children(main.pid)
+        assert workers, "the grade command started no worker"
+        time.sleep(0.5)
+        main.kill()
+        main.wait()
+        deadline = time.monotonic() + 5
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(w) for w in workers), "workers outlived the killed grade command"
+    finally:
+        for worker in workers:
+            if alive(worker):
+                os.kill(worker, signal.SIGKILL)
+        if main.poll() is None:
+            main.kill()
