@@ -1,5 +1,5 @@
 """Entry of the teacher's web app: the demo on a first start, then navigation; each screen
-lives in pages/."""
+lives in pages/, and Start (the default) says what to do first."""
 
 import streamlit as st
 
@@ -18,12 +18,13 @@ def _demo(url: str) -> dict:
     # Cached per database, so it runs once per process; seed_demo itself does nothing when the
     # gradebook already has assignments, so it never runs twice across restarts either.
     report = seed_demo(engine(), recognizer)
-    return {"summary": report.summary(), "untold": report.seeded}
+    return {"summary": report.summary(), "problems": report.problems}
 
 
 # Navigation first: until st.navigation is called Streamlit would list pages/ by file name.
 navigation = st.navigation([
-    st.Page("pages/assignments.py", title="Assignments", icon=":material/description:", default=True),
+    st.Page("pages/start.py", title="Start", icon=":material/home:", default=True),
+    st.Page("pages/assignments.py", title="Assignments", icon=":material/description:"),
     st.Page("pages/roster.py", title="Roster", icon=":material/group:"),
     st.Page("pages/grade.py", title="Grade", icon=":material/photo_camera:"),
     st.Page("pages/review.py", title="Review", icon=":material/rule:"),
@@ -32,10 +33,9 @@ navigation = st.navigation([
 try:
     engine()
     if Settings.from_env().demo:
-        demo = _demo(db.database_url())
-        if demo["untold"]:  # the first visitor after seeding hears what was added, once
-            demo["untold"] = False
-            st.toast(demo["summary"].capitalize(), icon=":material/school:")
+        # What went wrong while seeding (a missing model, say) is shown on the Start screen,
+        # which reads what the demo holds from the gradebook itself.
+        st.session_state["demo_problems"] = _demo(db.database_url())["problems"]
 except GraderError as error:  # a wrong URL, a locked or damaged file: say so, touch nothing
     st.error(f"The gradebook cannot be opened: {error}")
     st.stop()

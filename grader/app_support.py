@@ -8,7 +8,9 @@ No Streamlit here (the pages import this module, not the other way round).
 
 from __future__ import annotations
 
+import json
 import math
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +19,11 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 import yaml
+from sqlalchemy.orm import Session
 
 from grader import store
 from grader.answer_key import AnswerKey, parse_answer_key
+from grader.files import FileStore
 from grader.vocab import Kind, Mode, Status, Verdict
 
 NOT_GRADED = "none"  # the colour of a box not graded yet (template editor)
@@ -169,6 +173,28 @@ def box_rows(boxes: Sequence[tuple[float, float, float, float]], page: int = 1) 
             for i, b in enumerate(boxes)]
 
 
+def apply_table_edits(rows: Sequence[dict], edits: dict) -> list[dict]:
+    """Rows after a Streamlit data editor's edit state ({"edited_rows": {index: {column:
+    value}}, "deleted_rows": [index], "added_rows": [{column: value}]}); indices are those of
+    `rows`, edits apply before deletions, added rows go at the end."""
+    out = [dict(row) for row in rows]
+    for index, changes in (edits.get("edited_rows") or {}).items():
+        if 0 <= int(index) < len(out):
+            out[int(index)].update(changes)
+    gone = {int(i) for i in edits.get("deleted_rows") or ()}
+    out = [row for i, row in enumerate(out) if i not in gone]
+    out.extend(dict(row) for row in edits.get("added_rows") or ())
+    return out
+
+
+def answers_from_lines(rows: Sequence[dict], text: str) -> list[dict]:
+    """Rows with their accepted answers taken from pasted lines, one per row in order; an
+    empty line (or no line) leaves the row's answers as they are."""
+    lines = text.splitlines()
+    return [{**row, "answers": lines[i].strip()} if i < len(lines) and lines[i].strip() else
+            dict(row) for i, row in enumerate(rows)]
+
+
 def check_key(yaml_text: str, source: str) -> AnswerKey:
     """parse_answer_key under the app's name for the draft (AnswerKeyInvalid names the field)."""
     return parse_answer_key(yaml_text, source=source)
@@ -193,4 +219,59 @@ def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) ->
     out: list[WrongAnswer] = []
     for question_id, counter in per_question.items():
         out.extend(WrongAnswer(question_id, text, n) for text, n in counter.most_common(limit))
+    return out
+
+
+# --- an upload that outlives a refresh -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class UploadItem:
+    """One file of an upload and where it stands: `graded` (pages stored), `failed` (kept with
+    the reason) or `waiting` (not graded yet: the refresh came first)."""
+
+    name: str
+    sha256: str
+    state: str
+    detail: str = ""
+
+
+def record_upload(files: FileStore, uploads: Sequence[tuple[str, bytes]]) -> str:
+    """Keep every file of an upload (named by its SHA-256, as FileStore keeps photos) and a list
+    of them under a new token, before any grading: the token in the page's URL then tells a
+    reloaded screen which photos this upload holds."""
+    items = []
+    for name, data in uploads:
+        digest = store.photo_hash(data)
+        files.save_photo(digest, data)
+        items.append({"name": name, "sha256": digest})
+    token = secrets.token_hex(6)
+    path = files.root / "uploads" / f"{token}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
+    return token
+
+
+def upload_items(files: FileStore, token: str) -> list[tuple[str, str]] | None:
+    """(name, sha256) of the upload a token names; None for a token that names none."""
+    if not token.isalnum():  # it comes from the URL: never a path
+        return None
+    path = files.root / "uploads" / f"{token}.json"
+    if not path.exists():
+        return None
+    return [(item["name"], item["sha256"]) for item in json.loads(path.read_text("utf-8"))]
+
+
+def upload_status(session: Session, assignment_id: str,
+                  items: Sequence[tuple[str, str]]) -> list[UploadItem]:
+    """Where each file of an upload stands in the gradebook now."""
+    out = []
+    for name, digest in items:
+        pages = store.graded_pages(session, assignment_id, digest)
+        failed = store.find_submission(session, assignment_id, digest)
+        if pages:
+            out.append(UploadItem(name, digest, "graded", f"{len(pages)} page(s) stored"))
+        elif failed is not None and failed.status == "failed":
+            out.append(UploadItem(name, digest, "failed", failed.error or ""))
+        else:
+            out.append(UploadItem(name, digest, "waiting", "not graded yet"))
     return out

@@ -153,3 +153,63 @@ def _grade_demo_photos(engine: Engine, reader: Reader, photos: Sequence[tuple[st
             continue
         grade(assignment_id, Photo(f"{assignment_id}-{student_id}.jpg", data))
     grade(FAILED_PHOTO[0], Photo(FAILED_PHOTO[1], desk))
+
+
+@dataclass(frozen=True)
+class DemoState:
+    """How much of the demo the gradebook holds now (None from demo_state when it holds none):
+    a first start stopped halfway (the app closed while grading) shows here, never silently."""
+
+    assignments: int
+    students: int
+    photos: tuple[str, ...]  # the demo photos graded (names)
+    missing: tuple[str, ...]  # the demo photos that should be there and are not
+    failed_example: bool  # the photo that fails, kept with its reason
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and self.failed_example
+
+    def summary(self) -> str:
+        text = (f"The demo gradebook holds {self.assignments} assignments, {self.students} "
+                f"students and {len(self.photos)} graded photos"
+                + (", plus one photo that failed (see Grade)" if self.failed_example else ""))
+        if self.complete:
+            return text + "."
+        lacking = [*self.missing, *([] if self.failed_example else [FAILED_PHOTO[1]])]
+        return text + f"; not there yet: {', '.join(lacking)}."
+
+
+def demo_photo_names(photos: Sequence[tuple[str, str]] = DEMO_PHOTOS) -> list[tuple[str, str]]:
+    """(assignment, photo name) of every demo photo, as seed_demo names them."""
+    return [(a, f"{a}-{s}.jpg") for a, s in photos]
+
+
+def demo_state(session) -> DemoState | None:
+    """What of the demo the gradebook holds; None when it holds none of the demo keys."""
+    ids = {a for a, _ in DEMO_PHOTOS} | {FAILED_PHOTO[0]}
+    present = [a for a in ids if store.has_assignment(session, a)]
+    if not present:
+        return None
+    graded = {(a, s.photo_name) for a in present for s in store.list_submissions(session, a)}
+    wanted = demo_photo_names()
+    failed = FAILED_PHOTO[0] in present and any(
+        f.photo_name == FAILED_PHOTO[1] for f in store.failed_photos(session, FAILED_PHOTO[0]))
+    demo_ids = {r.id for r in DEMO_ROSTER}
+    return DemoState(
+        assignments=len(store.list_assignments(session)),
+        students=sum(e.id in demo_ids for e in store.roster_entries(session)),
+        photos=tuple(name for a, name in wanted if (a, name) in graded),
+        missing=tuple(name for a, name in wanted if (a, name) not in graded),
+        failed_example=failed)
+
+
+def finish_demo(engine: Engine, load_recognizer: Callable[[], Reader] = load_reader,
+                seed: int = 2026) -> DemoReport:
+    """Grade the demo photos a stopped first start left out. The photos are generated again
+    from the same seed, so those already stored are recognised by their hash and kept once."""
+    load_demo_keys(engine)
+    report = DemoReport(seeded=True, assignments=len(demo_key_texts()))
+    _grade_demo_photos(engine, load_recognizer(), DEMO_PHOTOS, np.random.default_rng(seed),
+                       report)
+    return report

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import yaml
 
+from grader import layout
 from grader.answer_key import parse_answer_key
 from grader.errors import AlignmentFailed, GraderError
 from grader.layout import page_size_px
@@ -118,9 +119,44 @@ def detect_answer_boxes(template_bgr: np.ndarray) -> list[Box]:
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
     # Close small gaps in printed or photographed borders so each box is one contour.
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    rects = _reading_order(_dedupe(_rectangles(binary)))
+    furniture = _printed_furniture(gray)
+    rects = _reading_order([r for r in _dedupe(_rectangles(binary))
+                            if not any(_covered(r, f) for f in furniture)])
     return [(round(x / width, 4), round(y / height, 4), round(w / width, 4), round(h / height, 4))
             for x, y, w, h in rects]
+
+
+def _printed_furniture(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Rectangles (px) of what is printed for the grader, never answered in: ArUco markers and
+    QR codes wherever they are, and, on a sheet laid out like ours (our markers or a QR found), the name
+    box of that layout. A marker's or the name box's border would otherwise pass for a box."""
+    height, width = gray.shape
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, layout.MARKER_DICT))
+    corners, ids, _ = cv2.aruco.ArucoDetector(dictionary).detectMarkers(gray)
+    rects = [cv2.boundingRect(c.reshape(-1, 2).astype(np.float32)) for c in corners]
+    found, points = cv2.QRCodeDetector().detect(gray)
+    if found and points is not None:
+        rects.append(cv2.boundingRect(points.reshape(-1, 2).astype(np.float32)))
+    ours = found or (ids is not None and bool(set(ids.ravel().tolist()) & set(layout.MARKER_IDS)))
+    if ours:
+        paper = min(("A4", "Letter"), key=lambda p: abs(_aspect(p) - height / width))
+        scale = width / page_size_px(paper)[0]
+        x, y, w, h = (round(v * scale) for v in layout.name_box_px(paper))
+        rects.append((x, y, w, h))
+    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in rects]
+
+
+def _aspect(paper: str) -> float:
+    page_width, page_height = page_size_px(paper)
+    return page_height / page_width
+
+
+def _covered(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> bool:
+    """Whether a third or more of `box` lies on `other`."""
+    x0, y0 = max(box[0], other[0]), max(box[1], other[1])
+    x1 = min(box[0] + box[2], other[0] + other[2])
+    y1 = min(box[1] + box[3], other[1] + other[3])
+    return max(0, x1 - x0) * max(0, y1 - y0) * 3 >= box[2] * box[3]
 
 
 def draft_key(pages: list[np.ndarray], key_id: str, title: str, paper: str = "A4",

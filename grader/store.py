@@ -658,3 +658,92 @@ def question_stats(session: Session, assignment_id: str) -> list[QuestionStats]:
             sum(a.verdict == Verdict.CORRECT for a in answers),
             (sum(a.points for a in answers) / len(answers)) if answers else 0.0, float(q.points)))
     return stats
+
+
+# --- deleting, with the means to undo ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Removed:
+    """What a delete took out of the gradebook, enough for `restore` to put it back as it was
+    (same ids, so overrides and links still point at their rows). `relinked` are the pages a
+    deleted student owned: (submission id, student id, how it was identified)."""
+
+    summary: str
+    rows: tuple[tuple[type, dict], ...]
+    relinked: tuple[tuple[int, str, str], ...] = ()
+
+
+def _columns(row: object) -> dict:
+    from sqlalchemy import inspect
+
+    return {a.key: getattr(row, a.key) for a in inspect(row).mapper.column_attrs}
+
+
+def delete_submission(session: Session, submission_id: int) -> Removed:
+    """Delete a graded page or a failed photo with its answers and their override history."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise StoreError(f"no page {submission_id} in the gradebook (already deleted?)")
+    rows: list[tuple[type, dict]] = [(Submission, _columns(submission))]
+    for answer in submission.answers:
+        rows.append((Answer, _columns(answer)))
+        rows.extend((Override, _columns(o)) for o in answer.overrides)
+    what = "failed photo" if submission.status == "failed" else "page"
+    summary = f"{what} {submission.photo_name or submission.id} ({who(submission)})"
+    session.delete(submission)
+    session.flush()
+    return Removed(summary, tuple(rows))
+
+
+def delete_student(session: Session, student_id: str) -> Removed:
+    """Take a student off the roster; their pages stay in the gradebook, unassigned."""
+    student = session.get(Student, student_id)
+    if student is None:
+        raise StoreError(f"no student {student_id!r} on the roster (already deleted?)")
+    relinked = tuple((s.id, student_id, s.student_method) for s in student.submissions)
+    for submission in student.submissions:
+        submission.student_id, submission.student_method = None, "none"
+    summary = f"student {student.name or student.id} ({student.id}); {len(relinked)} page(s) kept"
+    rows: tuple[tuple[type, dict], ...] = ((Student, _columns(student)),)
+    session.flush()
+    session.delete(student)
+    session.flush()
+    return Removed(summary, rows, relinked)
+
+
+def restore(session: Session, removed: Removed) -> str:
+    """Undo a delete: the rows come back with their ids, a student's pages are theirs again."""
+    for table, values in removed.rows:
+        if session.get(table, values["id"]) is not None:
+            raise StoreError(f"cannot undo: {removed.summary} is back already")
+        session.add(table(**values))
+        session.flush()
+    for submission_id, student_id, method in removed.relinked:
+        submission = session.get(Submission, submission_id)
+        if submission is not None and submission.student_id is None:
+            submission.student_id, submission.student_method = student_id, method
+    session.flush()
+    return removed.summary
+
+
+WITHDRAWN = "override withdrawn"
+
+
+def withdraw_override(session: Session, answer_id: int) -> Override:
+    """Give an answer back its grader's score (the one before the teacher's first override).
+    The history is kept: the withdrawal is one more row in `overrides`, so it can be undone by
+    overriding again."""
+    answer = session.get(Answer, answer_id)
+    if answer is None:
+        raise StoreError(f"no answer {answer_id} in the gradebook")
+    if not answer.overridden:
+        raise GraderError(f"question {answer.question_id}: there is no override to withdraw")
+    first = answer.overrides[0]
+    row = Override(answer_id=answer.id, old_points=answer.points, new_points=first.old_points,
+                   old_verdict=answer.verdict, new_verdict=first.old_verdict, reason=WITHDRAWN)
+    session.add(row)
+    answer.points, answer.verdict, answer.overridden = first.old_points, first.old_verdict, False
+    answer.status = (first.old_verdict if first.old_verdict in (Verdict.REVIEW, Verdict.BLANK)
+                     else Status.AUTO)
+    session.flush()
+    return row

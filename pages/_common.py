@@ -1,13 +1,17 @@
 """What every screen shares: the engine and the recogniser (created once per process with
-st.cache_resource), the file store beside the database, the chosen assignment, and messages
-that survive the rerun after an action. No SQL and no scoring here: that is grader/."""
+st.cache_resource), the file store beside the database, the chosen assignment (kept in the URL,
+so a refresh, the back button, a new tab or a bookmark keep it), messages that survive the rerun
+after an action, and deleting with a confirmation and an undo. No SQL and no scoring here: that
+is grader/."""
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import streamlit as st
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from grader import db, store
 from grader.errors import GraderError
@@ -33,6 +37,7 @@ _run_through_the_entry_script()
 
 ASSIGNMENT = "current_assignment"  # session state: the assignment chosen on any screen
 _FLASH = "flash_messages"
+_UNDO = "last_deleted"
 
 
 @st.cache_resource(show_spinner=False)
@@ -85,10 +90,86 @@ def act(action: Callable[[], str | None], *args) -> None:
         flash("success", message)
 
 
+# --- state kept in the URL -----------------------------------------------------------------------
+
+def from_url(widget_key: str, param: str, options: list[str], fallback: str) -> None:
+    """Before a widget is drawn: its value from the URL (a refresh, back, a new tab, a
+    bookmark), else the one it had, else `fallback`. Call keep_in_url as its on_change."""
+    wanted = st.query_params.get(param)
+    if wanted in options:
+        st.session_state[widget_key] = wanted
+    elif st.session_state.get(widget_key) not in options:
+        st.session_state[widget_key] = fallback
+
+
+def keep_in_url(widget_key: str, param: str) -> None:
+    """A widget's on_change: the new value goes to the URL before the rerun reads it back."""
+    st.query_params[param] = str(st.session_state[widget_key])
+
+
+# --- delete, with a confirmation first and an undo after -----------------------------------------
+
+@dataclass(frozen=True)
+class Undo:
+    """What the last delete did, and how to take it back (in a write session)."""
+
+    summary: str
+    undo: Callable[[Session], Any]
+
+
+def delete_button(label: str, key: str, delete: Callable[..., store.Removed | Undo], *args,
+                  container=None) -> None:
+    """A delete button that asks first; the confirmed delete can be undone (show_undo).
+    `delete(session, *args)` returns store.Removed (undone by store.restore) or an Undo."""
+    where = container or st
+    asking = f"confirm-{key}"
+    if not st.session_state.get(asking):
+        where.button(label, key=key, on_click=st.session_state.__setitem__, args=(asking, True))
+        return
+    where.warning(f"{label}? Undo stays possible until the next delete.")
+    yes, no = where.columns(2)
+    yes.button("Yes, delete", key=f"yes-{key}", type="primary", on_click=_delete,
+               args=(asking, delete, *args))
+    no.button("Cancel", key=f"no-{key}", on_click=st.session_state.__setitem__,
+              args=(asking, False))
+
+
+def _delete(asking: str, delete: Callable[..., store.Removed | Undo], *args) -> None:
+    st.session_state[asking] = False
+    try:
+        with db.write_session(engine()) as session:
+            done = delete(session, *args)
+    except GraderError as error:
+        flash("error", str(error))
+        return
+    if isinstance(done, store.Removed):
+        done = Undo(done.summary, lambda session, removed=done: store.restore(session, removed))
+    st.session_state[_UNDO] = done
+
+
+def show_undo() -> None:
+    """After a delete: what went, with the button that puts it back."""
+    removed = st.session_state.get(_UNDO)
+    if removed is None:
+        return
+    with st.container(border=True):
+        text, button = st.columns([4, 1])
+        text.markdown(f":material/delete: Deleted {removed.summary}.")
+        button.button("Undo", key="undo", icon=":material/undo:", on_click=act, args=(_undo,))
+
+
+def _undo() -> str:
+    done: Undo = st.session_state.pop(_UNDO)
+    with db.write_session(engine()) as session:
+        done.undo(session)
+    return f"Restored {done.summary}."
+
+
 # --- the assignment every screen works on ---------------------------------------------------------
 
 def pick_assignment(label: str = "Assignment") -> str | None:
-    """A selectbox of the stored assignments; the choice is shared by all screens."""
+    """A selectbox of the stored assignments; the choice is shared by all screens and kept in
+    the URL (?assignment=...)."""
     with db.read_session(engine()) as session:
         options = [(a.id, a.title) for a in store.list_assignments(session)]
     if not options:
@@ -96,9 +177,15 @@ def pick_assignment(label: str = "Assignment") -> str | None:
         return None
     ids = [i for i, _ in options]
     titles = dict(options)
-    current = st.session_state.get(ASSIGNMENT)
-    index = ids.index(current) if current in ids else 0
-    chosen = st.selectbox(label, ids, index=index, format_func=lambda i: f"{titles[i]} ({i})",
-                          key=f"pick-{label}")
+    wanted = st.query_params.get("assignment")
+    if wanted is not None and wanted not in ids:
+        st.warning(f"The link names assignment “{wanted}”, which this gradebook does not hold "
+                   "(deleted, or another gradebook's link); pick one below.")
+    widget_key = f"pick-{label}"
+    remembered = st.session_state.get(ASSIGNMENT)
+    from_url(widget_key, "assignment", ids, remembered if remembered in ids else ids[0])
+    chosen = st.selectbox(label, ids, format_func=lambda i: f"{titles[i]} ({i})",
+                          key=widget_key, on_change=keep_in_url, args=(widget_key, "assignment"))
     st.session_state[ASSIGNMENT] = chosen
+    st.query_params["assignment"] = chosen  # a screen opened from the menu gets it too
     return chosen

@@ -9,6 +9,8 @@ import streamlit as st
 from grader import db, store
 from grader.answer_key import AnswerKey
 from grader.app_support import (
+    answers_from_lines,
+    apply_table_edits,
     box_rows,
     check_key,
     draw_boxes,
@@ -151,14 +153,33 @@ EXAMPLE_ROWS = [
      "prompt": "苹果 in English", "mode": "fuzzy", "threshold": 85.0, "tolerance": None},
 ]
 
+# The form speaks the teacher's words: a question's kind is "number / word / Chinese / math /
+# choice" (the key's values stay number / text / chinese / math / choice).
+KIND_WORDS = {Kind.NUMBER: "number", Kind.TEXT: "word", Kind.CHINESE: "Chinese",
+              Kind.MATH: "math", Kind.CHOICE: "choice"}
 QUESTION_EDITOR = {
-    "kind": st.column_config.SelectboxColumn("kind", options=KINDS, required=True),
-    "mode": st.column_config.SelectboxColumn("mode", options=MODES),
-    "answers": st.column_config.TextColumn("answers", help="accepted answers, separated by |"),
-    "points": st.column_config.NumberColumn("points", min_value=0, step=0.5),
-    "threshold": st.column_config.NumberColumn("threshold", help="fuzzy: similarity 0-100"),
-    "tolerance": st.column_config.NumberColumn("tolerance", help="numeric: allowed difference"),
+    "label": st.column_config.TextColumn("question", help="what the sheet prints before the box, "
+                                                          "e.g. 1 or 3a"),
+    "prompt": st.column_config.TextColumn("prompt", help="the question as printed on the sheet "
+                                                         "(optional)"),
+    "answers": st.column_config.TextColumn("answer", help="the right answer; several accepted "
+                                                          "answers separated by |, e.g. 0.5 | 1/2"),
+    "points": st.column_config.NumberColumn("points", min_value=0, step=0.5,
+                                            help="what a right answer earns"),
+    "kind": st.column_config.SelectboxColumn(
+        "kind", options=list(KIND_WORDS), required=True, format_func=lambda k: KIND_WORDS[k],
+        help="number / word / Chinese / math / choice: what the grader expects to read"),
+    "mode": st.column_config.SelectboxColumn(
+        "matching", options=MODES, help="auto suits most questions; fuzzy forgives a slip in a "
+                                        "word; numeric compares values"),
+    "threshold": st.column_config.NumberColumn("fuzzy %", help="fuzzy matching: how similar "
+                                                               "(0-100) still counts as right"),
+    "tolerance": st.column_config.NumberColumn("± tolerance", help="numeric matching: the "
+                                                                   "difference still right"),
+    "id": st.column_config.TextColumn("id", help="the question's id in the gradebook and CSV"),
 }
+FORM_COLUMNS = ["label", "prompt", "answers", "points", "kind", "mode", "threshold", "tolerance",
+                "id"]
 
 
 def from_form() -> None:
@@ -167,10 +188,11 @@ def from_form() -> None:
                              placeholder="fractions-week3")
     title = middle.text_input("Title", key="form-title", placeholder="Fractions, week 3")
     paper = right.selectbox("Paper", ["A4", "Letter"], key="form-paper")
-    st.caption("One row per question. Boxes are laid out on the sheet for you (22 per page).")
+    st.caption("One row per question: its answer, points and kind (hover a column's name for "
+               "help). The boxes are laid out on the sheet for you, 22 per page.")
     edited = st.data_editor(pd.DataFrame(EXAMPLE_ROWS), num_rows="dynamic", hide_index=True,
-                            column_config=QUESTION_EDITOR, key="form-questions",
-                            width="stretch")
+                            column_config=QUESTION_EDITOR, column_order=FORM_COLUMNS,
+                            key="form-questions", width="stretch")
     if not key_id.strip():
         st.info("Give the assignment an id to check the key.")
         return
@@ -206,33 +228,84 @@ def save_own_sheet(key_id: str, title: str, paper: str, rows: list[dict], pages:
     return save_key(key_yaml_from_boxes(key_id, title, paper, rows, paths), "your worksheet")
 
 
+BOX_COLUMNS = ["label", "answers", "kind", "points", "page", "x", "y", "w", "h", "id"]
+
+
 def detected_rows(detected: list[list]) -> list[dict]:
-    """Editable rows of the boxes found on every page, numbered across pages, with the answers
-    pasted one line per box (in reading order) filled in."""
+    """Editable rows of the boxes found on every page, numbered across pages."""
     rows = [row for number, boxes in enumerate(detected, 1) for row in box_rows(boxes, number)]
     for i, row in enumerate(rows):
         row["id"], row["label"] = f"q{i + 1}", str(i + 1)
-    pasted = st.text_area("Accepted answers, one line per box in reading order (alternatives "
-                          "separated by |); or type them in the table", key="own-answers",
-                          height=100, placeholder="Paris\nRome | Roma\nMadrid")
-    for row, line in zip(rows, pasted.splitlines()):
-        if line.strip():
-            row["answers"] = line.strip()
     return rows
 
 
-def edit_boxes(rows: list[dict], pages: list, editor_key: str) -> list[dict]:
+class BoxTable:
+    """The box rows of one uploaded sheet, kept in the session: the table's edits, the pasted
+    answers and the kind set for many rows all change these rows, and the table is drawn
+    afresh from them, so a deleted row stays deleted whatever is done next."""
+
+    def __init__(self, file_id: str, detected: list[list]):
+        self.key = f"own-rows-{file_id}"
+        if self.key not in st.session_state:
+            st.session_state[self.key] = {"rows": detected_rows(detected), "version": 0}
+
+    @property
+    def rows(self) -> list[dict]:
+        return st.session_state[self.key]["rows"]
+
+    @property
+    def editor_key(self) -> str:
+        return f"{self.key}-editor-{st.session_state[self.key]['version']}"
+
+    def replace(self, rows: list[dict]) -> None:
+        state = st.session_state[self.key]
+        state["rows"], state["version"] = rows, state["version"] + 1  # a fresh, edit-free table
+
+    def take_edits(self) -> bool:
+        """Fold the table's pending edits into the rows; True when there were any."""
+        edits = st.session_state.get(self.editor_key) or {}
+        if not any(edits.get(k) for k in ("edited_rows", "added_rows", "deleted_rows")):
+            return False
+        self.replace(apply_table_edits(self.rows, edits))
+        return True
+
+    def paste_answers(self, widget_key: str) -> None:
+        """The pasted lines, one per box in the table's order (deleted rows have no line)."""
+        self.replace(answers_from_lines(self.rows, st.session_state[widget_key]))
+
+    def set_kind(self, labels_key: str, kind_key: str) -> None:
+        chosen, kind = set(st.session_state[labels_key]), st.session_state[kind_key]
+        self.replace([{**r, "kind": kind} if str(r.get("label")) in chosen else r
+                      for r in self.rows])
+
+
+def answers_and_kinds(table: BoxTable) -> None:
+    st.text_area("Accepted answers, one line per box in the table's order (alternatives "
+                 "separated by |); or type them in the table", key="own-answers", height=100,
+                 placeholder="Paris\nRome | Roma\nMadrid", on_change=table.paste_answers,
+                 args=("own-answers",))
+    labels = [str(r.get("label")) for r in table.rows]
+    which, kind, apply = st.columns([3, 2, 1], vertical_alignment="bottom")
+    which.multiselect("Questions", labels, key="own-kind-rows", placeholder="pick questions")
+    kind.selectbox("Kind", list(KIND_WORDS), key="own-kind", format_func=KIND_WORDS.get)
+    apply.button("Set kind", key="own-set-kind", on_click=table.set_kind,
+                 args=("own-kind-rows", "own-kind"),
+                 disabled=not st.session_state.get("own-kind-rows"))
+
+
+def edit_boxes(table: BoxTable, pages: list) -> list[dict]:
     """The box table beside a live preview of the page with the boxes as they stand."""
-    columns = ["id", "label", "answers", "kind", "points", "page", "x", "y", "w", "h"]
-    table, preview = st.columns([3, 2])
-    edited = table.data_editor(pd.DataFrame(rows, columns=columns), num_rows="dynamic",
-                               hide_index=True, column_config=BOX_EDITOR, key=editor_key,
-                               width="stretch", height=min(640, 38 + 35 * (len(rows) + 1)))
-    records = edited.to_dict("records")
+    rows = table.rows
+    left, preview = st.columns([3, 2])
+    left.data_editor(pd.DataFrame(rows, columns=BOX_COLUMNS), num_rows="dynamic",
+                     hide_index=True, column_config=BOX_EDITOR, key=table.editor_key,
+                     width="stretch", height=min(640, 38 + 35 * (len(rows) + 1)))
+    if table.take_edits():
+        st.rerun()  # the table again, from the rows with the edits in them
     with preview:
         shown = (st.number_input("Preview page", 1, len(pages), 1, key="own-preview-page")
                  if len(pages) > 1 else 1)
-        on_page = [r for r in records if int(r.get("page") or 1) == shown
+        on_page = [r for r in rows if int(r.get("page") or 1) == shown
                    and all(pd.notna(r.get(c)) for c in ("x", "y", "w", "h"))]
         st.image(to_rgb(draw_boxes(pages[shown - 1],
                                    [(r["x"], r["y"], r["w"], r["h"]) for r in on_page],
@@ -240,7 +313,7 @@ def edit_boxes(rows: list[dict], pages: list, editor_key: str) -> list[dict]:
                                    [str(r.get("label") or "") for r in on_page])),
                  caption="Your sheet with the boxes as they stand in the table",
                  width="stretch")
-    return records
+    return rows
 
 
 def offer_saving(paper: str, records: list[dict], pages: list) -> None:
@@ -278,9 +351,11 @@ def from_own_sheet() -> None:
     except GraderError as error:
         st.error(str(error))
         return
-    st.write(f"Found **{sum(map(len, detected))}** answer boxes on {len(pages)} page(s).")
-    rows = detected_rows(detected)
-    records = edit_boxes(rows, pages, f"own-boxes-{upload.file_id}")
+    st.write(f"Found **{sum(map(len, detected))}** answer boxes on {len(pages)} page(s) "
+             "(corner squares, QR code and name box left out).")
+    table = BoxTable(f"{upload.file_id}-{paper}", detected)
+    answers_and_kinds(table)
+    records = edit_boxes(table, pages)
     offer_saving(paper, records, pages)
 
 
@@ -296,10 +371,10 @@ for row in listed:
     show_assignment(row)
 
 st.subheader("New assignment")
-yaml_tab, form_tab, own_tab = st.tabs(["From a YAML file", "With a form", "From your own sheet"])
-with yaml_tab:
-    from_yaml_upload()
+form_tab, own_tab, yaml_tab = st.tabs(["With a form", "From your own sheet", "From a YAML file"])
 with form_tab:
     from_form()
 with own_tab:
     from_own_sheet()
+with yaml_tab:
+    from_yaml_upload()

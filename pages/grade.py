@@ -1,13 +1,22 @@
 """Grade: upload photos and PDFs of filled-in sheets; each page graded and stored, shown with
 its answer boxes in their verdict's colour and the student it belongs to (changeable); photos
-that failed are listed with the reason and kept for a retry."""
+that failed are listed with the reason and kept for a retry. The upload is kept and named in
+the URL before grading, so after a refresh the screen says which of its photos are graded and
+grades the rest. Pages and failed photos can be deleted (asked first, undo after)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from grader import db, store
-from grader.app_support import annotated_page, to_rgb
+from grader.app_support import (
+    UploadItem,
+    annotated_page,
+    record_upload,
+    to_rgb,
+    upload_items,
+    upload_status,
+)
 from grader.errors import GraderError
 from grader.grading import (
     GradeOptions,
@@ -19,7 +28,17 @@ from grader.grading import (
     retry_failed,
 )
 from grader.store import PageView
-from pages._common import act, engine, files, flash, pick_assignment, recognizer, show_flash
+from pages._common import (
+    act,
+    delete_button,
+    engine,
+    files,
+    flash,
+    pick_assignment,
+    recognizer,
+    show_flash,
+    show_undo,
+)
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "pdf"]
 UNASSIGNED = "— not identified —"
@@ -36,7 +55,7 @@ def model_or_message():
         return None
 
 
-def grade_uploads(assignment_id: str, uploads: list, model) -> list[PageResult]:
+def grade_uploads(assignment_id: str, uploads: list[Photo], model) -> list[PageResult]:
     """Every uploaded file graded into the gradebook (failed photos kept for a retry, a
     thumbnail of each page), with a progress bar."""
     context = prepare(engine(), KeyRef(assignment_id))
@@ -48,7 +67,7 @@ def grade_uploads(assignment_id: str, uploads: list, model) -> list[PageResult]:
         done += 1
         bar.progress(done / len(uploads), text=f"Graded {done} of {len(uploads)} file(s)")
 
-    photos = (Photo(upload.name, upload.getvalue()) for upload in uploads)
+    photos = iter(uploads)
     results = list(grade_photos(engine(), context, photos, model,
                                 GradeOptions(keep_photo=True, keep_page=True), files(), advance))
     bar.progress(1.0, text="Done")
@@ -79,6 +98,52 @@ def retry(assignment_id: str, model) -> str:
     return f"Retried {len(results)} pages: {len(results) - still} graded, {still} still failing."
 
 
+def start_grading(assignment_id: str, uploads: list[Photo], model) -> None:
+    """Keep the upload under a token in the URL first, then grade it: a refresh in between
+    finds the token and shows what is graded and what is not."""
+    token = record_upload(files(), [(p.name, p.data) for p in uploads])
+    st.query_params["upload"] = token
+    try:
+        report(grade_uploads(assignment_id, uploads, model))
+    except GraderError as error:
+        flash("error", str(error))
+
+
+def grade_rest(assignment_id: str, waiting: list[UploadItem], model) -> None:
+    kept = [(item, files().photo(item.sha256)) for item in waiting]
+    photos = [Photo(item.name, data) for item, data in kept if data is not None]
+    try:
+        report(grade_uploads(assignment_id, photos, model))
+    except GraderError as error:
+        flash("error", str(error))
+
+
+def last_upload(assignment_id: str, model) -> None:
+    """The upload named in the URL (?upload=...): each file graded, failed or still waiting."""
+    token = st.query_params.get("upload")
+    items = upload_items(files(), token) if token else None
+    if not items:
+        return
+    with db.read_session(engine()) as session:
+        status = upload_status(session, assignment_id, items)
+    waiting = [s for s in status if s.state == "waiting"]
+    with st.container(border=True):
+        done = len(status) - len(waiting)
+        st.markdown(f"**Your last upload:** {done} of {len(status)} file(s) graded or failed"
+                    + (f", **{len(waiting)} not graded yet** (the page was reloaded while "
+                       "grading)." if waiting else "."))
+        st.dataframe([{"file": s.name, "state": s.state, "detail": s.detail} for s in status],
+                     hide_index=True, width="stretch")
+        left, right = st.columns(2)
+        if waiting and left.button(f"Grade the {len(waiting)} file(s) not graded yet",
+                                   key="grade-rest", type="primary", disabled=not model):
+            grade_rest(assignment_id, waiting, model)
+            st.rerun()
+        if right.button("Hide this list", key="forget-upload"):
+            del st.query_params["upload"]
+            st.rerun()
+
+
 def show_page(submission: PageView, key, names: dict[str, str]) -> None:
     total, maximum = submission.total, submission.max_points
     thumb = files().thumbnail(submission.photo_sha256, submission.source_page)
@@ -97,28 +162,31 @@ def show_page(submission: PageView, key, names: dict[str, str]) -> None:
     st.selectbox(f"Student ({how})", options, index=options.index(current),
                  format_func=lambda s: names.get(s, s), key=widget_key,
                  on_change=act, args=(set_student, submission.id, widget_key, names))
+    if current == UNASSIGNED and submission.name_text:
+        st.caption(f"read: {submission.name_text}")
     with st.expander("Answers as read"):
         st.dataframe([{"q": a.question_id, "read": a.text, "verdict": a.verdict,
                        "points": f"{a.points:g}/{a.max_points:g}", "status": a.status}
                       for a in submission.answers], hide_index=True, width="stretch")
+    delete_button("Delete this page", f"delete-page-{submission.id}", store.delete_submission,
+                  submission.id)
 
 
 st.title("Grade")
 show_flash()
+show_undo()
 assignment_id = pick_assignment()
 if assignment_id is None:
     st.stop()
 model = model_or_message()
+last_upload(assignment_id, model)
 
 uploads = st.file_uploader("Photos or PDFs of filled-in worksheets", type=PHOTO_TYPES,
                            accept_multiple_files=True,
                            key=f"uploads-{st.session_state.get('upload_round', 0)}")
 if st.button(f"Grade {len(uploads)} file(s)", type="primary", disabled=not uploads or not model,
              key="grade"):
-    try:
-        report(grade_uploads(assignment_id, uploads, model))
-    except GraderError as error:
-        flash("error", str(error))
+    start_grading(assignment_id, [Photo(u.name, u.getvalue()) for u in uploads], model)
     # A fresh uploader, so the same files are not offered for grading again.
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
     st.rerun()
@@ -127,13 +195,17 @@ with db.read_session(engine()) as session:
     key, _ = store.load_key(session, assignment_id)
     names = {s.id: f"{s.name} ({s.id})" for s in store.roster_entries(session)}
     pages = store.page_views(session, assignment_id, limit=SHOWN_PAGES)
-    failed = store.failed_photos(session, assignment_id)
+    failed = [(f.id, f.photo_name, f.error or "")
+              for f in store.failed_submissions(session, assignment_id)]
 if failed:
     st.subheader(f"Failed photos ({len(failed)})")
     st.caption("Kept with the reason; fix the cause (a retake, the right assignment) or "
                "retry.")
-    st.dataframe([{"photo": f.photo_name, "reason": f.error} for f in failed],
-                 hide_index=True, width="stretch")
+    for submission_id, photo_name, reason in failed:
+        with st.container(border=True):  # markdown, not a table cell: a long reason wraps
+            st.markdown(f"**{photo_name}**  \n{reason}")
+            delete_button("Delete this photo", f"delete-failed-{submission_id}",
+                          store.delete_submission, submission_id)
     st.button("Retry failed photos", key="retry", disabled=not model, on_click=act,
               args=(retry, assignment_id, model))
 st.subheader(f"Graded pages ({len(pages)} newest)")

@@ -1,6 +1,8 @@
 """Review: the answers the grader was unsure of, most doubtful first, each with its crop, the
-reading, the accepted answers and the suggested verdict; one click decides. The group view
-grades every identical (normalised) reading of a question at once."""
+reading, the accepted answers and the suggested verdict; one click decides (Correct, Incorrect,
+then Points: that order on a phone too). A teacher's override can be withdrawn (asked first,
+undo after; the history stays). The group view grades every identical (normalised) reading of a
+question at once. The filters live in the URL with the assignment."""
 
 from __future__ import annotations
 
@@ -9,7 +11,17 @@ import streamlit as st
 from grader import db, store
 from grader.store import AnswerView
 from grader.vocab import Status, verdict_for_points
-from pages._common import act, engine, pick_assignment, show_flash
+from pages._common import (
+    Undo,
+    act,
+    delete_button,
+    engine,
+    from_url,
+    keep_in_url,
+    pick_assignment,
+    show_flash,
+    show_undo,
+)
 
 PAGE_SIZE = 15
 FILTERS = {"To review": Status.REVIEW, "All answers": None}
@@ -38,6 +50,15 @@ def override_group(assignment_id: str, question_id: str, normalized: str, points
     return f"Question {question_id}: {len(changes)} answers “{normalized}” set to {points:g}."
 
 
+def withdraw(session, answer_id: int) -> Undo:
+    """The grader's own score back; undone by setting the teacher's points again."""
+    row = store.withdraw_override(session, answer_id)
+    points, verdict = row.old_points, row.old_verdict
+    return Undo(f"your override of question {row.answer.question_id} ({points:g} points)",
+                lambda s: store.override_answer(s, answer_id, points, verdict,
+                                                reason="override restored"))
+
+
 def suggestion(answer: AnswerView) -> str:
     score = f"({answer.points:g}/{answer.max_points:g})"
     if answer.status == Status.TEACHER:
@@ -59,24 +80,36 @@ def show_answer(answer: AnswerView, key) -> None:
     # One form per answer: the points and reason typed travel with whichever button is
     # clicked (outside a form a click can overtake the value still being typed).
     with actions.form(key=f"form-{answer.id}", border=False):
+        # Row by row, so that a phone, which stacks columns, keeps the order Correct,
+        # Incorrect, Points.
         left, right = st.columns(2)
         left.form_submit_button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
                                 args=(override_with_inputs, answer.id, answer.max_points,
-                                      "marked correct"))
+                                      "marked correct"), width="stretch")
         right.form_submit_button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
-                                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect"))
+                                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect"),
+                                 width="stretch")
+        left, right = st.columns(2, vertical_alignment="bottom")
         left.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
                           key=f"points-{answer.id}")
         right.form_submit_button("Set points", key=f"set-{answer.id}", on_click=act,
-                                 args=(override_with_inputs, answer.id, None, "points set"))
+                                 args=(override_with_inputs, answer.id, None, "points set"),
+                                 width="stretch")
         st.text_input("Reason (optional)", key=f"reason-{answer.id}",
                       placeholder="e.g. right method, slip at the end")
+    if answer.status == Status.TEACHER:
+        delete_button("Withdraw my override", f"withdraw-{answer.id}", withdraw, answer.id,
+                      container=actions)
 
 
 def answers_view(assignment_id: str, key) -> None:
-    choice = st.radio("Show", list(FILTERS), horizontal=True, key="review-filter")
+    from_url("review-filter", "show", list(FILTERS), "To review")
+    choice = st.radio("Show", list(FILTERS), horizontal=True, key="review-filter",
+                      on_change=keep_in_url, args=("review-filter", "show"))
     questions = ["all questions", *[q.id for q in key.questions]]
-    question = st.selectbox("Question", questions, key="review-question")
+    from_url("review-question", "question", questions, "all questions")
+    question = st.selectbox("Question", questions, key="review-question",
+                            on_change=keep_in_url, args=("review-question", "question"))
     with db.read_session(engine()) as session:
         answers = store.answer_views(session, assignment_id,
                                      None if question == "all questions" else question,
@@ -96,8 +129,10 @@ def answers_view(assignment_id: str, key) -> None:
 def groups_view(assignment_id: str, key) -> None:
     # One question at a time: a class's groups for every question at once is a long page.
     prompts = {q.id: f"{q.label}. {q.prompt or ''}" for q in key.questions}
+    from_url("group-question", "group", list(prompts), next(iter(prompts)))
     chosen = st.selectbox("Question", list(prompts), format_func=prompts.get,
-                          key="group-question")
+                          key="group-question", on_change=keep_in_url,
+                          args=("group-question", "group"))
     with db.read_session(engine()) as session:
         groups = store.answer_groups(session, assignment_id, chosen)
         samples = {(g.question_id, g.normalized): store.answer_crops(session, g.answer_ids, limit=2)
@@ -131,6 +166,7 @@ def groups_view(assignment_id: str, key) -> None:
 
 st.title("Review")
 show_flash()
+show_undo()
 assignment_id = pick_assignment()
 if assignment_id is None:
     st.stop()

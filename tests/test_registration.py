@@ -154,9 +154,9 @@ def _row_major(boxes):
 def test_detect_answer_boxes_on_a_blank_template(key_id):
     found = detect_answer_boxes(_sheet_without_markers(key_id))
     expected = _row_major(_boxes_of(key_id))
-    # The name box is a rectangle too: proposed first, for the teacher to remove.
-    assert len(found) == len(expected) + 1 and found[0][1] < 0.15
-    for got, want in zip(found[1:], expected):
+    # The QR code says the sheet is laid out like ours: its name box is not proposed.
+    assert len(found) == len(expected)
+    for got, want in zip(found, expected):
         assert np.abs(np.array(got) - np.array(want)).max() < 0.003, (got, want)
 
 
@@ -167,7 +167,7 @@ def test_template_from_a_photo_of_a_blank_sheet():
                                                    light_low=0.85, background="wood"))
     page = page_from_image(photo.image, "A4")
     assert page.shape == (2339, 1654, 3)
-    found = detect_answer_boxes(page)[1:]
+    found = detect_answer_boxes(page)
     expected = _row_major(_boxes_of("chinese-dictation"))
     assert len(found) == len(expected)
     for got, want in zip(found, expected):
@@ -178,7 +178,7 @@ def test_draft_key_becomes_a_valid_key_once_answered():
     import yaml
 
     draft = draft_key([_sheet_without_markers("chinese-dictation")], "my-sheet", "My dictation", kind="chinese")
-    assert draft["templates"] == ["my-sheet.page-1.png"] and len(draft["questions"]) == 17
+    assert draft["templates"] == ["my-sheet.page-1.png"] and len(draft["questions"]) == 16
     for q in draft["questions"]:
         q["answers"] = ["水"]
     key_ = parse_answer_key(yaml.safe_dump(draft, allow_unicode=True), "my-sheet.yaml")
