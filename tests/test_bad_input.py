@@ -10,18 +10,23 @@ import io
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
+import socket
 import sqlite3
 import struct
 import subprocess
 import sys
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
+import httpx
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
@@ -32,6 +37,7 @@ from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.imageio import iter_images, load_images
 from grader.limits import KEY
 from grader.roster import RosterEntry
+from tests.servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -366,3 +372,106 @@ def test_grade_workers_end_when_the_grade_command_is_killed(tmp_path):
                 os.kill(worker, signal.SIGKILL)
         if main.poll() is None:
             main.kill()
+
+
+# --- the API against slow, vanishing and curious clients --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """A real `serve-api` with deadlines of 1.5 s (headers) and 2 s (body), on a damaged gradebook."""
+    folder = tmp_path_factory.mktemp("api-bad")
+    path = folder / "gradebook.db"
+    gradebook_with_students(path)
+    damage(path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(GRADER_DATABASE_URL=f"sqlite:///{path}", PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port), "--header-timeout", "1.5",
+               "--body-timeout", "2", "--log-level", "info"]
+    log = folder / "server.log"
+    with running_server(command, cwd=REPO, env=env, log_path=log, health_url=f"http://127.0.0.1:{port}/health"):
+        yield SimpleNamespace(port=port, url=f"http://127.0.0.1:{port}", log=log, folder=folder)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def trickle(port: int, head: bytes, body: bytes = b"", limit_s: float = 15.0) -> tuple[float, bytes]:
+    """Send `head` at once (when it ends the headers) or a byte every 0.1 s, then `body` a byte
+    every 0.1 s; (seconds until the server closed, what it answered)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(0.1)
+    started, answer = time.monotonic(), b""
+    pending = list(body) if head.endswith(b"\r\n\r\n") else list(head + body)
+    if head.endswith(b"\r\n\r\n"):
+        sock.sendall(head)
+    try:
+        while time.monotonic() - started < limit_s:
+            if pending:
+                sock.send(bytes([pending.pop(0)]))
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                continue
+            if not data:
+                break
+            answer += data
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return time.monotonic() - started, answer
+
+
+def test_slow_headers_are_cut_off_with_408(api):
+    # Issue 22: a client sending 1 byte/s was never timed out (70 s); here 10 bytes/s.
+    elapsed, answer = trickle(api.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 400 + b"\r\n\r\n"[:-1])
+    assert elapsed < 4 and answer.startswith(b"HTTP/1.1 408"), (elapsed, answer)
+    assert b"headers did not arrive within 1.5 s" in answer
+
+
+def test_slow_body_is_cut_off_with_408_and_the_connection_closed(api):
+    head = b"POST /ocr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    elapsed, answer = trickle(api.port, head, b" " * 400)
+    assert elapsed < 5 and answer.startswith(b"HTTP/1.1 408"), (elapsed, answer)
+    assert b"body did not arrive within 2 s" in answer
+
+
+def test_many_slow_clients_are_all_cut_off(api):
+    # 300 slow clients in the issue; 40 here, all at once.
+    with ThreadPoolExecutor(40) as pool:
+        results = list(pool.map(lambda _: trickle(api.port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"a" * 200),
+                                range(40)))
+    assert all(elapsed < 8 for elapsed, _ in results), sorted(e for e, _ in results)[-3:]
+    assert httpx.get(f"{api.url}/health", timeout=5).status_code == 200
+
+
+def test_a_client_that_goes_away_is_one_line_in_the_log(api):
+    sock = socket.create_connection(("127.0.0.1", api.port))
+    sock.sendall(b"POST /ocr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 5000\r\n\r\n{\"image_base64\": \"")
+    time.sleep(0.3)
+    sock.close()
+    deadline = time.monotonic() + 5
+    while "went away during POST /ocr" not in api.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = api.log.read_text()
+    assert text.count("went away during POST /ocr") == 1 and "Traceback" not in text, text
+
+
+def test_the_docs_load_no_script_from_the_internet(api):
+    page = httpx.get(f"{api.url}/docs", timeout=5).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))], assets
+    script = next(a for a in assets if a.endswith(".js"))
+    served = httpx.get(f"{api.url}{script}", timeout=5)
+    assert served.status_code == 200 and b"SwaggerUIBundle" in served.content
+    redoc = httpx.get(f"{api.url}/redoc", timeout=5).text
+    assert "cdn." not in redoc and "fonts.googleapis" not in redoc
+
+
+def test_a_gradebook_failure_answers_503_without_the_servers_paths(api):
+    answer = httpx.get(f"{api.url}/assignments", timeout=10)
+    assert answer.status_code == 503, answer.text
+    message = answer.json()["error"]
+    assert "damaged" in message and "/" not in message and "gradebook.db" not in message, message
+    assert str(api.folder) in api.log.read_text()  # the administrator's log names the file

@@ -1,8 +1,9 @@
-"""The request-size limit, as pure ASGI middleware so it sees the body before anything
-buffers it."""
+"""The request-size limit and the body deadline, as pure ASGI middleware so it sees the body
+before anything buffers it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.exceptions import HTTPException
@@ -10,17 +11,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grader.settings import MB
 
+# The rest of an unread body makes the connection useless for another request: close it.
+CLOSE = {"Connection": "close"}
+
 
 class BodyLimit:
-    """Refuse bodies over `limit` bytes: by Content-Length before reading, else while streaming.
+    """Refuse bodies over `limit` bytes: by Content-Length before reading, else while streaming;
+    and bodies that take longer than `timeout_s` to arrive (a client sending a byte a second
+    held its connection for good, issue 22).
 
-    The streaming cap raises HTTPException(413) inside `receive`, which FastAPI's body reading
-    re-raises untouched, so the app's handler answers it as JSON like any other error.
+    Both raise HTTPException (413, 408) inside `receive`, which FastAPI's body reading re-raises
+    untouched, so the app's handler answers it as JSON like any other error.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float = 120.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,14 +41,25 @@ class BodyLimit:
             await _send_error(send, 413, _too_large(declared, self.limit))
             return
         received = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        body_done = False
 
         async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # after the body: waiting for a disconnect has no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise HTTPException(408, f"the request body did not arrive within {self.timeout_s:g} s "
+                                    f"({received / MB:.2f} MB came); send it again on a faster "
+                                    "connection, or fewer files at once", headers=CLOSE) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise HTTPException(413, _too_large(received, self.limit, at_least=True))
+                    raise HTTPException(413, _too_large(received, self.limit, at_least=True), headers=CLOSE)
+                body_done = not message.get("more_body", False)
             return message
 
         await self.app(scope, capped_receive, send)

@@ -28,6 +28,9 @@ class ApiSettings:
     # Crops decoded, and batches read, at once: one per core (each ONNX Runtime call uses one thread).
     max_parallel_inference: int = field(default_factory=lambda: os.cpu_count() or 2)
     max_files_per_request: int = limits.MAX_FILES_PER_REQUEST
+    # Slow clients: the request line and headers, and the whole body, must arrive within these.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 120.0  # 20 MB at 170 KB/s
     grading: GradingConfig = field(default_factory=GradingConfig)  # registration .. scoring
 
     @classmethod

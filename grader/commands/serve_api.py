@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body-mb", type=float, default=None,
         help="largest request body in MB (default: GRADER_API_MAX_BODY_MB or 20)",
     )
+    parser.add_argument("--header-timeout", type=float, default=None, metavar="S",
+                        help="seconds a client has for a request's headers (default 10)")
+    parser.add_argument("--body-timeout", type=float, default=None, metavar="S",
+                        help="seconds a client has for a request's body (default 120)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         "database_url": args.db,
         "models_dir": args.models_dir,
         "max_body_bytes": int(args.max_body_mb * MB) if args.max_body_mb is not None else None,
+        "header_timeout_s": args.header_timeout,
+        "body_timeout_s": args.body_timeout,
     }
     settings = ApiSettings.from_env(**overrides)
     if settings.max_body_bytes <= 0:
@@ -57,10 +63,17 @@ def run(args: argparse.Namespace) -> int:
             "'import secrets; print(secrets.token_urlsafe(32))')`) or bind --host 127.0.0.1"
         )
 
+    import logging
+
     import uvicorn
 
     from grader.api import create_app
+    from grader.api.server import protocol_with
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logging.getLogger("grader.api").addHandler(handler)
+    logging.getLogger("grader.api").setLevel(args.log_level.upper())
     guard = "bearer token required" if settings.token else "no token: open to this machine only"
     print(f"REST API on http://{args.host}:{args.port} ({guard}; body limit "
           f"{settings.max_body_bytes / MB:g} MB; docs at /docs)", file=sys.stderr)
@@ -70,5 +83,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         server_header=False,
+        http=protocol_with(settings.header_timeout_s),
+        timeout_keep_alive=5,
     )
     return 0
