@@ -23,7 +23,10 @@ from sqlalchemy.orm import Session
 
 from grader import store
 from grader.answer_key import AnswerKey, parse_answer_key
+from grader.errors import GraderError
 from grader.files import FileStore
+from grader.imageio import iter_images
+from grader.photo_check import PhotoCheck, check_photo
 from grader.vocab import Kind, Mode, Status, Verdict
 
 NOT_GRADED = "none"  # the colour of a box not graded yet (template editor)
@@ -275,3 +278,15 @@ def upload_status(session: Session, assignment_id: str,
         else:
             out.append(UploadItem(name, digest, "waiting", "not graded yet"))
     return out
+
+
+def check_upload(data: bytes, name: str, expect_markers: bool) -> PhotoCheck | None:
+    """The quick photo check of an uploaded file before grading; None for a PDF (a scan, no
+    photo to retake). A file that cannot be read is one problem, named as grading would."""
+    if data.lstrip()[:5] == b"%PDF-":
+        return None
+    try:
+        _, images = iter_images(data, name)
+        return check_photo(next(images), expect_markers)
+    except GraderError as error:
+        return PhotoCheck((str(error),), 0)

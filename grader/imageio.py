@@ -74,10 +74,7 @@ def iter_images(data: bytes, name: str = "",
     if kind == "pdf":
         return _open_pdf(data, name, limits)
     if kind == "heic":
-        raise ImageUnreadable(
-            f"{_label(name)}HEIC/AVIF photos are not supported; set the phone camera to 'most compatible' "
-            "(JPEG) or export the photo as JPEG"
-        )
+        return 1, iter([_load_heic(data, name, limits)])
     return 1, iter([_load_raster(data, name, limits)])
 
 
@@ -92,13 +89,63 @@ def check_image_header(data: bytes, name: str = "", limits: ImageLimits = DEFAUL
 
 def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
     _, _, fmt = _raster_header(data, name, limits)
-    if fmt == "JPEG" and b"\xff\xd9" not in data[-65536:]:
+    if fmt == "JPEG":
         # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning; refuse it instead.
-        raise ImageUnreadable(f"{_label(name)}the JPEG file is truncated (incomplete upload or copy?)")
+        # The image ends at its EOI marker: a phone's motion photo carries a video after it.
+        end = _jpeg_end(data)
+        if end is None:
+            raise ImageUnreadable(f"{_label(name)}the JPEG file is truncated (incomplete upload or copy?)")
+        data = data[:end]
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         image = _decode_with_pil(data, name)
     return image
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """The offset just past the JPEG's end-of-image marker, found by walking its segments (so an
+    EXIF thumbnail's own EOI is skipped, and data after the image, like a motion photo's video,
+    is not read as part of it); None when the image stops before its EOI."""
+    at = 2  # after SOI
+    while at + 2 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xD9:
+            return at + 2
+        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill byte, RSTn, TEM
+            at += 1 if marker == 0xFF else 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:  # entropy-coded scan: runs to the next marker that is not 00 or RSTn
+            while True:
+                at = data.find(b"\xff", at)
+                if at < 0 or at + 1 >= len(data):
+                    return None
+                following = data[at + 1]
+                if following == 0 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    at += 1 if following == 0xFF else 2
+                    continue
+                break
+    return None
+
+
+def _load_heic(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
+    """An iPhone's HEIC/HEIF photo through pillow-heif (libheif), size checked from the header."""
+    try:
+        import pillow_heif
+
+        heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
+    except ImportError:
+        raise ImageUnreadable(f"{_label(name)}HEIC photos need the pillow-heif package (pip install -r "
+                              "requirements.txt); or set the camera to 'most compatible' (JPEG)") from None
+    except Exception as error:
+        raise ImageUnreadable(f"{_label(name)}the HEIC/HEIF photo cannot be read ({error}); export it "
+                              "as JPEG") from None
+    width, height = heif.size
+    _check_size(width, height, name, limits)
+    image = np.asarray(heif.to_pillow().convert("RGB"))
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
 def _raster_header(data: bytes, name: str, limits: ImageLimits) -> tuple[int, int, str]:

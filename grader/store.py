@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, selectinload
 
 from grader.answer_key import AnswerKey, parse_answer_key
@@ -674,8 +674,6 @@ class Removed:
 
 
 def _columns(row: object) -> dict:
-    from sqlalchemy import inspect
-
     return {a.key: getattr(row, a.key) for a in inspect(row).mapper.column_attrs}
 
 

@@ -12,6 +12,7 @@ from grader import db, store
 from grader.app_support import (
     UploadItem,
     annotated_page,
+    check_upload,
     record_upload,
     to_rgb,
     upload_items,
@@ -40,7 +41,7 @@ from pages._common import (
     show_undo,
 )
 
-PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "pdf"]
+PHOTO_TYPES = ["jpg", "jpeg", "heic", "heif", "png", "webp", "bmp", "tif", "tiff", "pdf"]
 UNASSIGNED = "— not identified —"
 SHOWN_PAGES = 24  # newest graded pages shown with their thumbnails
 LEGEND = (":green[■ correct] · :red[■ incorrect] · :orange[■ review] · :gray[■ blank] · "
@@ -144,6 +145,28 @@ def last_upload(assignment_id: str, model) -> None:
             st.rerun()
 
 
+@st.cache_data(show_spinner=False, max_entries=200)
+def photo_check(data: bytes, name: str, expect_markers: bool):
+    return check_upload(data, name, expect_markers)
+
+
+def check_photos(uploads: list, expect_markers: bool) -> None:
+    """Before grading: each photo that should be taken again, with the reason."""
+    retake = []
+    for upload in uploads:
+        check = photo_check(upload.getvalue(), upload.name, expect_markers)
+        if check is not None and not check.ok:
+            retake.append((upload.name, check.problems))
+    if not retake:
+        if uploads:
+            st.caption(f"Photo check: {len(uploads)} file(s) look fine.")
+        return
+    with st.container(border=True):
+        st.markdown(f":orange[**Retake {len(retake)} photo(s)**] (or grade them anyway):")
+        for name, problems in retake:
+            st.markdown(f"- **{name}**: " + "; ".join(problems))
+
+
 def show_page(submission: PageView, key, names: dict[str, str]) -> None:
     total, maximum = submission.total, submission.max_points
     thumb = files().thumbnail(submission.photo_sha256, submission.source_page)
@@ -183,7 +206,11 @@ last_upload(assignment_id, model)
 
 uploads = st.file_uploader("Photos or PDFs of filled-in worksheets", type=PHOTO_TYPES,
                            accept_multiple_files=True,
-                           key=f"uploads-{st.session_state.get('upload_round', 0)}")
+                           key=f"uploads-{st.session_state.get('upload_round', 0)}",
+                           help="photos straight from the phone (JPEG or HEIC), scans or PDFs")
+with db.read_session(engine()) as session:
+    own_sheet = bool(store.load_key(session, assignment_id)[0].templates)
+check_photos(uploads, expect_markers=not own_sheet)
 if st.button(f"Grade {len(uploads)} file(s)", type="primary", disabled=not uploads or not model,
              key="grade"):
     start_grading(assignment_id, [Photo(u.name, u.getvalue()) for u in uploads], model)

@@ -283,3 +283,26 @@ def test_review_buttons_come_in_the_order_correct_incorrect_points(monkeypatch, 
     answer_id = next(k for k in order if k.startswith("ok-")).split("-")[1]
     mine = [k.split("-")[0] for k in order if k.endswith(f"-{answer_id}")]
     assert mine[:4] == ["ok", "no", "points", "set"]
+
+
+# --- phone photos as they come ------------------------------------------------------------------
+
+def test_a_heic_photo_is_graded_and_a_blurred_one_is_called_for_a_retake(monkeypatch, seeded):
+    from grader.imageio import load_images
+    from tests.test_phone_photos import heic_of
+
+    key = load_answer_key(ANSWER_KEYS_DIR / "arithmetic-basics.yaml")
+    image = load_images(demo_photo(key, DEMO_ROSTER[3], np.random.default_rng(43)))[0]
+    heic = heic_of(image)
+    blurred = cv2.imencode(".jpg", cv2.GaussianBlur(image, (0, 0), 3))[1].tobytes()
+    app = open_page(monkeypatch, seeded, "pages/grade.py")
+    uploader = next(u for u in app.file_uploader if u.key.startswith("uploads"))
+    uploader.set_value([("IMG_0042.HEIC", heic, "image/heic"),
+                        ("shaky.jpg", blurred, "image/jpeg")]).run()
+    retake = " ".join(m.value for m in app.markdown)
+    assert "Retake 1 photo(s)" in retake and "**shaky.jpg**: too blurred" in retake
+    assert "IMG_0042" not in retake
+    click(app, "grade")
+    with db.read_session(engine_of(seeded)) as session:
+        page = store.find_submission(session, key.id, store.photo_hash(heic))
+        assert page.status == "ok" and page.student_id == DEMO_ROSTER[3].id
