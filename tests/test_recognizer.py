@@ -14,7 +14,7 @@ import pytest
 from grader import ctc, words
 from grader.charset import kind_alphabet
 from grader.errors import ModelUnavailable
-from grader.lines import VIEWS, join_windows, prepare_line_u8, view_line, window_starts
+from grader.lines import READ_MAX_WIDTH, VIEWS, join_windows, prepare_line_u8, view_line, window_starts
 from grader.paths import REPO_ROOT
 from grader.readings import Reading
 from grader.recognizer import Recognizer, needs_views
@@ -193,21 +193,27 @@ def _paper_line(crop: np.ndarray) -> np.ndarray:
     return 255 - prepare_line_u8(crop, 32, 4096)
 
 
-def test_a_line_of_1200_px_reads_as_its_two_halves_joined(recognizer, crops):
-    words_ = [(_paper_line(c), label) for c, label, k in crops if k == "text"] * 2
-    gap = np.full((32, 24), 255, np.uint8)
-    halves = [np.hstack([p for w, _ in words_[:6] for p in (w, gap)][:-1]),
-              np.hstack([p for w, _ in words_[6:12] for p in (w, gap)][:-1])]
-    line = np.hstack([halves[0], gap, halves[1]])
-    [prepared] = recognizer.lines([line], "text")
+def test_a_line_wider_than_the_model_reads_as_its_two_halves_joined(recognizer, crops):
+    """A line wider than the model's trained width (model.json input.max_width) is read at full
+    width in overlapping windows: the same text as its two halves read apart, joined by a space."""
     trained = recognizer.spec.input.max_width
-    assert prepared.shape[1] == line.shape[1] >= 1200 > 3 * trained  # read at full width, not squeezed
-    assert len(window_starts(prepared.shape[1], trained)) >= 5
+    words_ = [(_paper_line(c), label) for c, label, k in crops if k == "text"]
+    gap = np.full((32, 24), 255, np.uint8)
+    target = min(max(1200, trained + trained // 2), READ_MAX_WIDTH - 64)  # 2+ windows, under the cap
+    chosen: list[tuple[np.ndarray, str]] = []
+    while sum(w.shape[1] + gap.shape[1] for w, _ in chosen) < target:
+        chosen.append(words_[len(chosen) % len(words_)])
+    halves = [chosen[:len(chosen) // 2], chosen[len(chosen) // 2:]]
+    parts = [np.hstack([p for w, _ in half for p in (w, gap)][:-1]) for half in halves]
+    line = np.hstack([parts[0], gap, parts[1]])
+    [prepared] = recognizer.lines([line], "text")
+    assert prepared.shape[1] == line.shape[1] > trained  # read at full width, not squeezed
+    assert len(window_starts(prepared.shape[1], trained)) >= 2
     whole = recognizer.read([line], "text", use_words=False)[0].text
-    left, right = (r.text for r in recognizer.read(halves, "text", use_words=False))
+    left, right = (r.text for r in recognizer.read(parts, "text", use_words=False))
     assert whole == f"{left} {right}"
-    truth = " ".join(label for _, label in words_[:12])
-    assert ctc.char_error_rate(whole, truth)[0] <= 2, whole  # and it is the sentence, not noise
+    truth = " ".join(label for _, label in chosen)
+    assert ctc.char_error_rate(whole, truth)[0] <= max(2, len(truth) // 40), whole  # the sentence, not noise
 
 
 def test_joined_windows_read_as_the_frames_they_were_cut_from():
