@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 PORT ?= 8501
+# This machine only; a school network needs a password: make run ADDRESS=0.0.0.0 with
+# GRADER_APP_PASSWORD set (the app refuses to serve a network without it).
+ADDRESS ?= 127.0.0.1
 
 .PHONY: run test lint venv clean
 
@@ -17,7 +20,7 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+	$(PY) -m streamlit run streamlit_app.py --server.headless true --server.address $(ADDRESS) --server.port $(PORT) --browser.gatherUsageStats false
 
 # The suite starts with the linters (pyproject.toml: ruff's rules and complexity limit, mypy on grader/).
 test: lint

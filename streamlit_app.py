@@ -8,6 +8,7 @@ from grader.demo import seed_demo
 from grader.errors import GraderError
 from grader.settings import Settings
 from pages._common import engine, recognizer
+from pages._login import require_login
 
 st.set_page_config(page_title="Homework grader", page_icon=":material/edit_note:", layout="wide")
 
@@ -30,6 +31,7 @@ navigation = st.navigation([
     st.Page("pages/review.py", title="Review", icon=":material/rule:"),
     st.Page("pages/gradebook.py", title="Gradebook", icon=":material/table_chart:"),
 ])
+require_login()  # before any screen or the gradebook: on a network, the password first (issue 22)
 try:
     engine()
     if Settings.from_env().demo:

@@ -29,10 +29,12 @@ from grader.api.inputs import checked_assignment_id, decode_base64, upload_label
 from grader.api.limits import BodyLimit
 from grader.api.routes import guarded, public
 from grader.api.runtime import ApiState
+from grader.api.server import protocol_with
 from grader.api.settings import ApiSettings
 from grader.settings import MB
 
-__all__ = ["MB", "ApiError", "ApiSettings", "checked_assignment_id", "create_app", "decode_base64", "upload_label"]
+__all__ = ["MB", "ApiError", "ApiSettings", "checked_assignment_id", "create_app", "decode_base64",
+           "protocol_with", "upload_label"]
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:

@@ -7,13 +7,13 @@ binds loopback addresses only and refuses anything else with a message saying ho
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from pathlib import Path
 
+from grader.app_auth import is_loopback
 from grader.errors import GraderError
 
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+__all__ = ["add_arguments", "is_loopback", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--body-timeout", type=float, default=None, metavar="S",
                         help="seconds a client has for a request's body (default 120)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and the usual names of this machine's loopback."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # any other host name may resolve to a public interface
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from grader.api import create_app
-    from grader.api.server import protocol_with
+    from grader.api import create_app, protocol_with
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
