@@ -44,7 +44,8 @@ def _check_size(width: int, height: int, name: str, limits: ImageLimits, what: s
         raise ImageUnreadable(
             f"{_label(name)}the {what} is {width}x{height} px ({width * height / 1e6:.0f} megapixels); "
             f"the limit is {max_pixels / 1e6:.0f} megapixels and {limits.max_side} px a side. "
-            "Send a smaller photo (a phone's normal setting is fine)"
+            + ("Scan or export the sheets at their paper size (A4, Letter)" if what.startswith("PDF")
+               else "Send a smaller photo (a phone's normal setting is fine)")
         )
 
 
@@ -215,8 +216,9 @@ def _open_pdf(data: bytes, name: str, limits: ImageLimits) -> tuple[int, Iterato
 
 def _pdf_problem(data: bytes, error: str) -> str:
     lowered = error.lower()
-    # PDFium opens no document without pages and reports "Success" as its reason.
-    if "success" in lowered and re.search(rb"/Count\s*0\b", data):
+    # PDFium opens no document without pages, and its reason is whatever failed last in this
+    # process ("Success" at first): look at the page tree instead.
+    if re.search(rb"/Count\s*0\b", data) and not re.search(rb"/Type\s*/Page(?![s\w])", data):
         return "the PDF has no pages"
     for word, problem in _PDF_PROBLEMS:
         if word in lowered:

@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
+from PIL import Image
 
 from grader import db, store
 from grader.answer_key import parse_answer_key
@@ -475,3 +476,54 @@ def test_a_gradebook_failure_answers_503_without_the_servers_paths(api):
     message = answer.json()["error"]
     assert "damaged" in message and "/" not in message and "gradebook.db" not in message, message
     assert str(api.folder) in api.log.read_text()  # the administrator's log names the file
+
+
+# --- everything at once through `grade`: the messages, and nothing stored lost -----------------
+
+
+def bad_files() -> dict[str, tuple[bytes, str]]:
+    """file name -> (bytes, fragment of the message `grade --json` gives for it)."""
+    grey = cv2.imencode(".jpg", np.full((1600, 1200, 3), 128, np.uint8))[1].tobytes()
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (1200, 1600), (0, 0, 0, 40)).save(cmyk, "JPEG")
+    unmatched = "could not be matched to the worksheet"
+    return {
+        "empty.jpg": (b"", "empty.jpg: the file is empty (0 bytes)"),
+        "truncated.jpg": (grey[: len(grey) // 2], "truncated.jpg: the JPEG file is truncated"),
+        "one-pixel.png": (cv2.imencode(".png", np.zeros((1, 1), np.uint8))[1].tobytes(),
+                          "only 1x1 px; at least 8 px a side"),
+        "notes.jpg": (b"Homework notes for Tuesday\n" * 20, "it looks like a text file"),
+        "huge.png": (png_claiming(20000, 20000), "400 megapixels; the limit is 50 megapixels"),
+        "bomb.png": (png_claiming(100000, 100000), "10000 megapixels; the limit is 50 megapixels"),
+        "posters.pdf": (pdf_of(25, 2500), "PDF page 1 is 6944x6944 px (48 megapixels); the limit is 25"),
+        "no-pages.pdf": (pdf_of(0, 100), "no-pages.pdf: the PDF has no pages"),
+        "thick.pdf": (pdf_of(51, 595, 842), "the PDF has 51 pages; at most 50"),
+        "broken.pdf": (pdf_of(2, 595, 842)[:200], "the PDF cannot be opened: it is damaged"),
+        "wall.jpg": (grey, unmatched),  # a photo of a blank wall
+        "cmyk.jpg": (cmyk.getvalue(), unmatched),  # decoded, then not a worksheet
+        "deep.png": (cv2.imencode(".png", np.full((1600, 1200), 30000, np.uint16))[1].tobytes(), unmatched),
+    }
+
+
+def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
+    path = tmp_path / "gradebook.db"
+    gradebook_with_students(path)
+    files = bad_files()
+    for name, (data, _) in files.items():
+        (tmp_path / name).write_bytes(data)
+    # The broken PDF first: PDFium's stale error must not make the 0-page PDF look damaged.
+    names = ["broken.pdf", *[n for n in files if n != "broken.pdf"]]
+    done = cli("grade", "--key", "arithmetic-basics", "--db", f"sqlite:///{path}", "--json", "--no-progress",
+               *names, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    results = {r["photo"]: r["error"] for r in json.loads(done.stdout)}
+    for name, (_, fragment) in files.items():
+        assert fragment in results[name], (name, results[name])
+        assert "PDFium" not in results[name] and str(tmp_path) not in results[name]
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mb < 1024, peak_mb
+    engine = db.open_engine(f"sqlite:///{path}")  # checked at the door: not damaged
+    with db.read_session(engine) as session:
+        assert len(store.roster_entries(session)) == 300
+        assert {f.photo_name for f in store.failed_photos(session, "arithmetic-basics")} >= set(files)
+    engine.dispose()
