@@ -9,18 +9,15 @@ import hashlib
 import io
 import json
 import os
-import random
 import re
 import resource
 import shutil
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,39 +34,12 @@ from grader.answer_key import parse_answer_key
 from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.imageio import iter_images, load_images
 from grader.limits import KEY
-from grader.roster import RosterEntry
+from tests.bad_inputs import alias_bomb, damage, gradebook_with_students, grid_key, nested, pdf_of, png_claiming
 from tests.servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 
 # --- answer keys -------------------------------------------------------------------------------
-
-
-def alias_bomb(levels: int, width: int = 9) -> str:
-    """A "billion laughs" key: each level lists the previous one `width` times (issue 22: nine
-    per level over eight levels is 372 bytes that expand to 43 million strings)."""
-    lines = ['a0: &a0 ["lol"]']
-    for level in range(1, levels + 1):
-        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]")
-    return "\n".join(lines) + f"\nid: k\ntitle: t\nquestions: *a{levels}\n"
-
-
-def grid_key(count: int, pages: int = 50) -> str:
-    """A valid key with `count` questions in a grid of non-overlapping boxes over `pages`."""
-    per_page = -(-count // pages)
-    columns = 10
-    rows = -(-per_page // columns)
-    lines = ["id: big", "title: Big", f"pages: {pages}", "questions:"]
-    for n in range(count):
-        page, slot = divmod(n, per_page)
-        row, column = divmod(slot, columns)
-        box = [column / columns, row / rows, 0.9 / columns, 0.9 / rows]
-        lines.append(f"  - {{id: q{n}, page: {page + 1}, box: {box}, kind: number, answers: ['1']}}")
-    return "\n".join(lines) + "\n"
-
-
-def nested(depth: int) -> str:
-    return "id: k\ntitle: t\nquestions: " + "[" * depth + "]" * depth + "\n"
 
 
 KEY_CASES = [
@@ -125,17 +95,6 @@ questions:
 # --- photos and PDFs ---------------------------------------------------------------------------
 
 
-def pdf_of(pages: int, width_pt: float, height_pt: float | None = None) -> bytes:
-    """A real PDF of blank pages (a few hundred bytes however large the pages claim to be)."""
-    pdf = pdfium.PdfDocument.new()
-    for _ in range(pages):
-        pdf.new_page(width_pt, height_pt or width_pt)
-    buffer = io.BytesIO()
-    pdf.save(buffer)
-    pdf.close()
-    return buffer.getvalue()
-
-
 PDF_CASES = [
     # (case, file bytes, message fragment)
     ("25 pages of 2500x2500 pt", pdf_of(25, 2500), "PDF page 1 is 6944x6944 px (48 megapixels); the limit is 25"),
@@ -184,15 +143,6 @@ def test_a_pdf_of_big_pages_is_rendered_one_page_at_a_time(tmp_path):
     assert int(out[-1]) < 450, f"peak {out[-1]} MB"
 
 
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG signature and IHDR for a huge image with a tiny (invalid) body: 74 bytes or so."""
-    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
-    idat = b"IDAT" + zlib.compress(b"\x00" * 8)
-    data += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
-    return data + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
-
-
 def test_recognize_refuses_huge_and_bomb_images_from_the_header_and_reads_the_rest(tmp_path):
     # Issue 22: a 20000x20000 PNG took 23.5 s and 5.2 GB; a 74-byte PNG declaring 100000x100000
     # ended the command with a cv2 traceback and no output for the other files. Scaled: 9000x2000.
@@ -220,20 +170,6 @@ def fingerprint(folder: Path) -> dict[str, str]:
     shared-memory index (-shm) and an empty write-ahead log hold no data: a reader may make them."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
             if p.is_file() and not p.name.endswith("-shm") and not (p.name.endswith("-wal") and not p.stat().st_size)}
-
-
-def gradebook_with_students(path: Path, count: int = 300) -> None:
-    engine = db.open_engine(f"sqlite:///{path}")
-    with db.write_session(engine) as session:
-        store.upsert_students(session, [RosterEntry(f"s{i}", f"Student {i}", "7a") for i in range(count)])
-    engine.dispose()
-
-
-def damage(path: Path, page: int = 5, page_size: int = 4096) -> None:
-    """Garbage over one page inside the file, as a failing disk or a bad copy leaves it."""
-    data = bytearray(path.read_bytes())
-    data[page * page_size:(page + 1) * page_size] = random.Random(1).randbytes(page_size)
-    path.write_bytes(bytes(data))
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
