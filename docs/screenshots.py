@@ -1,6 +1,7 @@
 """Take the README's screenshots of the real app: `python docs/screenshots.py` starts the app on
 a fresh demo gradebook (in a temporary folder), opens each screen in headless Chromium and
-writes docs/screenshot-<screen>.png."""
+writes docs/screenshot-<screen>.png: what a new teacher sees first (Start), every screen, and
+Grade and Review on a phone-size screen (390x844)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def own_sheet(page, folder: Path) -> None:
     cv2.imwrite(str(blank), teachers_sheet())
     page.get_by_role("tab", name="From your own sheet").click()
     wait_idle(page)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').last.set_input_files(
+    # The own-sheet tab's uploader comes before the YAML tab's (the last tab).
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(
         str(blank))
     wait_idle(page, 120_000)
     capitals = ["Paris", "Rome | Roma", "Madrid", "Berlin", "Lisbon | Lisboa", "Vienna | Wien",
@@ -69,8 +71,12 @@ def main() -> int:
             browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base, timeout=180_000)
-            page.get_by_role("heading", name="Assignments", exact=True).wait_for(timeout=180_000)
+            page.get_by_role("heading", name="Start", exact=True).wait_for(timeout=180_000)
             wait_idle(page, 180_000)  # the first start grades the demo photos
+            shoot(page, "start")
+            page.goto(f"{base}/assignments")
+            page.get_by_role("heading", name="Assignments", exact=True).wait_for()
+            wait_idle(page)
             shoot(page, "assignments")
             own_sheet(page, folder)
             for screen in ("grade", "review", "gradebook"):
@@ -83,6 +89,12 @@ def main() -> int:
             page.get_by_role("tab", name="Groups").click()
             wait_idle(page)
             shoot(page, "groups")
+            page.set_viewport_size({"width": 390, "height": 844})
+            for screen in ("grade", "review"):
+                page.goto(f"{base}/{screen}?show=All+answers")
+                page.get_by_role("heading", name=screen.capitalize(), exact=True).wait_for()
+                wait_idle(page)
+                shoot(page, f"phone-{screen}")
             browser.close()
     return 0
 

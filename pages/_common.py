@@ -93,18 +93,22 @@ def act(action: Callable[[], str | None], *args) -> None:
 # --- state kept in the URL -----------------------------------------------------------------------
 
 def from_url(widget_key: str, param: str, options: list[str], fallback: str) -> None:
-    """Before a widget is drawn: its value from the URL (a refresh, back, a new tab, a
-    bookmark), else the one it had, else `fallback`. Call keep_in_url as its on_change."""
+    """Before a widget is drawn: its value from the URL when the URL changed from outside this
+    session's own writes (a refresh, back, a new tab, a bookmark), else the value it had, else
+    `fallback`. Call to_url with the widget's value after drawing it."""
     wanted = st.query_params.get(param)
-    if wanted in options:
+    written = st.session_state.get(f"{widget_key}@url")
+    if wanted in options and wanted != written:
         st.session_state[widget_key] = wanted
     elif st.session_state.get(widget_key) not in options:
         st.session_state[widget_key] = fallback
 
 
-def keep_in_url(widget_key: str, param: str) -> None:
-    """A widget's on_change: the new value goes to the URL before the rerun reads it back."""
-    st.query_params[param] = str(st.session_state[widget_key])
+def to_url(widget_key: str, param: str) -> None:
+    """The widget's value into the URL (and remembered as this session's own write)."""
+    value = str(st.session_state[widget_key])
+    st.session_state[f"{widget_key}@url"] = value
+    st.query_params[param] = value
 
 
 # --- delete, with a confirmation first and an undo after -----------------------------------------
@@ -185,7 +189,7 @@ def pick_assignment(label: str = "Assignment") -> str | None:
     remembered = st.session_state.get(ASSIGNMENT)
     from_url(widget_key, "assignment", ids, remembered if remembered in ids else ids[0])
     chosen = st.selectbox(label, ids, format_func=lambda i: f"{titles[i]} ({i})",
-                          key=widget_key, on_change=keep_in_url, args=(widget_key, "assignment"))
+                          key=widget_key)
     st.session_state[ASSIGNMENT] = chosen
-    st.query_params["assignment"] = chosen  # a screen opened from the menu gets it too
+    to_url(widget_key, "assignment")  # a screen opened from the menu gets it too
     return chosen

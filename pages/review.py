@@ -17,10 +17,10 @@ from pages._common import (
     delete_button,
     engine,
     from_url,
-    keep_in_url,
     pick_assignment,
     show_flash,
     show_undo,
+    to_url,
 )
 
 PAGE_SIZE = 15
@@ -104,12 +104,12 @@ def show_answer(answer: AnswerView, key) -> None:
 
 def answers_view(assignment_id: str, key) -> None:
     from_url("review-filter", "show", list(FILTERS), "To review")
-    choice = st.radio("Show", list(FILTERS), horizontal=True, key="review-filter",
-                      on_change=keep_in_url, args=("review-filter", "show"))
+    choice = st.radio("Show", list(FILTERS), horizontal=True, key="review-filter")
+    to_url("review-filter", "show")
     questions = ["all questions", *[q.id for q in key.questions]]
     from_url("review-question", "question", questions, "all questions")
-    question = st.selectbox("Question", questions, key="review-question",
-                            on_change=keep_in_url, args=("review-question", "question"))
+    question = st.selectbox("Question", questions, key="review-question")
+    to_url("review-question", "question")
     with db.read_session(engine()) as session:
         answers = store.answer_views(session, assignment_id,
                                      None if question == "all questions" else question,
@@ -131,8 +131,8 @@ def groups_view(assignment_id: str, key) -> None:
     prompts = {q.id: f"{q.label}. {q.prompt or ''}" for q in key.questions}
     from_url("group-question", "group", list(prompts), next(iter(prompts)))
     chosen = st.selectbox("Question", list(prompts), format_func=prompts.get,
-                          key="group-question", on_change=keep_in_url,
-                          args=("group-question", "group"))
+                          key="group-question")
+    to_url("group-question", "group")
     with db.read_session(engine()) as session:
         groups = store.answer_groups(session, assignment_id, chosen)
         samples = {(g.question_id, g.normalized): store.answer_crops(session, g.answer_ids, limit=2)

@@ -119,3 +119,120 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     row = next(r for r in rows if r["student_id"] == student.id)
     assert row["q1"] == "0.5"
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def fits_the_width(page) -> None:
+    """Nothing on the screen is wider than the phone: no sideways scrolling."""
+    width = page.evaluate("() => document.scrollingElement.scrollWidth")
+    assert width <= PHONE["width"] + 2, f"{width}px wide on a {PHONE['width']}px screen"
+
+
+def test_a_teachers_first_hour(browser_kit, tmp_path):
+    """Issue 20 in a browser: the first start guides, a refresh keeps the assignment, a GBK
+    roster keeps its names, a HEIC photo is graded on a phone-size screen, a page is deleted and
+    undone; Grade, Review and Gradebook fit a 390 px screen, Review's buttons in the order
+    Correct, Incorrect, Points."""
+    from grader.imageio import load_images
+    from tests.test_phone_photos import heic_of
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    key = load_answer_key(ANSWER_KEYS_DIR / f"{KEY}.yaml")
+    heic = tmp_path / "IMG_0042.HEIC"
+    heic.write_bytes(heic_of(load_images(demo_photo(key, DEMO_ROSTER[1],
+                                                    np.random.default_rng(12)))[0]))
+    roster = tmp_path / "class.csv"
+    roster.write_bytes("学号,姓名,班级\nc1,陈静,六(2)班\nc2,欧阳喆,六(2)班\n".encode("gbk"))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with streamlit_server(url, tmp_path / "streamlit.log", {"GRADER_DEMO": "1"}) as base, \
+            browser_kit.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        step = "first start"
+        try:
+            page.goto(base)
+            page.get_by_role("heading", name="Start", exact=True).wait_for(timeout=180_000)
+            wait_idle(page, 180_000)
+            page.get_by_text("1. Print a worksheet").wait_for()
+            page.get_by_text("3. Upload them on Grade").wait_for()
+            page.get_by_text("The demo gradebook holds").wait_for(timeout=60_000)
+
+            step = "refresh keeps the assignment"
+            page.goto(f"{base}/review")
+            page.get_by_role("heading", name="Review", exact=True).wait_for()
+            wait_idle(page)
+            select_option(page, "Assignment",
+                          "English vocabulary: write the word (english-vocabulary)")
+            assert "assignment=english-vocabulary" in page.url
+            page.reload()
+            page.get_by_role("heading", name="Review", exact=True).wait_for()
+            wait_idle(page)
+            picked = page.locator('[data-testid="stSelectbox"]').filter(has_text="Assignment").first
+            shown = picked.inner_text() + " " + picked.locator("input").first.input_value()
+            assert "english-vocabulary" in shown, shown
+
+            step = "GBK roster"
+            page.goto(f"{base}/roster")
+            page.get_by_role("heading", name="Roster", exact=True).wait_for()
+            wait_idle(page)
+            page.locator('input[type="file"]').set_input_files(str(roster))
+            page.get_by_role("button", name="Import class.csv").wait_for(timeout=30_000)
+            page.get_by_role("button", name="Import class.csv").click()
+            wait_idle(page)
+            page.get_by_text("2 students read").wait_for()
+
+            step = "HEIC on a phone"
+            page.set_viewport_size(PHONE)
+            page.goto(f"{base}/grade?assignment={KEY}")
+            page.get_by_role("heading", name="Grade", exact=True).wait_for()
+            wait_idle(page)
+            page.locator('input[type="file"]').set_input_files(str(heic))
+            page.get_by_role("button", name="Grade 1 file(s)").wait_for(timeout=30_000)
+            page.get_by_text("Photo check: 1 file(s) look fine.").wait_for(timeout=30_000)
+            page.get_by_role("button", name="Grade 1 file(s)").click()
+            wait_idle(page, 180_000)
+            page.get_by_text("1 pages graded").wait_for(timeout=30_000)
+            fits_the_width(page)
+
+            step = "delete and undo"
+            texts = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
+            assert sum("IMG_0042.HEIC · page 1" in t for t in texts) == 1
+            page.get_by_role("button", name="Delete this page").first.click()
+            wait_idle(page)
+            page.get_by_role("button", name="Yes, delete").click()
+            wait_idle(page)
+            page.get_by_text("Deleted page").wait_for()
+            page.get_by_role("button", name="Undo").click()
+            wait_idle(page)
+            page.get_by_text("Restored page").wait_for()
+
+            step = "review on a phone"
+            page.goto(f"{base}/review?assignment={KEY}&show=All+answers")
+            page.get_by_role("heading", name="Review", exact=True).wait_for()
+            wait_idle(page)
+            top = [page.get_by_role("button", name=name).first.bounding_box()
+                   for name in ("✓ Correct", "✗ Incorrect", "Set points")]
+            correct, incorrect, points = top
+            assert (correct["y"], correct["x"]) <= (incorrect["y"], incorrect["x"])
+            assert incorrect["y"] < points["y"]
+            fits_the_width(page)
+
+            step = "gradebook on a phone"
+            page.goto(f"{base}/gradebook?assignment={KEY}")
+            page.get_by_role("heading", name="Gradebook", exact=True).wait_for()
+            wait_idle(page)
+            page.get_by_role("button", name="Download gradebook (CSV)").wait_for()
+            fits_the_width(page)
+        except Exception:
+            page.screenshot(path=str(shots / f"failed-at-{step}.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    with db.read_session(db.open_engine(url)) as session:
+        names = {e.id: e.name for e in store.roster_entries(session)}
+        assert names["c1"] == "陈静" and names["c2"] == "欧阳喆"
+        page_row = store.find_submission(session, KEY, store.photo_hash(heic.read_bytes()))
+        assert page_row is not None and page_row.status == "ok"
