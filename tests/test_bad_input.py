@@ -31,6 +31,7 @@ from PIL import Image
 
 from grader import db, store
 from grader.answer_key import parse_answer_key
+from grader.api.errors import public_message
 from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.imageio import iter_images, load_images
 from grader.limits import KEY
@@ -463,3 +464,13 @@ def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
         assert len(store.roster_entries(session)) == 300
         assert {f.photo_name for f in store.failed_photos(session, "arithmetic-basics")} >= set(files)
     engine.dispose()
+
+
+@pytest.mark.parametrize("message, shown", [
+    ("cannot open /srv/grader/models/crnn.int8.onnx (missing)", "cannot open crnn.int8.onnx (missing)"),
+    ("sqlite:////srv/grader/data/gradebook.db is locked", "gradebook.db is locked"),
+    ("/srv/grader/answer_keys/week3.yaml, line 4: bad", "week3.yaml, line 4: bad"),
+    ("expected '3/4' or 1/2, got 'a/b/c'", "expected '3/4' or 1/2, got 'a/b/c'"),  # answers are not paths
+])
+def test_api_messages_show_file_names_not_server_paths(message, shown):
+    assert public_message(message) == shown
