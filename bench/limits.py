@@ -4,7 +4,8 @@
 
 Every case runs in its own Python process (so one case's memory never counts for another) and
 prints its outcome: the first line of the message a teacher would see, or `ok`. Peak memory is
-the process's maximum resident set (ru_maxrss), imports included; the target is < 1 GB each.
+the process's peak resident set (VmHWM; ru_maxrss would carry over a big parent's), imports
+included; the target is < 1 GB each.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 PRELUDE = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 from grader.errors import GraderError
+from tests.bad_inputs import vm_hwm_mb
 work = Path({work!r})
 started = time.perf_counter()
 try:
@@ -31,7 +33,7 @@ try:
 except GraderError as error:
     outcome = str(error)
 print(json.dumps({{"outcome": outcome, "s": time.perf_counter() - started,
-                  "mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "mb": vm_hwm_mb()}}))
 """
 
 # (class, setup run here with the work folder, body run in the measured process)

@@ -74,3 +74,20 @@ def damage(path: Path, page: int = 5, page_size: int = 4096) -> None:
     data = bytearray(path.read_bytes())
     data[page * page_size:(page + 1) * page_size] = random.Random(1).randbytes(page_size)
     path.write_bytes(bytes(data))
+
+
+def vm_hwm_mb() -> int:
+    """This process's peak resident memory in MB (VmHWM). Not ru_maxrss: a child forked from a
+    big test process inherits its parent's high-water mark there, even across exec."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) // 1024
+
+
+# `python -c RUN_GRADER args...` runs `python -m grader args...` and prints `peak-mb=N` on stderr.
+RUN_GRADER = """
+import atexit, runpy, sys
+from tests.bad_inputs import vm_hwm_mb
+atexit.register(lambda: sys.stderr.write(f"\\npeak-mb={vm_hwm_mb()}\\n"))
+sys.argv = ["grader", *sys.argv[1:]]
+runpy.run_module("grader", run_name="__main__", alter_sys=True)
+"""

@@ -35,7 +35,16 @@ from grader.api.errors import public_message
 from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.imageio import iter_images, load_images
 from grader.limits import KEY
-from tests.bad_inputs import alias_bomb, damage, gradebook_with_students, grid_key, nested, pdf_of, png_claiming
+from tests.bad_inputs import (
+    RUN_GRADER,
+    alias_bomb,
+    damage,
+    gradebook_with_students,
+    grid_key,
+    nested,
+    pdf_of,
+    png_claiming,
+)
 from tests.servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,11 +135,12 @@ def test_only_the_oversized_page_of_a_pdf_is_named():
 
 
 RENDER_ALL = """
-import resource, sys
+import sys
 from grader.imageio import iter_images
+from tests.bad_inputs import vm_hwm_mb
 count, pages = iter_images(open(sys.argv[1], "rb").read(), "scan.pdf")
 shapes = {page.shape for page in pages}
-print(count, shapes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(count, shapes, vm_hwm_mb())
 """
 
 
@@ -174,8 +184,13 @@ def fingerprint(folder: Path) -> dict[str, str]:
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True, text=True,
+    """`python -m grader args...`, which also prints its peak memory (`peak-mb=N`) on stderr."""
+    return subprocess.run([sys.executable, "-c", RUN_GRADER, *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+
+
+def peak_mb(done: subprocess.CompletedProcess) -> int:
+    return int(re.findall(r"peak-mb=(\d+)", done.stderr)[-1])
 
 
 def test_a_damaged_gradebook_is_refused_before_grade_writes_to_it(tmp_path):
@@ -457,8 +472,7 @@ def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
     for name, (_, fragment) in files.items():
         assert fragment in results[name], (name, results[name])
         assert "PDFium" not in results[name] and str(tmp_path) not in results[name]
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    assert peak_mb < 1024, peak_mb
+    assert peak_mb(done) < 1024, peak_mb(done)
     engine = db.open_engine(f"sqlite:///{path}")  # checked at the door: not damaged
     with db.read_session(engine) as session:
         assert len(store.roster_entries(session)) == 300
