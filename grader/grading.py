@@ -42,8 +42,10 @@ from grader import db, store
 from grader.answer_key import AnswerKey, Question, parse_answer_key
 from grader.batch import FileJob, GradingSpec, PageOutcome, map_files
 from grader.config import DEFAULT_GRADING, GradingConfig
-from grader.errors import AnswerKeyInvalid, StoreError
+from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.files import FileStore
+from grader.imageio import read_file
+from grader.limits import KEY
 from grader.normalize import normalize
 from grader.orm import Answer, KeyVersion, Submission
 from grader.paths import ANSWER_KEYS_DIR
@@ -144,6 +146,9 @@ def _apply_file(session: Session, assignment_id: str, text: str, source: str,
 
 def _read_key_file(path: Path) -> tuple[str, str]:
     try:
+        if path.stat().st_size > KEY.max_bytes:  # refused before it is read
+            raise AnswerKeyInvalid(f"{path}: the key is {path.stat().st_size / 1e6:.1f} MB; the limit "
+                                   f"is {KEY.max_bytes / 1e6:.1f} MB (an answer key is a few KB)")
         return path.read_text(encoding="utf-8"), str(path)
     except FileNotFoundError:
         raise KeyNotFound(f"{path}: no such answer key file") from None
@@ -234,9 +239,9 @@ def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Phot
     else:
         label = str(photo)
         try:
-            data = Path(photo).read_bytes()
-        except OSError as error:
-            return _File(label, error=f"{label}: cannot read the file ({error.strerror or error})")
+            data = read_file(photo)  # its size checked before it is read (grader.limits)
+        except ImageUnreadable as error:
+            return _File(label, error=str(error))
     digest = store.photo_hash(data)
     with db.read_session(engine) as session:
         stored = {page: _stored_result(submission, label) for page, submission in

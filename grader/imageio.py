@@ -265,13 +265,23 @@ def _render_pages(pdf, scale: float, name: str) -> Iterator[np.ndarray]:
 def read_images(path: str | Path, limits: ImageLimits = DEFAULT_LIMITS) -> list[np.ndarray]:
     """Read a photo or PDF file; ImageUnreadable names the file and the problem."""
     path = Path(path)
+    return load_images(read_file(path, limits), path.name, limits)
+
+
+def read_file(path: str | Path, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+    """A photo's or PDF's bytes from disk, its size checked before it is read (a video or a disk
+    image passed by mistake is not read into memory)."""
+    path = Path(path)
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise ImageUnreadable(f"{path}: the file is {size / 1e6:.0f} MB; the limit is "
+                                  f"{limits.max_file_bytes / 1e6:.0f} MB (is it a photo or a scan?)")
+        return path.read_bytes()
     except FileNotFoundError:
-        raise ImageUnreadable(f"{path}: file not found") from None
+        raise ImageUnreadable(f"{path}: cannot read the file (file not found)") from None
     except OSError as error:
         raise ImageUnreadable(f"{path}: cannot read the file ({error.strerror or error})") from None
-    return load_images(data, path.name, limits)
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -9,9 +9,9 @@ before its aliases are expanded.
 The figures, and why:
 
 - photos: 50 megapixels and 12,000 px a side (beyond any phone's default setting); 8 px a side
-  at least;
-- crops for `recognize` and `POST /ocr`: 16 megapixels and 8,000 px a side (a crop is small; 8
-  concurrent requests must not hold gigabytes of pixels);
+  at least; files read from disk up to 200 MB (the app's upload limit too), checked before reading;
+- crops for `recognize` and `POST /ocr`: 16 megapixels and 8,000 px a side, files up to 50 MB
+  (a crop is small; 8 concurrent requests must not hold gigabytes of pixels);
 - PDF: 50 pages per file; each page rendered at 200 dpi at most 25 megapixels (A3 is 15.5);
   pages are rendered one at a time, so a PDF never holds more than one page's pixels;
 - answer keys: 1 MB of YAML, 2,000 questions (50 pages of 40 boxes), 100 aliases, nesting 20
@@ -34,11 +34,12 @@ class ImageBudget:
     min_side: int = 8
     max_pdf_pages: int = 50
     max_pdf_page_pixels: int = 25_000_000  # one rendered page at 200 dpi
+    max_file_bytes: int = 200 * MB  # a file on disk, checked before it is read
 
 
 PHOTO = ImageBudget()
 CROP = ImageBudget(max_pixels=16_000_000, max_side=8_000, max_pdf_pages=1,
-                   max_pdf_page_pixels=16_000_000)
+                   max_pdf_page_pixels=16_000_000, max_file_bytes=50 * MB)
 
 
 @dataclass(frozen=True)

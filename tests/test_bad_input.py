@@ -463,6 +463,9 @@ def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
     files = bad_files()
     for name, (data, _) in files.items():
         (tmp_path / name).write_bytes(data)
+    with open(tmp_path / "scan.tif", "wb") as sparse:  # 300 MB that take no disk: refused unread
+        sparse.truncate(300_000_000)
+    files["scan.tif"] = (b"", "scan.tif: the file is 300 MB; the limit is")
     # The broken PDF first: PDFium's stale error must not make the 0-page PDF look damaged.
     names = ["broken.pdf", *[n for n in files if n != "broken.pdf"]]
     done = cli("grade", "--key", "arithmetic-basics", "--db", f"sqlite:///{path}", "--json", "--no-progress",
@@ -476,7 +479,7 @@ def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
     engine = db.open_engine(f"sqlite:///{path}")  # checked at the door: not damaged
     with db.read_session(engine) as session:
         assert len(store.roster_entries(session)) == 300
-        assert {f.photo_name for f in store.failed_photos(session, "arithmetic-basics")} >= set(files)
+        assert {f.photo_name for f in store.failed_photos(session, "arithmetic-basics")} >= set(files) - {"scan.tif"}
     engine.dispose()
 
 
@@ -488,3 +491,13 @@ def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
 ])
 def test_api_messages_show_file_names_not_server_paths(message, shown):
     assert public_message(message) == shown
+
+
+def test_grade_refuses_a_huge_key_file_before_reading_it(tmp_path):
+    # Issue 22: a 10 MB key was accepted and stored. Here 50 MB (sparse: no disk used).
+    with open(tmp_path / "big.yaml", "wb") as sparse:
+        sparse.truncate(50_000_000)
+    done = cli("grade", "--key", "big.yaml", "--db", f"sqlite:///{tmp_path / 'g.db'}", "photo.jpg", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "big.yaml: the key is 50.0 MB; the limit is 1.0 MB" in done.stderr
+    assert peak_mb(done) < 300

@@ -61,6 +61,10 @@ def expand_paths(paths: list[str]) -> list[Path]:
 def read_gray(path: Path) -> np.ndarray:
     """Decode one crop as grayscale; raises GraderError with the reason when it cannot."""
     try:
+        size = path.stat().st_size
+        if size > limits.CROP.max_file_bytes:  # checked before it is read
+            raise GraderError(f"{path}: the file is {size / 1e6:.0f} MB; the limit for a crop is "
+                              f"{limits.CROP.max_file_bytes / 1e6:.0f} MB")
         data = path.read_bytes()
     except OSError as error:
         raise GraderError(f"cannot open {path}: {error.strerror or error}") from error
