@@ -147,6 +147,12 @@ def test_a_teachers_first_hour(browser_kit, tmp_path):
     roster.write_bytes("学号,姓名,班级\nc1,陈静,六(2)班\nc2,欧阳喆,六(2)班\n".encode("gbk"))
     shots = tmp_path / "screenshots"
     shots.mkdir()
+    # The demo is seeded here, as the app's first start does (tests/test_app.py checks that),
+    # so the server, a child process, stays small: tests/test_bad_input.py measures the peak
+    # memory of this process's children.
+    from grader.demo import seed_demo
+
+    seed_demo(db.open_engine(url))
     with streamlit_server(url, tmp_path / "streamlit.log", {"GRADER_DEMO": "1"}) as base, \
             browser_kit.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
