@@ -28,14 +28,15 @@ from grader.errors import ModelUnavailable
 from grader.model_spec import INPUT_NAME, Calibration, LineInput, ModelFiles, ModelOutput, ModelSpec
 from grader.paths import MODELS_DIR, cache_dir
 from grader.training.labels import CATEGORIES
+from grader.training.packs import REAL_MAX_WIDTH
 from grader.training.train import LineDataset, load_model
 
 FP32_NAME = "crnn.onnx"
 INT8_NAME = "crnn.int8.onnx"
 MODEL_VERSION = "crnn-5"
-# The widest line the model trained on whole: the composed real writers' lines (packs render) go up to
-# 1024 px; the runtime reads wider lines in overlapping windows of this width.
-TRAINED_MAX_WIDTH = 1024
+# The widest line the model trained on whole (the composed real writers' lines); the runtime reads
+# wider lines in overlapping windows of this width.
+TRAINED_MAX_WIDTH = REAL_MAX_WIDTH
 
 
 def export_onnx(model: torch.nn.Module, path: Path, line: LineInput, output: ModelOutput) -> None:

@@ -53,6 +53,7 @@ CASIA_VAL_WRITERS = frozenset(range(0, 240, 8))
 IMADOCSEN_VAL_WRITERS = frozenset({"writer9", "writer22", "writer37", "writer45"})
 CROHME_VAL_WRITERS = frozenset({"Nina", "edwin", "leo", "rosario"})
 CROHME_UNNAMED_VAL_MOD = 10  # crc32(file) % 10 == 0: validation
+REAL_MAX_WIDTH = 1024  # px: composed lines (ImadocSen sentences) up to this width are stored whole
 
 
 class PackMissing(FileNotFoundError):
@@ -429,7 +430,7 @@ def render_real_chunk(job: RealJob) -> tuple[int, np.ndarray, np.ndarray, list[s
     return job.start, images, widths, labels, groups
 
 
-def render_real_dataset(out: Path, count: int, seed: int, split: str, max_width: int = 1024,
+def render_real_dataset(out: Path, count: int, seed: int, split: str, max_width: int = REAL_MAX_WIDTH,
                         workers: int = 2, chunk: int = 500, folder: Path | None = None) -> None:
     """Render `count` composed real samples of a split into `out` (dataset.write_lines); wide
     enough by default for a 60-character English line at the model's height."""
