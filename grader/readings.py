@@ -111,11 +111,12 @@ class ReadingDecoder:
         """The model's logits of one line as `restricted` log-probabilities."""
         return self.alphabet(kind).from_logits(logits)
 
-    def guess_kind(self, logits: np.ndarray) -> str | None:
+    def guess_kind(self, logits: np.ndarray) -> str:
         """The kind a crop read without one is decoded as, from where the model's non-blank
         probability mass lies (HANZI_SHARE, SYMBOL_SHARE): `chinese` (which allows digits),
         `text` (letters only: the English alphabet and word list), `math` (digits and symbols,
-        with or without letters: every Latin answer but a word); None for a blank crop."""
+        with or without letters: every Latin answer but a word). Blank crops never come here in
+        grading (grader.crops finds them before reading)."""
         if self._script is None:
             groups = np.full(len(self.chars) + 1, 3)  # 3: the blank, space, English punctuation
             hanzi, letters = set(HANZI), set(LETTERS)
@@ -126,10 +127,7 @@ class ReadingDecoder:
         p = np.exp(x, dtype=np.float64)
         p /= p.sum(axis=1, keepdims=True)
         mass = np.bincount(self._script, weights=p.sum(axis=0), minlength=4)[:3]
-        total = mass.sum()
-        if total < 0.5:  # less than half a character's worth: nothing written
-            return None
-        hanzi_share, _, symbol_share = mass / total
+        hanzi_share, _, symbol_share = mass / max(mass.sum(), 1e-12)
         if hanzi_share >= HANZI_SHARE:
             return "chinese"
         return "text" if symbol_share < SYMBOL_SHARE else "math"
