@@ -29,7 +29,7 @@ import multiprocessing as mp
 import os
 import tarfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,11 +41,12 @@ from grader.charset import HANZI
 from grader.lines import HEIGHT, prepare_line_u8
 from grader.paths import REPO_ROOT, cache_dir
 from grader.stacked_fractions import unstack_fraction
-from grader.training.data import load_jieba_words
-from grader.training.dataset import VALIDATION_SEED, check_training_seed, write_lines
+from grader.training.data import load_hanzi_medians, load_jieba_words
+from grader.training.dataset import TRAINING, VALIDATION_SEED, check_training_seed, render_dataset, write_lines
 from grader.training.degradation import photo_crop
 from grader.training.glyphs import Glyph, compose, draw_strokes
 from grader.training.labels import chinese_numeral
+from grader.training.stroke_style import fit, style_path
 
 PACKS_ENV = "GRADER_HANDWRITING_DIR"
 SPLITS = ("train", "val")
@@ -457,6 +458,23 @@ def held_back_items(per_group: int, seed: int, folder: Path | None = None,
     return out
 
 
+def fit_and_render_strokes(count: int, seed: int, workers: int, folder: Path | None) -> int:
+    """Fit stroke_style on the training writers' pen strokes (OLHWDB: both writers train), save
+    it in the cache, and render `count` Chinese crops drawn from the medians in that style."""
+    medians = load_hanzi_medians()
+    hands = load_olhwdb("train", folder)
+    samples = [(c, s) for h in hands for c, lst in h.strokes.items() for s in lst if c in medians]
+    style = fit(samples, medians, len(hands))
+    style.save(style_path())
+    print(f"{style_path()}: {style.samples} pen samples of {style.writers} writers; residual median "
+          f"{np.median(style.residuals):.3f} character heights; join rate per gap bin "
+          f"{np.round(style.join_rates, 2).tolist()} (clean covers per bin {style.pairs.tolist()})", flush=True)
+    if count:
+        render_dataset(cache_dir() / "strokes" / "train", count, seed, "train", workers=workers,
+                       variation=replace(TRAINING, real_strokes=1.0), category="chinese")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m grader.training.packs render [--count N] [--val N] [--seed S] [--workers W] [--packs DIR]"""
     parser = argparse.ArgumentParser(prog="python -m grader.training.packs")
@@ -467,8 +485,16 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--seed", type=int, default=1, help="training-sample seed (validation: always 2)")
     render.add_argument("--workers", type=int, default=2)
     render.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
+    strokes = sub.add_parser("strokes", help="fit the real writers' stroke style (stroke_style) on OLHWDB "
+                                             "and render Chinese crops in it into cache_dir()/strokes/train")
+    strokes.add_argument("--count", type=int, default=60_000, help="Chinese crops to render (0: fit only)")
+    strokes.add_argument("--seed", type=int, default=23, help="sample seed (not 2: validation)")
+    strokes.add_argument("--workers", type=int, default=2)
+    strokes.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
     args = parser.parse_args(argv)
     check_training_seed(args.seed)
+    if args.cmd == "strokes":
+        return fit_and_render_strokes(args.count, args.seed, args.workers, args.packs)
     root = cache_dir() / "real"
     if args.val:
         render_real_dataset(root / "val", args.val, VALIDATION_SEED, "val", workers=args.workers, folder=args.packs)
