@@ -46,7 +46,7 @@ from grader.training.dataset import TRAINING, VALIDATION_SEED, check_training_se
 from grader.training.degradation import photo_crop
 from grader.training.glyphs import Glyph, compose, draw_strokes
 from grader.training.labels import chinese_numeral
-from grader.training.stroke_style import fit, style_path
+from grader.training.stroke_style import StrokeStyle, fit, style_path
 
 PACKS_ENV = "GRADER_HANDWRITING_DIR"
 SPLITS = ("train", "val")
@@ -458,14 +458,17 @@ def held_back_items(per_group: int, seed: int, folder: Path | None = None,
     return out
 
 
-def fit_and_render_strokes(count: int, seed: int, workers: int, folder: Path | None) -> int:
+def fit_and_render_strokes(count: int, seed: int, workers: int, folder: Path | None, refit: bool) -> int:
     """Fit stroke_style on the training writers' pen strokes (OLHWDB: both writers train), save
-    it in the cache, and render `count` Chinese crops drawn from the medians in that style."""
-    medians = load_hanzi_medians()
-    hands = load_olhwdb("train", folder)
-    samples = [(c, s) for h in hands for c, lst in h.strokes.items() for s in lst if c in medians]
-    style = fit(samples, medians, len(hands))
-    style.save(style_path())
+    it in the cache, and render `count` Chinese crops drawn from the medians in that style. A fit
+    already in the cache is kept unless `refit` (the fit takes minutes; rendering can be rerun)."""
+    style = None if refit else StrokeStyle.load(style_path())
+    if style is None:
+        medians = load_hanzi_medians()
+        hands = load_olhwdb("train", folder)
+        samples = [(c, s) for h in hands for c, lst in h.strokes.items() for s in lst if c in medians]
+        style = fit(samples, medians, len(hands))
+        style.save(style_path())
     print(f"{style_path()}: {style.samples} pen samples of {style.writers} writers; residual median "
           f"{np.median(style.residuals):.3f} character heights; join rate per gap bin "
           f"{np.round(style.join_rates, 2).tolist()} (clean covers per bin {style.pairs.tolist()})", flush=True)
@@ -491,10 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     strokes.add_argument("--seed", type=int, default=23, help="sample seed (not 2: validation)")
     strokes.add_argument("--workers", type=int, default=2)
     strokes.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
+    strokes.add_argument("--refit", action="store_true", help="fit again though a fit is in the cache")
     args = parser.parse_args(argv)
     check_training_seed(args.seed)
     if args.cmd == "strokes":
-        return fit_and_render_strokes(args.count, args.seed, args.workers, args.packs)
+        return fit_and_render_strokes(args.count, args.seed, args.workers, args.packs, args.refit)
     root = cache_dir() / "real"
     if args.val:
         render_real_dataset(root / "val", args.val, VALIDATION_SEED, "val", workers=args.workers, folder=args.packs)
