@@ -57,7 +57,13 @@ def font_glyph(text: str, path: str, size: int) -> Glyph:
 
 def mnist_glyph(src: Sources, digit: int, cap: float, rng: np.random.Generator) -> Glyph:
     idx = src.digit_index[digit]
-    img = src.digits[idx[int(rng.integers(len(idx)))]].astype(np.float32) / 255.0
+    return digit_glyph(src.digits[idx[int(rng.integers(len(idx)))]], cap, rng)
+
+
+def digit_glyph(image: np.ndarray, cap: float, rng: np.random.Generator) -> Glyph:
+    """A scanned digit (uint8, white ink on black, as MNIST and optdigits) cut to its ink and
+    scaled to about the cap height."""
+    img = image.astype(np.float32) / 255.0
     ys, xs = np.nonzero(img > 0.1)
     img = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     h = max(4, int(round(cap * rng.uniform(0.85, 1.1))))
