@@ -73,7 +73,7 @@ def connect(workers: int | None = None, address: str | None = None) -> Iterator[
     count = max(1, workers or 1)
     try:
         cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                               dashboard_address=None, scheduler_port=0, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0", scheduler_port=0, host="127.0.0.1",
                                silence_logs=logging.ERROR, env=WORKER_ENV)
     except (OSError, RuntimeError) as error:
         raise ClusterUnavailable(f"cannot start {count} grading worker processes ({error})") from None
