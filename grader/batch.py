@@ -101,6 +101,12 @@ _readers: dict[str, Reader] = {}  # per worker process: loaded on its first task
 def grade_in_worker(job: FileJob, spec: GradingSpec, models_dir: str | Path | None) -> list[PageOutcome]:
     """A cluster task (grader.cluster): grade one file with this worker process's recogniser,
     loaded once (on one thread: a worker is one core's share of the machine)."""
+    return grade_pages(job, spec, worker_reader(models_dir))
+
+
+def worker_reader(models_dir: str | Path | None) -> Reader:
+    """This worker process's recogniser, loaded on first use (`client.run(worker_reader, dir)`
+    loads it on every worker ahead of a batch)."""
     cache_key = str(models_dir)
     reader = _readers.get(cache_key)
     if reader is None:
@@ -108,4 +114,4 @@ def grade_in_worker(job: FileJob, spec: GradingSpec, models_dir: str | Path | No
 
         cv2.setNumThreads(1)
         reader = _readers[cache_key] = load_reader(models_dir, threads=1)
-    return grade_pages(job, spec, reader)
+    return reader
