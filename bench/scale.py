@@ -11,8 +11,8 @@ worker loads its recogniser, and `grade_photos` grades the whole batch into the 
 
 - pages per minute over the batch (the cluster already up: its start is printed apart, as a
   `grade --workers N` command pays it once per batch);
-- CPU seconds per page: the workers' CPU time plus this process's (the scheduler, the client
-  and the database writes) divided by the pages;
+- CPU seconds per page: the workers' CPU time plus this process's (the scheduler, the client,
+  reading the files and the database writes) divided by the pages, and the two apart;
 - peak resident memory (VmHWM) of each worker process, and of this process;
 - the speed-up of 2 workers over 1, and the engine's cost per task: a serial run in this process
   (no Dask) against 1 worker.
@@ -21,10 +21,12 @@ worker loads its recogniser, and `grade_photos` grades the whole batch into the 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,7 @@ class Run:
     main_peak_mb: float
     start_s: float = 0.0
     failed: int = 0
+    main_cpu_per_page: float = 0.0  # of cpu_per_page, this process's share
 
     @property
     def per_minute(self) -> float:
@@ -67,7 +70,7 @@ def make_photos(folder: Path, count: int) -> list[Path]:
         paths[-1].write_bytes(photo_of(key, class_answers(key, 1, rng), rng, (4000, 3000), 0.5).jpeg)
     sizes = [p.stat().st_size / 1e6 for p in paths]
     print(f"generated {count} photos 4000x3000 (12 MP), JPEG {np.mean(sizes):.1f} MB on average, "
-          f"in {time.perf_counter() - started:.0f} s")
+          f"in {time.perf_counter() - started:.0f} s", flush=True)
     return paths
 
 
@@ -100,12 +103,14 @@ def on_cluster(url: str, database: str, workers: int, paths: list[Path]) -> Run:
         results = list(grade_photos(engine, context, paths, options=GradeOptions(client=client)))
         seconds = time.perf_counter() - began
         after = client.run(_cpu)
-        cpu = _cpu() - main_cpu + sum(after[w] - before[w][1] for w in before)
+        main_cpu = _cpu() - main_cpu
+        cpu = main_cpu + sum(after[w] - before[w][1] for w in before)
         pids = [pid for pid, _ in before.values()]
         worker_peaks = [peaks.peaks.get(pid, _vm_hwm_mb(pid)) for pid in pids]
     engine.dispose()
     return Run(database, workers, len(results), seconds, cpu / len(results), worker_peaks,
-               _vm_hwm_mb(), start_s, sum(r.error is not None for r in results))
+               _vm_hwm_mb(), start_s, sum(r.error is not None for r in results),
+               main_cpu / len(results))
 
 
 def serial(url: str, database: str, paths: list[Path]) -> Run:
@@ -117,8 +122,9 @@ def serial(url: str, database: str, paths: list[Path]) -> Run:
     results = list(grade_photos(engine, context, paths, reader))
     seconds = time.perf_counter() - began
     engine.dispose()
-    return Run(database, 0, len(results), seconds, (_cpu() - cpu) / len(results), [], _vm_hwm_mb(),
-               failed=sum(r.error is not None for r in results))
+    cpu = (_cpu() - cpu) / len(results)
+    return Run(database, 0, len(results), seconds, cpu, [], _vm_hwm_mb(),
+               failed=sum(r.error is not None for r in results), main_cpu_per_page=cpu)
 
 
 def report(run: Run) -> None:
@@ -126,7 +132,8 @@ def report(run: Run) -> None:
     start = f", cluster start + model load {run.start_s:.1f} s" if run.workers else ""
     workers = ", ".join(f"{m:.0f}" for m in run.worker_peak_mb) or "-"
     print(f"{run.database:10s} {who:24s} {run.pages} pages in {run.seconds:6.1f} s = "
-          f"{run.per_minute:5.0f} pages/min; {run.cpu_per_page:.2f} CPU s/page; peak RSS workers "
+          f"{run.per_minute:5.0f} pages/min; {run.cpu_per_page:.2f} CPU s/page "
+          f"({run.main_cpu_per_page:.2f} here); peak RSS workers "
           f"[{workers}] MB, main {run.main_peak_mb:.0f} MB; {run.failed} failed{start}", flush=True)
 
 
@@ -147,7 +154,9 @@ def main() -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        paths = make_photos(folder, args.photos)
+        # generated in a child process: this process's peak memory is the grading's alone
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            paths = child.submit(make_photos, folder, args.photos).result()
         for database in args.databases.split(","):
             server = None
             if database == "postgresql":
