@@ -188,8 +188,11 @@ def grade_folder(folder: Path, workers: int, models: Path | None = None) -> None
         recognizer = load_reader(models, threads=1)
     with ChildPeaks() as children:
         started = time.perf_counter()
-        results = list(grade_photos(engine, context, paths, recognizer,
-                                    GradeOptions(workers=workers, models_dir=models)))
+        # one worker: in this process; more: a Dask LocalCluster of them (bench/scale.py
+        # measures the engine itself, 1 and 2 workers, SQLite and PostgreSQL)
+        options = GradeOptions(models_dir=models) if workers == 1 else GradeOptions(
+            workers=workers, models_dir=models)
+        results = list(grade_photos(engine, context, paths, recognizer, options))
         elapsed = time.perf_counter() - started
     failed = sum(r.error is not None for r in results)
     own, child = _vm_hwm_mb(), max(children.peaks.values(), default=0.0)

@@ -1,24 +1,18 @@
-"""Running `grade_photo` over files, here or in worker processes: no database, no key lookup.
+"""Running `grade_photo` over files: no database, no key lookup.
 
 `grade_pages` decodes one file (a photo, or a PDF of several pages) and grades each page;
-`map_files` does that for a stream of files, in this process or in `workers` processes (each
-with its own recogniser on one thread), and hands the outcomes back in input order while only
-a few files are in flight. The grading service (grader.grading) decides what to grade and
-stores the outcomes.
+`map_files` does that for a stream of files in this process, and `grade_in_worker` is the task a
+Dask worker runs for one file (grader.cluster sends them). The grading service (grader.grading)
+decides what to grade and stores the outcomes.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TypeVar
 
-from grader.answer_key import AnswerKey, parse_answer_key
+from grader.answer_key import AnswerKey
 from grader.config import DEFAULT_GRADING, GradingConfig
 from grader.errors import GraderError
 from grader.imageio import iter_images
@@ -50,7 +44,7 @@ class FileJob:
 
 @dataclass(frozen=True)
 class GradingSpec:
-    """What every page is graded against; a worker process rebuilds the key from its text."""
+    """What every page is graded against; sent to each cluster worker once per batch."""
 
     key: AnswerKey
     key_text: str
@@ -92,62 +86,32 @@ T = TypeVar("T")
 
 
 def map_files(items: Iterable[tuple[T, FileJob | None]], spec: GradingSpec,
-              reader: Reader | None = None, workers: int = 1,
-              models_dir: str | Path | None = None) -> Iterator[tuple[T, list[PageOutcome]]]:
-    """(item, outcomes) for each (item, job) in input order; a job of None (nothing to grade)
-    gives no outcomes. With workers <= 1 the pages are graded here by `reader` (loaded from
-    `models_dir` when None); otherwise worker processes load their own."""
-    if workers <= 1:
-        reader = reader or load_reader(models_dir)
-        for item, job in items:
-            yield item, ([] if job is None else grade_pages(job, spec, reader))
-        return
-    window: deque[tuple[T, Future | None]] = deque()  # bounded: a big batch is not all in memory
-    # The key travels as its text (workers parse it again), so nothing but plain data is pickled.
-    initargs = (spec.key_text, spec.key.source, list(spec.roster), spec.config, spec.keep_page,
-                models_dir)
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
-        for item, job in items:
-            window.append((item, pool.submit(_grade_in_worker, job) if job is not None else None))
-            while len(window) > 2 * workers:
-                yield _done(window.popleft())
-        while window:
-            yield _done(window.popleft())
+              reader: Reader) -> Iterator[tuple[T, list[PageOutcome]]]:
+    """(item, outcomes) for each (item, job), graded here by `reader`, in input order; a job of
+    None (nothing to grade) gives no outcomes. The parallel path is grader.cluster."""
+    for item, job in items:
+        yield item, ([] if job is None else grade_pages(job, spec, reader))
 
 
-def _done(entry: tuple[T, Future | None]) -> tuple[T, list[PageOutcome]]:
-    item, future = entry
-    return item, (future.result() if future is not None else [])
+# --- on a Dask worker --------------------------------------------------------------------------
+
+_readers: dict[str, Reader] = {}  # per worker process: loaded on its first task, then kept
 
 
-# --- worker processes --------------------------------------------------------------------------
-
-_worker: dict = {}
-
-
-PARENT_POLL_S = 0.5  # how soon a worker notices that the process that started it is gone
+def grade_in_worker(job: FileJob, spec: GradingSpec, models_dir: str | Path | None) -> list[PageOutcome]:
+    """A cluster task (grader.cluster): grade one file with this worker process's recogniser,
+    loaded once (on one thread: a worker is one core's share of the machine)."""
+    return grade_pages(job, spec, worker_reader(models_dir))
 
 
-def _exit_with_parent(parent: int) -> None:
-    """End this worker when its parent dies. A parent killed with SIGKILL cannot stop its pool,
-    and the workers would wait for work forever (issue 22: 38 s later still running); once the
-    parent is gone the kernel hands the worker to another parent, which this thread notices."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
+def worker_reader(models_dir: str | Path | None) -> Reader:
+    """This worker process's recogniser, loaded on first use (`client.run(worker_reader, dir)`
+    loads it on every worker ahead of a batch)."""
+    cache_key = str(models_dir)
+    reader = _readers.get(cache_key)
+    if reader is None:
+        import cv2
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _init_worker(key_text: str, source: str, roster: list[RosterEntry], config: GradingConfig,
-                 keep_page: bool, models_dir: str | Path | None) -> None:
-    _exit_with_parent(os.getppid())
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    key = parse_answer_key(key_text, source=source)
-    _worker["spec"] = GradingSpec(key, key_text, roster, config, keep_page)
-    _worker["reader"] = load_reader(models_dir, threads=1)
-
-
-def _grade_in_worker(job: FileJob) -> list[PageOutcome]:
-    return grade_pages(job, _worker["spec"], _worker["reader"])
+        cv2.setNumThreads(1)
+        reader = _readers[cache_key] = load_reader(models_dir, threads=1)
+    return reader

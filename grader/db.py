@@ -104,6 +104,8 @@ def open_engine(url: str | None = None, *, migrate: bool = True,
         raise StoreError(f"not a database URL: {url!r} (expected e.g. sqlite:///gradebook.db "
                          "or postgresql://user@host/db)") from None
     is_sqlite = parsed.get_backend_name() == "sqlite"
+    if parsed.drivername == "postgresql":  # the driver we ship (SQLAlchemy's default is psycopg2)
+        parsed = parsed.set(drivername="postgresql+psycopg")
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         folder = Path(parsed.database).expanduser().resolve().parent
         if not folder.is_dir():
@@ -114,8 +116,8 @@ def open_engine(url: str | None = None, *, migrate: bool = True,
                                  f"folder {folder} does not exist")
         sqlite_file.check_gradebook_file(Path(parsed.database).expanduser(), describe(url))
     try:
-        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s} if is_sqlite
-                                  else {})
+        engine = sa.create_engine(parsed, connect_args={"timeout": busy_timeout_s} if is_sqlite
+                                  else {"connect_timeout": int(busy_timeout_s)})
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"cannot open the gradebook {describe(url)}: {error}") from None
     if is_sqlite:

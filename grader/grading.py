@@ -9,8 +9,10 @@ its own write transaction (a crash never leaves half a page); a photo already gr
 SHA-256, same PDF page) is not graded again, its stored result is returned; when another process
 stores the same photo between our check and our insert, its result stands. A page that fails is
 recorded with its reason and the batch goes on. `GradeOptions` keeps a failed photo's bytes for a
-retry and a thumbnail of each registered page (the app), or grades in worker processes (the
-command line); grader.batch runs the pages, this module decides what to grade and stores it.
+retry and a thumbnail of each registered page (the app), or grades on a Dask cluster (grader.
+cluster: `grade --workers N`, `--cluster`, the API's jobs); grader.batch runs the pages, this
+module decides what to grade and stores each page as it comes back. Re-running a batch after a
+crash grades only what is missing: the pages already stored come back with already_graded.
 
 Which answer key version applies, wherever the grading starts:
 
@@ -31,14 +33,15 @@ overrides kept) without the photos.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from grader import db, store
+from grader import cluster, db, store
 from grader.answer_key import AnswerKey, Question, parse_answer_key
 from grader.batch import FileJob, GradingSpec, PageOutcome, map_files
 from grader.config import DEFAULT_GRADING, GradingConfig
@@ -49,7 +52,7 @@ from grader.limits import KEY
 from grader.normalize import normalize
 from grader.orm import Answer, KeyVersion, Submission
 from grader.paths import ANSWER_KEYS_DIR
-from grader.reader import Reader
+from grader.reader import Reader, load_reader
 from grader.roster import RosterEntry
 from grader.scoring import (
     DEFAULT_CONFIG,
@@ -171,12 +174,21 @@ class Photo:
 class GradeOptions:
     """keep_photo: a photo that fails is kept in the FileStore for a retry (the app).
     keep_page: a thumbnail of each registered page is kept in the FileStore (the app).
-    workers: grading processes (each loads its recogniser from models_dir; None: models/)."""
+    Where the pages are graded (grader.cluster): on `client` (an open distributed.Client, e.g.
+    the API's, kept across batches); else on the scheduler at `cluster`; else on a LocalCluster
+    of `workers` processes started for this batch; else (workers None) here, by the reader.
+    models_dir: the recogniser's folder (None: models/), here or on the workers."""
 
     keep_photo: bool = False
     keep_page: bool = False
-    workers: int = 1
+    workers: int | None = None
+    cluster: str | None = None
+    client: Any = None
     models_dir: str | Path | None = None
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.client is not None or bool(self.cluster) or self.workers is not None
 
 
 @dataclass
@@ -202,6 +214,7 @@ class _File:
     """A file read for grading: its label, bytes and digest, and its pages already stored."""
 
     label: str
+    index: int = 0  # position in the batch: results come back in input order
     data: bytes = b""
     digest: str | None = None
     stored: dict[int, PageResult] = field(default_factory=dict)
@@ -220,20 +233,48 @@ def grade_photos(engine: Engine, context: GradingContext, photos: Iterable[str |
                  on_done: Callable[[], None] | None = None) -> Iterator[PageResult]:
     """Grade photo/PDF files into the gradebook, one result per page in input order.
 
-    `reader` grades in this process (loaded from options.models_dir when None); with
-    options.workers > 1 worker processes load their own. `files` is where keep_photo and
-    keep_page keep theirs. `on_done` is called after each file (a progress bar)."""
+    Pages are graded here by `reader` (loaded from options.models_dir when None), or on a Dask
+    cluster when the options name one (grader.cluster), each page stored as its grading comes
+    back. `files` is where keep_photo and keep_page keep theirs. `on_done` is called after each
+    file (a progress bar)."""
     spec = GradingSpec(context.key, context.key_text, context.roster, context.config,
                        options.keep_page and files is not None)
-    read = (_read_file(engine, context, photo) for photo in photos)
-    for file, outcomes in map_files(((f, f.job()) for f in read), spec, reader,
-                                    options.workers, options.models_dir):
-        yield from _store_file(engine, context, file, outcomes, options, files)
-        if on_done:
-            on_done()
+    read = (_read_file(engine, context, photo, index) for index, photo in enumerate(photos))
+    jobs = ((f, f.job()) for f in read)
+    with _graded(jobs, spec, reader, options) as graded:
+        yield from _in_input_order(
+            _store_file(engine, context, file, outcomes, options, files, on_done)
+            for file, outcomes in graded)
 
 
-def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Photo) -> _File:
+@contextmanager
+def _graded(jobs: Iterator[tuple[_File, FileJob | None]], spec: GradingSpec, reader: Reader | None,
+            options: GradeOptions) -> Iterator[Iterator[tuple[_File, list[PageOutcome]]]]:
+    """The files' outcomes, graded here (input order) or on the options' cluster (completion
+    order), the cluster opened for the batch when the options do not hand one in."""
+    if not options.on_cluster:
+        yield map_files(jobs, spec, reader or load_reader(options.models_dir))
+    elif options.client is not None:
+        yield cluster.grade_on_cluster(options.client, jobs, spec, options.models_dir)
+    else:
+        with cluster.connect(options.workers, options.cluster) as client:
+            yield cluster.grade_on_cluster(client, jobs, spec, options.models_dir)
+
+
+def _in_input_order(stored: Iterable[tuple[int, list[PageResult]]]) -> Iterator[PageResult]:
+    """Each file's results once those of every file before it are out. Only the small result
+    dicts wait here (the photos and crops are stored and gone)."""
+    waiting: dict[int, list[PageResult]] = {}
+    expected = 0
+    for index, results in stored:
+        waiting[index] = results
+        while expected in waiting:
+            yield from waiting.pop(expected)
+            expected += 1
+
+
+def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Photo,
+               index: int = 0) -> _File:
     if isinstance(photo, Photo):  # bytes from the network: its name is a label, never opened
         label, data = photo.name, photo.data
     else:
@@ -241,12 +282,12 @@ def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Phot
         try:
             data = read_file(photo)  # its size checked before it is read (grader.limits)
         except ImageUnreadable as error:
-            return _File(label, error=str(error))
+            return _File(label, index, error=str(error))
     digest = store.photo_hash(data)
     with db.read_session(engine) as session:
         stored = {page: _stored_result(submission, label) for page, submission in
                   store.graded_pages(session, context.key.id, digest).items()}
-    return _File(label, data, digest, stored)
+    return _File(label, index, data, digest, stored)
 
 
 def _stored_result(submission: Submission, label: str) -> PageResult:
@@ -259,8 +300,18 @@ def _is_pdf(data: bytes) -> bool:
 
 
 def _store_file(engine: Engine, context: GradingContext, file: _File,
-                outcomes: list[PageOutcome], options: GradeOptions,
-                files: FileStore | None) -> Iterator[PageResult]:
+                outcomes: list[PageOutcome], options: GradeOptions, files: FileStore | None,
+                on_done: Callable[[], None] | None = None) -> tuple[int, list[PageResult]]:
+    """Store a file's graded pages (each in its own transaction): (its index, its results)."""
+    results = list(_stored_pages(engine, context, file, outcomes, options, files))
+    if on_done:
+        on_done()
+    return file.index, results
+
+
+def _stored_pages(engine: Engine, context: GradingContext, file: _File,
+                  outcomes: list[PageOutcome], options: GradeOptions,
+                  files: FileStore | None) -> Iterator[PageResult]:
     if file.error is not None or file.digest is None:
         yield PageResult(file.label, None, 0, error=file.error)
         return
@@ -281,10 +332,22 @@ def _record_failure(engine: Engine, context: GradingContext, file: _File, outcom
     assert file.digest is not None and outcome.error is not None
     if options.keep_photo and files is not None:
         files.save_photo(file.digest, file.data)
-    with db.write_session(engine) as session:
-        store.record_failed_photo(session, context.key.id, file.digest, outcome.error,
-                                  outcome.source_page, outcome.label,
-                                  store.key_version(session, context.key_version_id))
+    try:
+        with db.write_session(engine) as session:
+            store.record_failed_photo(session, context.key.id, file.digest, outcome.error,
+                                      outcome.source_page, outcome.label,
+                                      store.key_version(session, context.key_version_id))
+    except StoreError:
+        # Another process recorded (or graded) the same page at the same moment (a server
+        # database; the unique constraint caught it): a graded result stands, else ours is said.
+        existing = _stored_page(engine, context, file.digest, outcome.source_page)
+        if existing is None:
+            with db.read_session(engine) as session:
+                if store.find_submission(session, context.key.id, file.digest,
+                                         outcome.source_page) is None:
+                    raise
+        else:
+            return _stored_result(existing, outcome.label)
     return PageResult(outcome.label, file.digest, outcome.source_page, error=outcome.error)
 
 
@@ -305,11 +368,16 @@ def _save(engine: Engine, context: GradingContext, digest: str, outcome: PageOut
     except StoreError:
         # Another process stored the same photo between our check and our insert (a server
         # database has no BEGIN IMMEDIATE; the unique constraint caught it): its result stands.
-        with db.read_session(engine) as session:
-            existing = store.graded_pages(session, context.key.id, digest).get(outcome.source_page)
-            if existing is None:
-                raise
-            return _stored_result(existing, outcome.label)
+        existing = _stored_page(engine, context, digest, outcome.source_page)
+        if existing is None:
+            raise
+        return _stored_result(existing, outcome.label)
+
+
+def _stored_page(engine: Engine, context: GradingContext, digest: str,
+                 source_page: int) -> Submission | None:
+    with db.read_session(engine) as session:
+        return store.graded_pages(session, context.key.id, digest).get(source_page)
 
 
 def retry_failed(engine: Engine, context: GradingContext, files: FileStore,

@@ -10,8 +10,11 @@ submissions         one per graded page image: photo hash (unique per assignment
 answers             one per question of a submission: crops, reading, confidence, likelihoods,
                     verdict, points, status auto/review/blank/teacher, margin
 overrides           every teacher correction of an answer: old/new points and verdict, reason, when
+jobs                a batch handed to the API (POST /jobs): assignment, state, progress, results
+job_files           the files of a job (their bytes until the job is done), in upload order
 
-Schema changes go through Alembic (grader/migrations); revision 0001 creates exactly these tables.
+Schema changes go through Alembic (grader/migrations); revision 0001 creates the first five
+tables, 0023 the jobs.
 """
 
 from __future__ import annotations
@@ -161,3 +164,33 @@ class Override(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     answer: Mapped[Answer] = relationship(back_populates="overrides")
+
+
+class Job(Base):
+    """A batch graded in the background (POST /jobs); its state lives here so that a restarted
+    server finishes it (grader.jobs)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # a random hex id
+    assignment_id: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(10), default="queued")  # queued|running|done|failed
+    files: Mapped[int] = mapped_column(Integer, default=0)
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list | None] = mapped_column(JSON, nullable=True)  # when done: per page
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class JobFile(Base):
+    """One uploaded file of a job (a photo or PDF; a zip's members each become one)."""
+
+    __tablename__ = "job_files"
+    __table_args__ = (UniqueConstraint("job_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500))
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # emptied once the job is done

@@ -8,6 +8,8 @@ GRADER_DEMO             "0" keeps the app from seeding the demo into an empty gr
 GRADER_API_TOKEN        bearer token of the REST API; unset or empty: no token
 GRADER_APP_PASSWORD     the app's password; unset or empty: the app serves this machine only
 GRADER_API_MAX_BODY_MB  largest request body of the REST API, in MB (default 20)
+GRADER_CLUSTER          a Dask scheduler's address (tcp://host:8786) that batches are graded on;
+                        unset: `grade --workers N` starts its own (grader.cluster)
 GRADER_CACHE_DIR        downloaded training sources and rendered data sets; unset:
                         $XDG_CACHE_HOME/grader (~/.cache/grader)
 
@@ -38,6 +40,7 @@ class Settings:
     api_token: str | None = None
     app_password: str | None = None
     api_max_body_mb: str | None = None  # as set; parsed by api_max_body_bytes()
+    cluster: str | None = None  # a Dask scheduler's address
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -52,6 +55,7 @@ class Settings:
             api_token=env.get("GRADER_API_TOKEN") or None,
             app_password=env.get("GRADER_APP_PASSWORD") or None,
             api_max_body_mb=env.get("GRADER_API_MAX_BODY_MB") or None,
+            cluster=env.get("GRADER_CLUSTER") or None,
         )
 
     def api_max_body_bytes(self) -> int:

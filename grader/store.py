@@ -28,9 +28,10 @@ import hashlib
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 
 from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from grader.answer_key import AnswerKey, parse_answer_key
@@ -82,8 +83,27 @@ def _ensure_student(session: Session, student_id: str) -> None:
     # A per-student sheet's QR names a student the roster may not hold yet; keep the page and
     # create the student with the id as name rather than drop the identification.
     if session.get(Student, student_id) is None:
-        session.add(Student(id=student_id, name=student_id, class_name=""))
-        session.flush()
+        _insert_once(session, Student(id=student_id, name=student_id, class_name=""),
+                     lambda: session.get(Student, student_id))
+
+
+R = TypeVar("R")
+
+
+def _insert_once(session: Session, row: R, find: Callable[[], R | None]) -> R:
+    """Insert `row`, or take the twin another transaction inserted first. On a server database
+    two graders can create the same assignment or student at the same moment (nothing like
+    SQLite's BEGIN IMMEDIATE queues them); the unique key decides, in a savepoint so our own
+    transaction goes on, and the loser reads the winner's row."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = find()
+        if existing is None:
+            raise
+        return existing
+    return row
 
 
 # --- answer keys -------------------------------------------------------------------------------
@@ -101,9 +121,8 @@ def save_answer_key(session: Session, yaml_text: str, source: str = "<answer key
     key = parse_answer_key(yaml_text, source=source)
     assignment = session.get(Assignment, key.id)
     if assignment is None:
-        assignment = Assignment(id=key.id, title=key.title)
-        session.add(assignment)
-        session.flush()
+        assignment = _insert_once(session, Assignment(id=key.id, title=key.title),
+                                  lambda: session.get(Assignment, key.id))
     latest = latest_key_version(session, key.id)
     digest = _text_hash(yaml_text)
     if latest is not None and latest.sha256 == digest:
@@ -111,9 +130,13 @@ def save_answer_key(session: Session, yaml_text: str, source: str = "<answer key
     assignment.title = key.title
     version = KeyVersion(assignment_id=key.id, version=(latest.version + 1 if latest else 1),
                          yaml_text=yaml_text, sha256=digest)
-    session.add(version)
-    session.flush()
-    return version
+    # Two graders storing the same new key at once: the second takes the first's version.
+    return _insert_once(session, version, lambda: _same_latest(session, key.id, digest))
+
+
+def _same_latest(session: Session, assignment_id: str, digest: str) -> KeyVersion | None:
+    latest = latest_key_version(session, assignment_id)
+    return latest if latest is not None and latest.sha256 == digest else None
 
 
 def latest_key_version(session: Session, assignment_id: str) -> KeyVersion | None:

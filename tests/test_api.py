@@ -1,8 +1,10 @@
 """The REST API, end to end: the real server (`python -m grader serve-api`) in a subprocess on a
 free loopback port, spoken to over HTTP with httpx; the real recogniser from models/.
 
-Two servers run for the whole session: one with an API token and one without (auth on and off).
-Both cap the body at 1 MB so the size limit is exercised with small uploads.
+Two servers run for the whole session: one with an API token and one without (auth on and off),
+both on an SQLite gradebook; the grading and gradebook tests run on the open one and on a third,
+open, on a PostgreSQL database of the session's throwaway server (conftest.postgres_server).
+All cap the body at 1 MB so the size limit is exercised with small uploads.
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ def server_env(token: str | None, db_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(folder: Path, token: str | None) -> Iterator[str]:
-    """Run `python -m grader serve-api` until the block ends; yields its base URL."""
+def serve(folder: Path, token: str | None, db_url: str | None = None) -> Iterator[str]:
+    """Run `python -m grader serve-api` until the block ends (its gradebook: `db_url`, else
+    gradebook.db in `folder`); yields its base URL."""
     port = free_port()
     log_path = folder / "server.log"
-    env = server_env(token, f"sqlite:///{folder / 'gradebook.db'}")
+    env = server_env(token, db_url or f"sqlite:///{folder / 'gradebook.db'}")
 
     command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port),
                "--max-body-mb", str(BODY_LIMIT_MB), "--log-level", "warning"]
@@ -110,6 +113,26 @@ def open_url(open_folder: Path) -> Iterator[str]:
 def secured_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve(tmp_path_factory.mktemp("api-secured"), token=TOKEN) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_served(tmp_path_factory: pytest.TempPathFactory, postgres_server) -> Iterator[tuple[str, str]]:
+    """An open server on a PostgreSQL gradebook: (its URL, the database's URL)."""
+    db_url = postgres_server.database("api")
+    with serve(tmp_path_factory.mktemp("api-postgres"), token=None, db_url=db_url) as url:
+        yield url, db_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def grading(request, open_url: str, open_folder: Path) -> Iterator[tuple[httpx.Client, str]]:
+    """A client of an open server and the URL of the gradebook it writes: the SQLite one, then
+    the PostgreSQL one."""
+    if request.param == "sqlite":
+        url, db_url = open_url, f"sqlite:///{open_folder / 'gradebook.db'}"
+    else:
+        url, db_url = request.getfixturevalue("postgres_served")
+    with httpx.Client(base_url=url, timeout=30) as c:
+        yield c, db_url
 
 
 @pytest.fixture()
@@ -432,7 +455,9 @@ def grade_cli(tmp_path: Path, photo: Path) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_grade_matches_the_cli_and_stores_once(client: httpx.Client, sheet_photo: Path, tmp_path: Path) -> None:
+def test_grade_matches_the_cli_and_stores_once(grading: tuple[httpx.Client, str], sheet_photo: Path,
+                                               tmp_path: Path) -> None:
+    client, _ = grading
     files = [("photos", ("../../etc/s01.jpg", sheet_photo.read_bytes(), "image/jpeg")),
              ("photos", ("notes.txt", b"not a photo at all", "text/plain"))]
     first = client.post("/grade", data={"assignment": ARITHMETIC}, files=files)
@@ -453,8 +478,9 @@ def test_grade_matches_the_cli_and_stores_once(client: httpx.Client, sheet_photo
     assert listed[ARITHMETIC]["graded_pages"] == 1 and listed[ARITHMETIC]["in_gradebook"] is True
 
 
-def test_gradebook_csv_is_the_export_format(client: httpx.Client, open_folder: Path, sheet_photo: Path,
+def test_gradebook_csv_is_the_export_format(grading: tuple[httpx.Client, str], sheet_photo: Path,
                                             tmp_path: Path) -> None:
+    client, db_url = grading
     response = client.post("/grade", data={"assignment": ARITHMETIC},
                            files={"photos": ("s01.jpg", sheet_photo.read_bytes(), "image/jpeg")})
     assert response.status_code == 200, response.text
@@ -462,10 +488,9 @@ def test_gradebook_csv_is_the_export_format(client: httpx.Client, open_folder: P
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv.headers["content-disposition"]
     # The CLI's export of the very database the server writes gives the same bytes.
-    server_db = open_folder / "gradebook.db"
     out = tmp_path / "export.csv"
     subprocess.run([sys.executable, "-m", "grader", "export", "--assignment", ARITHMETIC,
-                    "--db", f"sqlite:///{server_db}", "--out", str(out)],
+                    "--db", db_url, "--out", str(out)],
                    cwd=REPO_ROOT, env=server_env(None, ""), check=True, capture_output=True, timeout=120)
     assert csv.content == out.read_bytes()
     assert csv.content.startswith("\ufeff".encode()) and b"s01" in csv.content
@@ -473,11 +498,12 @@ def test_gradebook_csv_is_the_export_format(client: httpx.Client, open_folder: P
     assert long.status_code == 200 and b"question" in long.content.splitlines()[0]
 
 
-def test_grade_uses_the_key_as_edited_in_the_gradebook(client: httpx.Client, open_folder: Path,
+def test_grade_uses_the_key_as_edited_in_the_gradebook(grading: tuple[httpx.Client, str],
                                                       sheet_photo: Path) -> None:
     from grader import db, store
     from grader.paths import ANSWER_KEYS_DIR
 
+    client, db_url = grading
     files = {"photos": ("s01.jpg", sheet_photo.read_bytes(), "image/jpeg")}
     assert client.post("/grade", data={"assignment": ARITHMETIC}, files=files).status_code == 200
     import yaml
@@ -485,7 +511,7 @@ def test_grade_uses_the_key_as_edited_in_the_gradebook(client: httpx.Client, ope
     data = yaml.safe_load((ANSWER_KEYS_DIR / f"{ARITHMETIC}.yaml").read_text(encoding="utf-8"))
     data["title"] = "Edited in the app: " + data["title"]
     edited = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-    engine = db.open_engine(f"sqlite:///{open_folder / 'gradebook.db'}")
+    engine = db.open_engine(db_url)
     with db.write_session(engine) as session:
         edited_version = store.save_answer_key(session, edited, "the app").version
     engine.dispose()

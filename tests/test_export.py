@@ -1,4 +1,5 @@
-"""CSV export and the export/regrade commands on real SQLite files."""
+"""CSV export and the export/regrade commands on a real SQLite file and a real PostgreSQL
+database (conftest.gradebook_url)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def test_safe_cell(value, cell):
 
 
 @pytest.fixture
-def gradebook_db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'g.db'}"
+def gradebook_db(gradebook_url):
+    url = gradebook_url
     engine = db.open_engine(url)
     key = load_answer_key(KEY_PATH)
     with db.write_session(engine) as session:

@@ -226,7 +226,8 @@ def test_a_name_not_on_the_roster_is_never_given_to_another_student(tmp_path, ur
     assert result["student"] is None
 
 
-def test_key_change_regrades_and_keeps_overrides(photos, url, tmp_path, capsys):
+def test_key_change_regrades_and_keeps_overrides(photos, gradebook_url, tmp_path, capsys):
+    url = gradebook_url  # SQLite, then PostgreSQL
     key = KEYS[ARITHMETIC]
     path, written = one(photos, ARITHMETIC, "mixed")
     _, [before] = grade(["--key", ARITHMETIC, "--db", url, str(path)], capsys)

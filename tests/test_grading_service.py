@@ -1,4 +1,4 @@
-"""The grading service (grader.grading) on real SQLite files: the one rule for which answer key
+"""The grading service (grader.grading) on real SQLite files and PostgreSQL: the one rule for which answer key
 version applies, failed photos recorded and kept for a retry, and the shared vocabulary and
 settings every edge reads."""
 
@@ -7,12 +7,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 from grader import charset, db, store
-from grader.answer_key import load_answer_key
 from grader.cli import main
 from grader.errors import AnswerKeyInvalid, GraderError
 from grader.files import FileStore
@@ -29,9 +27,7 @@ from grader.paths import ANSWER_KEYS_DIR
 from grader.reader import load_reader
 from grader.scoring import ScoredAnswer
 from grader.settings import Settings
-from grader.simulate import PhotoParams, fill_answers, simulate_photo
 from grader.vocab import Kind, Mode, Status, Verdict
-from grader.worksheet import render_page
 
 KEY_ID = "arithmetic-basics"
 
@@ -45,8 +41,8 @@ def keys_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = db.open_engine(f"sqlite:///{tmp_path / 'gradebook.db'}")
+def engine(gradebook_url):
+    engine = db.open_engine(gradebook_url)
     yield engine
     engine.dispose()
 
@@ -140,28 +136,6 @@ def test_settings_come_from_the_environment():
     assert Settings.from_env({"GRADER_CACHE_DIR": "/c"}).cache_dir == Path("/c")
     with pytest.raises(GraderError, match="GRADER_API_MAX_BODY_MB must be a number"):
         Settings.from_env({"GRADER_API_MAX_BODY_MB": "lots"}).api_max_body_bytes()
-
-
-def test_worker_processes_grade_as_this_process_does(engine, keys_dir, tmp_path):
-    """The same photos graded here and by two worker processes give the same stored results."""
-    key = load_answer_key(keys_dir / f"{KEY_ID}.yaml")
-    paths = []
-    for seed in (1, 2, 3):
-        rng = np.random.default_rng(seed)
-        answers = {q.id: q.answers[0] for q in key.questions if rng.uniform() < 0.7}
-        sheet = fill_answers(render_page(key, 1, f"s{seed}"), key, 1, answers, rng)
-        paths.append(tmp_path / f"s{seed}.jpg")
-        paths[-1].write_bytes(simulate_photo(sheet, rng, PhotoParams.random(rng, 0.3)).jpeg)
-    here = [r.as_json() for r in grade_photos(engine, prepare(engine, KeyRef(KEY_ID), keys_dir=keys_dir),
-                                               paths)]
-    other = db.open_engine(f"sqlite:///{tmp_path / 'workers.db'}")
-    context = prepare(other, KeyRef(KEY_ID), keys_dir=keys_dir)
-    done = []
-    workers = [r.as_json() for r in grade_photos(other, context, paths, options=GradeOptions(workers=2),
-                                                  on_done=lambda: done.append(1))]
-    other.dispose()
-    assert workers == here and len(done) == 3
-    assert [r["student"] for r in here] == ["s1", "s2", "s3"]
 
 
 def test_grade_command_says_when_a_differing_key_file_was_not_used(keys_dir, tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""The gradebook store on real SQLite files: schema and migrations, keys, idempotent saving,
-review queries, overrides, regrade, gradebook rows, concurrency and clear errors."""
+"""The gradebook store on real SQLite files and a real PostgreSQL server (the `gradebook_url`
+fixture runs each test on both): schema and migrations, keys, idempotent saving, review queries,
+overrides, regrade, gradebook rows, concurrency and clear errors."""
 
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ def key():
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = db.open_engine(f"sqlite:///{tmp_path / 'gradebook.db'}")
+def engine(gradebook_url):
+    engine = db.open_engine(gradebook_url)
     yield engine
     engine.dispose()
 
@@ -69,11 +70,25 @@ def all_right(key):
 
 # --- schema ------------------------------------------------------------------------------------
 
-def test_new_database_has_the_schema_in_wal_mode_with_foreign_keys(engine):
-    assert db.schema_revision(engine) == "0001"
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(db.MIGRATIONS_DIR)).get_current_head()
+
+
+def test_new_database_has_the_schema_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = db.open_engine(f"sqlite:///{tmp_path / 'gradebook.db'}")
+    assert db.schema_revision(engine) == head_revision()
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_the_migrations_build_an_empty_postgresql_database(postgres_server):
+    engine = db.open_engine(postgres_server.empty_database())
+    assert db.schema_revision(engine) == head_revision()
+    engine.dispose()
 
 
 def test_migration_matches_the_orm(engine):
@@ -85,8 +100,8 @@ def test_migration_matches_the_orm(engine):
     assert diff == []
 
 
-def test_reopening_keeps_the_data(tmp_path, key):
-    url = f"sqlite:///{tmp_path / 'g.db'}"
+def test_reopening_keeps_the_data(gradebook_url, key):
+    url = gradebook_url
     engine = db.open_engine(url)
     save(engine, key, graded_page(key, all_right(key), "s1"), "a" * 64)
     engine.dispose()
@@ -273,8 +288,8 @@ def _writer_process(url: str, worker: int, count: int) -> None:
     engine.dispose()
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+def test_two_processes_writing_at_once_lose_nothing(gradebook_url):
+    url = gradebook_url
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_writer_process, args=(url, w, 15)) for w in range(2)]
     for w in workers:
@@ -345,6 +360,15 @@ def test_a_locked_database_gives_a_clear_error_and_loses_nothing(tmp_path, key):
 def test_bad_database_urls(tmp_path, make, message):
     with pytest.raises(StoreError, match=message):
         db.open_engine(make(tmp_path))
+
+
+def test_a_postgresql_server_that_does_not_answer_gives_a_clear_error():
+    from tests.servers import free_port
+
+    url = f"postgresql://grader:secret@127.0.0.1:{free_port()}/gradebook"
+    with pytest.raises(StoreError, match=r"grader:\*\*\*@127.0.0.1.*refused|connection") as caught:
+        db.open_engine(url)
+    assert "secret" not in str(caught.value)
 
 
 def test_a_file_that_is_not_a_gradebook(tmp_path):

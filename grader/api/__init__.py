@@ -21,6 +21,9 @@ size), runtime (shared recogniser, batcher, engine, limiters), inputs (request p
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -41,13 +44,22 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The API app; `settings` default to the environment (ApiSettings.from_env)."""
     # The docs' scripts and styles come from the fastapi-offline package, not a CDN: /docs and
     # /redoc work on a school network without internet.
+    state = ApiState.create(settings or ApiSettings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.jobs.start()  # takes up the jobs a stopped server left unfinished
+        yield
+        state.jobs.stop()
+
     app = FastAPIOffline(
+        lifespan=lifespan,
         title="Homework grader API",
         version="1.0",
         description="Read handwriting, grade worksheet photos and fetch gradebooks. "
         "Send `Authorization: Bearer <GRADER_API_TOKEN>` on every call except /health.",
     )
-    app.state.api = ApiState.create(settings or ApiSettings.from_env())
+    app.state.api = state
     app.add_middleware(BodyLimit, limit=app.state.api.settings.max_body_bytes,
                        timeout_s=app.state.api.settings.body_timeout_s)
     install_error_handlers(app)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from grader import db, export, store
+from grader import db, export, jobs, store
 from grader.answer_key import AnswerKey, load_answer_key
 from grader.api.errors import ApiError
 from grader.api.inputs import checked_assignment_id, decode_crop, grade_input, ocr_input
@@ -23,12 +23,15 @@ from grader.api.runtime import ApiState, SharedEngine, SharedRecognizer
 from grader.api.schemas import (
     ERROR_RESPONSES,
     GRADE_BODY_SCHEMA,
+    JOBS_BODY_SCHEMA,
     OCR_BODY_SCHEMA,
     AssignmentInfo,
     AssignmentList,
     ErrorBody,
     GradeResponse,
     Health,
+    JobAccepted,
+    JobStatus,
     OcrResult,
 )
 from grader.api.settings import ApiSettings
@@ -113,6 +116,10 @@ async def grade(request: Request) -> JSONResponse:
     Multipart form: `assignment` (the answer key's id) and one or more `photos`. The results
     are those of `python -m grader grade --json`, one per photo or PDF page, in upload order;
     a photo that fails gives `{"photo", "error"}` and the others are still graded.
+
+    For small requests: the answer comes when every photo is graded, and one request holds at
+    most the body limit (GRADER_API_MAX_BODY_MB, default 20 MB) and 200 files. A class's batch
+    goes to POST /jobs, which answers at once.
     """
     api = state(request)
     assignment_id, uploads = await grade_input(request, api.settings.max_files_per_request)
@@ -120,6 +127,56 @@ async def grade(request: Request) -> JSONResponse:
         _grade_uploads, api.settings, api.engine, api.recognizer, assignment_id, uploads, limiter=api.grading
     )
     return JSONResponse(body)
+
+
+@guarded.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={404: {"model": ErrorBody, "description": "Unknown assignment"}, **ERROR_RESPONSES,
+               503: {"model": ErrorBody, "description": "Database unavailable"}},
+    openapi_extra={"requestBody": JOBS_BODY_SCHEMA},
+    tags=["grading"],
+)
+async def submit_job(request: Request) -> JSONResponse:
+    """Queue photos, PDFs or zips of them for grading in the background; answers 202 with the
+    job's id at once. Multipart form as for POST /grade. The job is kept in the gradebook, so a
+    server restarted mid-job finishes it; GET /jobs/{id} gives its progress and results."""
+    api = state(request)
+    assignment_id, uploads = await grade_input(request, api.settings.max_files_per_request)
+    job_id = await anyio.to_thread.run_sync(_submit, api.settings, api.engine, assignment_id, uploads)
+    api.jobs.add(job_id)
+    view = await anyio.to_thread.run_sync(jobs.view, api.engine.get(), job_id)
+    return JSONResponse(JobAccepted(id=job_id, state=view.state, files=view.files).model_dump(),
+                        status_code=202, headers={"Location": f"/jobs/{job_id}"})
+
+
+@guarded.get(
+    "/jobs/{job_id}",
+    response_model=JobStatus,
+    responses={404: {"model": ErrorBody, "description": "Unknown job"}},
+    tags=["grading"],
+)
+async def job_status(request: Request, job_id: str) -> JSONResponse:
+    """A job's state (queued, running, done, failed), how many of its files are graded, and
+    when done its results: one per photo or PDF page, in upload order, as POST /grade gives."""
+    try:
+        view = await anyio.to_thread.run_sync(jobs.view, state(request).engine.get(), job_id)
+    except jobs.JobNotFound as error:
+        raise ApiError(404, str(error)) from None
+    return JSONResponse({"success": True, **view.as_json()})
+
+
+def _submit(settings: ApiSettings, shared_engine: SharedEngine, assignment_id: str,
+            uploads: list[Photo]) -> str:
+    """Check the assignment's key exists (a 404 now rather than a failed job later) and store
+    the job with its files."""
+    engine = shared_engine.get()
+    try:
+        prepare(engine, KeyRef(assignment_id), keys_dir=settings.answer_keys_dir, config=settings.grading)
+    except KeyNotFound as error:
+        raise ApiError(404, str(error)) from None
+    return jobs.submit(engine, assignment_id, uploads)
 
 
 @guarded.get("/assignments", response_model=AssignmentList, tags=["grading"])

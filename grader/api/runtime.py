@@ -1,24 +1,31 @@
 """What the endpoints share, each created once: the recogniser (loaded lazily, under a lock),
-the batcher that reads concurrent /ocr crops together, the gradebook engine, and the limiters
-that keep CPU-heavy work within the machine's cores."""
+the batcher that reads concurrent /ocr crops together, the gradebook engine, the limiters that
+keep CPU-heavy work within the machine's cores, and the runner of background jobs."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import queue
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import anyio
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from grader import db
+from grader import cluster, db, jobs
 from grader.api.settings import ApiSettings
 from grader.errors import (
+    GraderError,
     ModelUnavailable,
 )
+from grader.grading import GradeOptions, KeyRef, prepare
 from grader.reader import Read, Reader, load_reader
+
+log = logging.getLogger("grader.api")
 
 
 class SharedRecognizer:
@@ -120,6 +127,76 @@ class SharedEngine:
         return self._engine
 
 
+class JobRunner:
+    """Runs the API's jobs one after another in a thread of its own, on the same engine as
+    every batch: the shared recogniser here, or the Dask cluster of the settings (`cluster`, or
+    `workers` local processes, opened on the first job and kept). On start it takes up the jobs
+    a stopped server left queued or half done (their state is in the gradebook)."""
+
+    def __init__(self, settings: ApiSettings, engine: "SharedEngine", recognizer: SharedRecognizer) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._recognizer = recognizer
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._resources = ExitStack()
+        self._client: Any = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._work, name="grader-jobs", daemon=True)
+        self._thread.start()
+
+    def add(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
+    def stop(self) -> None:
+        """Stop after the current job (an unfinished one is taken up at the next start)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=2)  # a daemon: a running job is taken up at the next start
+        self._resources.close()
+
+    def _work(self) -> None:
+        try:
+            for unfinished in jobs.unfinished(self._engine.get()):
+                self._queue.put(unfinished)
+        except GraderError as error:  # e.g. a damaged gradebook: /health still answers
+            log.warning("cannot look for unfinished jobs: %s", error)
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            try:
+                self._run(job_id)
+            except Exception as error:  # noqa: BLE001 - the runner must outlive one bad job
+                log.exception("job %s failed", job_id)
+                try:
+                    jobs.fail(self._engine.get(), job_id, f"the job stopped: {error}")
+                except GraderError:
+                    pass
+
+    def _run(self, job_id: str) -> None:
+        engine = self._engine.get()
+        job = jobs.view(engine, job_id)
+        try:
+            context = prepare(engine, KeyRef(job.assignment), keys_dir=self._settings.answer_keys_dir,
+                              config=self._settings.grading)
+        except GraderError as error:
+            jobs.fail(engine, job_id, str(error))
+            return
+        if self._settings.cluster or self._settings.workers:
+            jobs.run(engine, job_id, context, options=GradeOptions(
+                client=self._cluster(), models_dir=self._settings.models_dir))
+        else:
+            jobs.run(engine, job_id, context, reader=self._recognizer.get())
+
+    def _cluster(self) -> Any:
+        if self._client is None:
+            self._client = self._resources.enter_context(
+                cluster.connect(self._settings.workers, self._settings.cluster))
+        return self._client
+
+
 @dataclass
 class ApiState:
     """What the endpoints share: settings, the recogniser and gradebook (each opened once),
@@ -131,18 +208,21 @@ class ApiState:
     inference: anyio.CapacityLimiter
     grading: anyio.CapacityLimiter
     batcher: CropBatcher
+    jobs: JobRunner
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiState":
         recognizer = SharedRecognizer(settings)
+        engine = SharedEngine(settings)
         return cls(
             settings,
             recognizer,
-            SharedEngine(settings),
+            engine,
             # More decodes at once than cores only adds queueing.
             anyio.CapacityLimiter(settings.max_parallel_inference),
             # One grading batch at a time: 12-megapixel photos are memory-heavy, and the
             # gradebook has one writer anyway.
             anyio.CapacityLimiter(1),
             CropBatcher(recognizer, settings.max_parallel_inference),
+            JobRunner(settings, engine, recognizer),
         )

@@ -61,6 +61,25 @@ class GradeResponse(BaseModel):
     results: list[PhotoResult]
 
 
+class JobAccepted(BaseModel):
+    success: Literal[True] = True
+    id: str = Field(description="the job's id: GET /jobs/{id} for its progress and results")
+    state: str = Field(description="queued")
+    files: int = Field(description="photos and PDFs in the job (a zip's members counted)")
+
+
+class JobStatus(BaseModel):
+    success: Literal[True] = True
+    id: str
+    assignment: str
+    state: Literal["queued", "running", "done", "failed"]
+    files: int
+    files_done: int = Field(description="files graded and stored so far")
+    results: list[PhotoResult] | None = Field(None, description="when done: one per photo or PDF "
+                                              "page, in upload order, as POST /grade gives them")
+    error: str | None = Field(None, description="why a failed job could not run")
+
+
 class AssignmentInfo(BaseModel):
     id: str
     title: str
@@ -128,6 +147,27 @@ GRADE_BODY_SCHEMA: dict[str, Any] = {
                         "type": "array",
                         "items": {"type": "string", "format": "binary"},
                         "description": "photos (JPEG, PNG, ...) or PDFs of filled-in worksheets",
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+JOBS_BODY_SCHEMA: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["assignment", "photos"],
+                "properties": {
+                    "assignment": {"type": "string", "description": "assignment id (the answer key's id)"},
+                    "photos": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "photos, PDFs, or zips of them",
                     },
                 },
             }

@@ -32,16 +32,21 @@ class ApiSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 120.0  # 20 MB at 170 KB/s
     grading: GradingConfig = field(default_factory=GradingConfig)  # registration .. scoring
+    # Jobs (POST /jobs) run on the Dask scheduler at `cluster`, else on a local cluster of
+    # `workers` processes, else in the server's process (grader.cluster).
+    cluster: str | None = None
+    workers: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
-        """GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL and GRADER_MODELS_DIR
-        (read by grader.settings), then the non-None `overrides` (serve-api's options)."""
+        """GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL, GRADER_MODELS_DIR and
+        GRADER_CLUSTER (read by grader.settings), then the non-None `overrides` (serve-api's options)."""
         env = Settings.from_env(environ)
         settings = cls(
             token=env.api_token,  # an empty token means none, never "any"
             max_body_bytes=env.api_max_body_bytes(),
             database_url=env.database_url,
             models_dir=env.models_dir or MODELS_DIR,
+            cluster=env.cluster,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import db
+from grader import cluster, db
 from grader.errors import GraderError
 from grader.grading import GradeOptions, GradingContext, KeyRef, grade_photos, prepare
 from grader.roster import RosterEntry, parse_roster
@@ -40,8 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--roster", type=Path, metavar="CSV",
                         help="class roster (id, name, class) to add, and to match names against")
     parser.add_argument("--json", action="store_true", help="print the results as a JSON array")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes grading in parallel (default 1)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="grade on a local Dask cluster of N single-threaded worker processes "
+                        "(default: in this process)")
+    parser.add_argument("--cluster", metavar="ADDRESS", default=cluster.default_address(),
+                        help="grade on the Dask scheduler at ADDRESS, e.g. tcp://host:8786, whose "
+                        "workers run this project (default: $GRADER_CLUSTER)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: models/)")
     parser.add_argument("photos", nargs="+", metavar="PHOTO_OR_PDF",
@@ -69,13 +74,15 @@ def run(args: argparse.Namespace) -> int:
     context = prepare(engine, KeyRef.parse(args.key), roster, new_version=args.new_version)
     _note_key_version(context, args.key)
     progress = _progress(len(photos), disabled=args.no_progress or len(photos) < 2)
-    options = GradeOptions(workers=args.workers, models_dir=args.models)
-    results, failed = [], 0
+    if args.workers is not None and args.workers < 1:
+        raise GraderError(f"--workers must be at least 1, not {args.workers}")
+    options = GradeOptions(workers=args.workers, cluster=args.cluster, models_dir=args.models)
+    results, tally = [], Counter[str]()
     try:
         for page in grade_photos(engine, context, photos, options=options,
                                  on_done=progress.update):
             result = page.as_json()
-            failed += "error" in result
+            tally["failed" if page.error else "already" if page.already_graded else "graded"] += 1
             results.append(result)
             if not args.json:
                 print(_line(result), flush=True)
@@ -83,7 +90,16 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
-    return 2 if failed else 0
+    print(_summary(tally), file=sys.stderr)
+    return 2 if tally["failed"] else 0
+
+
+def _summary(tally: Counter[str]) -> str:
+    """`12 pages graded, 30 already in the gradebook (not graded again), 1 failed`: what a rerun
+    after a crash did."""
+    pages = "page" if tally["graded"] == 1 else "pages"
+    return (f"{tally['graded']} {pages} graded, {tally['already']} already in the gradebook "
+            f"(not graded again), {tally['failed']} failed")
 
 
 def _roster(path: Path | None) -> list[RosterEntry]:
