@@ -26,12 +26,13 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from grader.errors import GraderError
 
@@ -138,8 +139,9 @@ def throttle_key(client: str) -> str:
 @dataclass(frozen=True)
 class Attempt:
     ok: bool
-    wait_s: float = 0.0  # > 0: refused without checking, try again after this long
+    wait_s: float = 0.0  # before the next try may be checked
     message: str = ""
+    held: bool = False  # refused without checking: the client must wait wait_s first
 
 
 class LoginThrottle:
@@ -158,14 +160,15 @@ class LoginThrottle:
     def attempt(self, client: str, offered: str, expected: str, now: float) -> Attempt:
         return self.check(client, now, lambda: password_matches(offered, expected))
 
-    def check(self, client: str, now: float, verify) -> Attempt:
+    def check(self, client: str, now: float, verify: Callable[[], bool]) -> Attempt:
         """Run `verify()` unless `client` must wait; count a failure."""
         key = throttle_key(client)
         with self._lock:
             count, last = self._failures.get(key, (0, 0.0))
             wait = self._delay(count) - (now - last)
             if wait > 0:
-                return Attempt(False, wait, f"Too many wrong passwords: wait {wait:.0f} s and try again.")
+                return Attempt(False, wait, f"Too many wrong passwords: wait {math.ceil(wait)} s and try "
+                               "again.", held=True)
             if verify():
                 self._failures.pop(key, None)
                 return Attempt(True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import anyio
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from grader import db
 from grader.api.settings import ApiSettings
+from grader.app_auth import LoginThrottle
 from grader.errors import (
     ModelUnavailable,
 )
@@ -131,6 +132,10 @@ class ApiState:
     inference: anyio.CapacityLimiter
     grading: anyio.CapacityLimiter
     batcher: CropBatcher
+    # Wrong bearer tokens per client: 10 free (a misconfigured script's retries still read
+    # 401, the real problem), then 1, 2, 4 ... 60 s. Tokens are long random strings, so this
+    # bounds a flood of guesses rather than a dictionary attack.
+    token_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(free_tries=10, max_wait_s=60))
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiState":
