@@ -19,8 +19,10 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import cv2
 import httpx
@@ -501,3 +503,74 @@ def test_grade_refuses_a_huge_key_file_before_reading_it(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "big.yaml: the key is 50.0 MB; the limit is 1.0 MB" in done.stderr
     assert peak_mb(done) < 300
+
+
+# --- the API against crowds and guessers -----------------------------------------------------
+
+
+@contextmanager
+def guarded_api(folder: Path, *args: str, proxies: str | None = None) -> Iterator[SimpleNamespace]:
+    """A real `serve-api` with a token (and GRADER_TRUSTED_PROXIES when given)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(GRADER_DATABASE_URL=f"sqlite:///{folder / 'gradebook.db'}", PYTHONPATH=str(REPO),
+               GRADER_API_TOKEN="right-token")
+    if proxies:
+        env["GRADER_TRUSTED_PROXIES"] = proxies
+    command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port), "--log-level", "info", *args]
+    log = folder / f"server-{port}.log"
+    with running_server(command, cwd=REPO, env=env, log_path=log, health_url=f"http://127.0.0.1:{port}/health"):
+        yield SimpleNamespace(port=port, url=f"http://127.0.0.1:{port}", log=log)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def token_try(url: str, token: str, forwarded_for: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
+    return httpx.get(f"{url}/assignments", headers=headers, timeout=10)
+
+
+def test_connections_beyond_the_cap_are_answered_503_and_the_server_keeps_serving(tmp_path):
+    with guarded_api(tmp_path, "--max-connections", "4", "--header-timeout", "20") as api:
+        idle = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(4)]
+        try:
+            time.sleep(0.3)
+            refused = httpx.get(f"{api.url}/health", timeout=5)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+            assert "4 connections are open, the most it takes at once" in refused.json()["error"]
+            assert refused.json()["success"] is False
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.3)
+        assert httpx.get(f"{api.url}/health", timeout=5).status_code == 200
+        with ThreadPoolExecutor(30) as pool:  # a burst: answered 200 or 503, never hung or 500
+            codes = list(pool.map(lambda _: httpx.get(f"{api.url}/health", timeout=10).status_code, range(60)))
+        assert set(codes) <= {200, 503} and 200 in codes, codes
+        assert api.log.read_text().count("refused connections beyond the cap of 4") == 1
+
+
+def test_wrong_tokens_are_slowed_per_client_named_by_a_trusted_proxy(tmp_path):
+    # Behind a reverse proxy every client arrives from the proxy's address: keyed by that, one
+    # guesser would lock every school system out. The proxy (here 127.0.0.1) names the client.
+    with guarded_api(tmp_path, proxies="127.0.0.1") as api:
+        codes = [token_try(api.url, f"guess{n}", "198.51.100.1").status_code for n in range(11)]
+        assert codes == [401] * 10 + [429], codes
+        held = token_try(api.url, "right-token", "198.51.100.1")  # even the right token waits its turn
+        assert held.status_code == 429 and 1 <= int(held.headers["retry-after"]) <= 2, held.text
+        assert "too many wrong API tokens from 198.51.100.1" in held.json()["error"]
+        # What the guesser writes into X-Forwarded-For itself sits left of what the proxy wrote.
+        assert token_try(api.url, "right-token", "203.0.113.7, 198.51.100.1").status_code == 429
+        assert token_try(api.url, "right-token", "198.51.100.2").status_code == 200  # another school system
+        assert token_try(api.url, "right-token").status_code == 200  # the proxy itself is not held
+
+
+def test_without_trusted_proxies_a_forwarded_for_header_escapes_nothing(tmp_path):
+    with guarded_api(tmp_path) as api:
+        codes = [token_try(api.url, f"guess{n}", f"198.51.100.{n}").status_code for n in range(11)]
+        assert codes == [401] * 10 + [429], codes  # one client, whatever it claims to be
+        spoofed = token_try(api.url, "right-token", "10.9.9.9")
+        assert "too many wrong API tokens from 127.0.0.1" in spoofed.json()["error"]
+        missing = httpx.get(f"{api.url}/assignments", timeout=10)
+        assert missing.status_code == 401  # no token is not a guess: told what is wrong, not held
