@@ -163,12 +163,16 @@ class Recognizer:
     def read(self, crops: Sequence[np.ndarray], kind: Kinds = None, beam_width: int = 0,
              use_words: bool = True, views: bool = False) -> list[Reading]:
         """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet, and for
-        `text` and `chinese` brings in the word list unless `use_words` is False. With `views`,
+        `text` and `chinese` brings in the word list unless `use_words` is False; a crop without
+        a kind is read as the kind the model's output says its script is (`guess_kind`). With `views`,
         a crop read with a confidence below VIEWS_BELOW is read again in the other VIEWS and the
         reading most likely over all of them wins (ReadingDecoder.choose); see `needs_views`."""
         kinds = _per_crop(kind, len(crops))
         lines = self.lines(crops, kinds)
-        first = [self.decoder.from_logits(lg, k) for lg, k in zip(self.model(lines), kinds)]
+        logits = self.model(lines)
+        # a crop without a kind is read as the kind its script says (ReadingDecoder.guess_kind)
+        kinds = [k if k is not None else self.decoder.guess_kind(lg) for k, lg in zip(kinds, logits)]
+        first = [self.decoder.from_logits(lg, k) for lg, k in zip(logits, kinds)]
         found = [self.decoder.texts(lp, k, beam_width, use_words) for lp, k in zip(first, kinds)]
         readings = [self.decoder.reading(lp, f)[0] for lp, f in zip(first, found)]
         doubtful = [i for i, (r, k) in enumerate(zip(readings, kinds)) if views and needs_views(r, k)]

@@ -87,6 +87,26 @@ def test_one_writers_characters_make_a_word(casia_val):
     assert three.shape[1] > 2 * one.shape[1]
 
 
+def test_real_digits_make_numbers_with_pen_symbols():
+    bank = packs.DigitBank.optdigits()
+    assert all(len(i) > 100 for i in bank.index) and bank.images.shape[1:] == (28, 28)
+    rng = np.random.default_rng(4)
+    made = [packs.number_from_digits(bank, rng) for _ in range(40)]
+    assert all(set(label) <= packs.NUMBER_PEN for _, label in made)
+    assert {".", "-", "/"} <= set("".join(label for _, label in made))  # the symbols are drawn too
+    for alpha, _ in made:
+        assert alpha.dtype == np.float32 and alpha.max() > 0.8
+    widths = {label: alpha.shape[1] for alpha, label in made}
+    short = min(widths, key=len)
+    long = max(widths, key=len)
+    assert len(long) >= 3 * len(short) and widths[long] > 2 * widths[short]
+
+
+def test_optdigits_has_no_held_back_side():
+    with pytest.raises(ValueError, match="optdigits has no held-back writers"):
+        packs.real_sample("optdigits", packs.RealSources({}, [], []), np.random.default_rng(0))
+
+
 def test_rendered_real_lines_are_lines_of_the_charset(tmp_path):
     start, images, widths, labels, groups = packs.render_real_chunk(packs.RealJob(0, 24, 5, "val", 1024))
     assert start == 0 and images.shape == (24, 32, 1024) and images.dtype == np.uint8

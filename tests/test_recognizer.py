@@ -72,6 +72,23 @@ def test_kind_restricts_the_alphabet(recognizer, crops):
         assert set(reading.text) <= set(kind_alphabet("number"))
 
 
+def test_a_crop_without_a_kind_is_read_as_the_kind_its_script_says(recognizer, crops):
+    """POST /ocr and `recognize` without --kind: Chinese crops read as Chinese, English words as
+    English (with the word list), numbers and maths as maths; the reading is the one the guessed
+    kind gives, and nearly as good as with the question's own kind."""
+    expected = {"number": "math", "math": "math", "text": "text", "chinese": "chinese"}
+    kept = [(c, label, k) for c, label, k in crops if k in expected]
+    lines = recognizer.lines([c for c, _, _ in kept])
+    guessed = [recognizer.decoder.guess_kind(lg) for lg in recognizer.model(lines)]
+    wrong = [(label, k, g) for (_, label, k), g in zip(kept, guessed) if g != expected[k]]
+    assert len(wrong) <= 1, f"kinds guessed wrong (label, kind, guess): {wrong}"
+    without = recognizer.read([c for c, _, _ in kept])
+    assert [r.text for r in without] == [r.text for r in recognizer.read([c for c, _, _ in kept], guessed)]
+    right = sum(r.text == label for r, (_, label, _) in zip(without, kept))
+    with_kind = recognizer.read([c for c, _, _ in kept], [k for _, _, k in kept])
+    assert right >= sum(r.text == label for r, (_, label, _) in zip(with_kind, kept)) - 1
+
+
 def test_one_kind_per_crop_must_match_the_crop_count(recognizer, crops):
     with pytest.raises(ValueError, match="2 kinds given for 3 crops"):
         recognizer.read([c for c, _, _ in crops[:3]], kind=["number", "text"])

@@ -510,3 +510,68 @@ def test_math_letters_written_by_pen_keep_digits_and_symbols(font_sources):
         # four glyphs either way (the plus is one pen symbol)
         assert _components(pen) >= 4
         assert abs(pen.shape[1] - font.shape[1]) < 0.5 * font.shape[1]
+
+
+# The stroke medians of a made-up three-stroke character (hanzi-writer's 1024 box, y up).
+MEDIANS = [[[200, 700], [500, 710], [800, 700]], [[500, 850], [500, 500], [500, 100]],
+           [[520, 120], [700, 130], [760, 310]]]
+
+
+def _pen(medians: list, linear: np.ndarray, joined: bool) -> list:
+    """The medians as a writer's pen strokes: mapped by `linear` (y down, any units), the first
+    two strokes written in one pen-down when `joined`."""
+    from grader.training.stroke_style import median_strokes
+
+    strokes = [(m @ linear.T * 300 + 40).tolist() for m in median_strokes(medians)]
+    return [strokes[0] + strokes[1], strokes[2]] if joined else strokes
+
+
+def test_stroke_style_learns_the_shape_change_and_the_joins_of_pen_strokes():
+    """issue 17 item 2: fit recovers a known shape change (scale taken out) with nothing left
+    over, and counts a pen-down that draws two medians as a join."""
+    from grader.training.stroke_style import fit
+
+    linear = np.array([[1.1, 0.15], [0.0, 0.9]])
+    style = fit([("字", _pen(MEDIANS, linear, joined=True))] * 3 + [("字", _pen(MEDIANS, linear, joined=False))],
+                {"字": MEDIANS}, writers=1)
+    assert style.samples == 4
+    expected = linear / np.sqrt(np.linalg.det(linear))
+    # within 0.05: nearest points are not correspondences, and a join's connecting ink is ink
+    # the medians lack
+    assert np.abs(style.shapes - expected).max() < 0.05, style.shapes
+    assert style.residuals.max() < 0.02, style.residuals
+    assert style.pairs.sum() == 8  # two pairs of consecutive strokes per sample
+    # The first pair (a gap of 0.33 character heights) was joined by 3 samples of 4, the second
+    # (0.03) by none; each bin's rate is pulled towards the stroke counts' 3 joins in 8 pairs by
+    # PRIOR_PAIRS pairs: (3 + 20 * 0.375) / (4 + 20) and (0 + 20 * 0.375) / (4 + 20).
+    assert style.join_rate(0.33) == pytest.approx(10.5 / 24)
+    assert style.join_rate(0.03) == pytest.approx(7.5 / 24)
+    assert style.join_rate(0.12) == pytest.approx(0.375)  # no pair there: the overall rate
+
+
+def test_styled_characters_keep_their_strokes_and_join_some():
+    from grader.training.stroke_style import StrokeStyle, median_strokes, styled
+
+    style = StrokeStyle(np.array([np.eye(2)]), np.array([0.03]), np.ones(8), np.ones(8, np.int64), 1, 1)
+    joins = 0
+    for seed in range(20):
+        strokes, connections = styled(MEDIANS, style, np.random.default_rng(seed))
+        assert len(strokes) == 3
+        for drawn, median in zip(strokes, median_strokes(MEDIANS)):
+            assert np.abs(drawn[[0, -1]] - median[[0, -1]]).max() < 0.15  # moved, not lost
+        for c in connections:  # a join runs from one stroke's end to the next one's start
+            assert any(np.allclose(c[0], s[-1]) for s in strokes[:-1])
+        joins += len(connections)
+    assert 0 < joins < 40  # each rendition's writer joins some pairs, not all
+
+
+def test_a_run_mixes_in_an_extra_rendered_set(crops, tmp_path, capsys):
+    """--extra-dir/--extra-share: e.g. the Chinese crops drawn in the real writers' stroke style."""
+    from grader.training.train import train
+
+    _tiny_dataset(tmp_path / "data", crops[:6])
+    _tiny_dataset(tmp_path / "extra", crops[6:12])
+    train(TrainConfig(data_dir=str(tmp_path / "data"), extra_dir=str(tmp_path / "extra" / "train"),
+                      extra_share=0.5, out_dir=str(tmp_path / "run"), batch_size=2, total_steps=2,
+                      eval_samples=6), resume=False)
+    assert f"{tmp_path / 'extra' / 'train'} 6 (50% of batches)" in capsys.readouterr().out

@@ -24,12 +24,14 @@ from grader.training.degradation import photo_crop
 from grader.training.glyphs import (
     LOOKALIKE_CAPITALS,
     RENDERERS,
+    render_chinese,
     render_digits_symbols,
     render_pen_text,
     render_stacked_fraction,
     render_text,
 )
 from grader.training.labels import CATEGORIES, make_label
+from grader.training.stroke_style import fitted_style
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,14 @@ class Variation:
     pen_latin: share of English crops written with a pen in a single-line hand
     (render_pen_text), and of math crops whose letters are (render_digits_symbols);
     big_capitals: share of the other English crops holding a LOOKALIKE_CAPITALS letter whose
-    capitals are written as large small letters (render_text)."""
+    capitals are written as large small letters (render_text);
+    real_strokes: share of Chinese crops drawn from the stroke medians in the style fitted on
+    real writers' pen strokes (grader.training.stroke_style; `packs strokes` fits it)."""
     hand_warp: float = 0.0
     crowded: float = 0.0
     pen_latin: float = 0.0
     big_capitals: float = 0.0
+    real_strokes: float = 0.0
 
 
 NO_VARIATION = Variation()
@@ -67,6 +72,8 @@ def make_sample(category: str, src: Sources, rng: np.random.Generator, label: st
             alpha = render_digits_symbols(label, src, rng, crowded=crowded, pen_letters=pen)
         else:
             alpha = RENDERERS[category](label, src, rng)
+    elif category == "chinese" and _drawn(variation.real_strokes, rng):
+        alpha = render_chinese(label, src, rng, style=fitted_style())
     elif category == "text" and _drawn(variation.pen_latin, rng):
         alpha = render_pen_text(label, rng)
     elif (category == "text" and any(c in LOOKALIKE_CAPITALS for c in label)
@@ -103,6 +110,7 @@ class RenderJob:
     seed: int
     split: str
     variation: Variation = NO_VARIATION
+    category: str | None = None  # every sample of this category; None: the MIX
 
 
 _WORKER_SOURCES: dict[str, Sources] = {}
@@ -146,7 +154,7 @@ def render_chunk(job: RenderJob) -> tuple[int, np.ndarray, np.ndarray, list[str]
     for k in range(job.count):
         i = job.start + k
         rng = np.random.default_rng([job.seed, i])
-        cat = _category_for(i, job.seed)
+        cat = job.category or _category_for(i, job.seed)
         crop, label = make_sample(cat, src, rng, variation=job.variation)
         line = prepare_line_u8(crop, HEIGHT, MAX_WIDTH)
         images[k, :, :line.shape[1]] = line
@@ -183,9 +191,11 @@ def write_lines(out: Path, count: int, max_width: int, chunks, names: tuple[str,
 
 
 def render_dataset(out: Path, count: int, seed: int, split: str, workers: int = 2, chunk: int = 500,
-                   variation: Variation = NO_VARIATION) -> None:
-    """Render `count` samples into `out` (write_lines); images hold prepare_line_u8 output."""
-    jobs = [RenderJob(s, min(chunk, count - s), seed, split, variation) for s in range(0, count, chunk)]
+                   variation: Variation = NO_VARIATION, category: str | None = None) -> None:
+    """Render `count` samples (all of `category`, or the MIX) into `out` (write_lines); images
+    hold prepare_line_u8 output."""
+    jobs = [RenderJob(s, min(chunk, count - s), seed, split, variation, category)
+            for s in range(0, count, chunk)]
     with render_pool(workers, split=split) as pool:
         write_lines(out, count, MAX_WIDTH, pool.imap_unordered(render_chunk, jobs))
 

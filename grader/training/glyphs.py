@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from grader import fonts
 from grader.training.data import Sources
+from grader.training.stroke_style import StrokeStyle, median_strokes, styled
 
 PEN_SYMBOLS = set(".,-/+×÷=()<>:")
 FALLBACK_FONT = fonts.DEJAVU_SANS  # numbers and maths: every symbol
@@ -56,7 +57,13 @@ def font_glyph(text: str, path: str, size: int) -> Glyph:
 
 def mnist_glyph(src: Sources, digit: int, cap: float, rng: np.random.Generator) -> Glyph:
     idx = src.digit_index[digit]
-    img = src.digits[idx[int(rng.integers(len(idx)))]].astype(np.float32) / 255.0
+    return digit_glyph(src.digits[idx[int(rng.integers(len(idx)))]], cap, rng)
+
+
+def digit_glyph(image: np.ndarray, cap: float, rng: np.random.Generator) -> Glyph:
+    """A scanned digit (uint8, white ink on black, as MNIST and optdigits) cut to its ink and
+    scaled to about the cap height."""
+    img = image.astype(np.float32) / 255.0
     ys, xs = np.nonzero(img > 0.1)
     img = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     h = max(4, int(round(cap * rng.uniform(0.85, 1.1))))
@@ -143,32 +150,38 @@ def draw_strokes(strokes: list, thick: float, top: int,
     return Glyph(small.astype(np.float32) / 255.0, top + int(round(y0)))
 
 
-def hanzi_glyph(medians: list, em: float, thick: float, rng: np.random.Generator) -> Glyph:
-    """A character drawn from its stroke medians (1024-unit box, y up, baseline 900 below top)."""
+def hanzi_glyph(medians: list, em: float, thick: float, rng: np.random.Generator,
+                style: StrokeStyle | None = None) -> Glyph:
+    """A character drawn from its stroke medians (1024-unit box, y up, baseline 900 below top).
+    With a `style` (grader.training.stroke_style, fitted on real pen strokes), the medians first
+    take a real writer's shape change, wander and joins; the per-stroke jitter stays, smaller."""
     scale = 3
     size = int(em * scale)
     margin = int(0.15 * size)  # strokes pushed outside the unit box by the jitter stay whole
     img = np.zeros((size + 2 * margin + 1, size + 2 * margin + 1), np.uint8)
+    if style is None:
+        strokes, joins, jitter = median_strokes(medians), [], 1.0
+    else:
+        strokes, joins, jitter = *styled(medians, style, rng), 0.5
     # Whole-character shape change (a child's character is not the font's square).
     sx, sy = rng.uniform(0.85, 1.1), rng.uniform(0.85, 1.1)
-    shear = rng.normal(0, 0.06)
-    for stroke in medians:
-        p = np.asarray(stroke, np.float32)
-        p[:, 1] = 900 - p[:, 1]
-        p = p / 1024.0
-        # per-stroke jitter: offset and slight rotation around the stroke centre
-        c = p.mean(0)
-        ang = rng.normal(0, 0.06)
-        rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]], np.float32)
-        p = (p - c) @ rot.T * rng.uniform(0.9, 1.1) + c + rng.normal(0, 0.018, 2)
-        p = p + rng.normal(0, 0.006, p.shape)
+    shear = rng.normal(0, 0.06 * jitter)
+    lines = [(stroke, 1.0) for stroke in strokes] + [(join, rng.uniform(0.35, 0.7)) for join in joins]
+    for p, weight in lines:
+        p = np.asarray(p, np.float32)
+        if weight == 1.0:  # per-stroke jitter: offset and slight rotation around the stroke centre
+            c = p.mean(0)
+            ang = rng.normal(0, 0.06 * jitter)
+            rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]], np.float32)
+            p = (p - c) @ rot.T * rng.uniform(1 - 0.1 * jitter, 1 + 0.1 * jitter) + c + rng.normal(0, 0.018 * jitter, 2)
+            p = p + rng.normal(0, 0.006 * jitter, p.shape)
         p[:, 0] = (p[:, 0] - 0.5) * sx + 0.5 + shear * (p[:, 1] - 0.5)
         p[:, 1] = (p[:, 1] - 0.5) * sy + 0.5
         q = (p * size + margin).round().astype(np.int32)
         n = len(q) - 1
         for i in range(n):
-            # pressure: heavier at the start, lighter toward the end of a stroke
-            w = thick * scale * (1.15 - 0.45 * i / max(1, n)) * rng.uniform(0.9, 1.1)
+            # pressure: heavier at the start, lighter toward the end of a stroke; joins are light
+            w = thick * scale * weight * (1.15 - 0.45 * i / max(1, n)) * rng.uniform(0.9, 1.1)
             cv2.line(img, tuple(q[i]), tuple(q[i + 1]), 255, max(1, int(round(w))), cv2.LINE_AA)
     out = int(round(img.shape[0] / scale))
     small = cv2.resize(img, (out, out), interpolation=cv2.INTER_AREA)
@@ -357,11 +370,15 @@ def render_pen_text(label: str, rng: np.random.Generator) -> np.ndarray:
     return pen_text(label, hand, cap, cap * rng.uniform(0.05, 0.11), rng).alpha
 
 
-def render_chinese(label: str, src: Sources, rng: np.random.Generator) -> np.ndarray:
+def render_chinese(label: str, src: Sources, rng: np.random.Generator,
+                   style: StrokeStyle | None = None) -> np.ndarray:
+    """Half the crops from the stroke medians, half from a font; with a `style`, every crop whose
+    characters all have medians is drawn from them in that style (hanzi_glyph)."""
     em = int(rng.integers(36, 56))
-    if rng.random() < 0.5 and all(c in src.medians for c in label):  # else a font
+    has_medians = all(c in src.medians for c in label)
+    if (style is not None and has_medians) or (style is None and rng.random() < 0.5 and has_medians):
         thick = em * rng.uniform(0.03, 0.065)
-        glyphs = [hanzi_glyph(src.medians[c], em * rng.uniform(0.9, 1.05), thick, rng) for c in label]
+        glyphs = [hanzi_glyph(src.medians[c], em * rng.uniform(0.9, 1.05), thick, rng, style) for c in label]
         gaps = [em * rng.uniform(-0.35, -0.1) for _ in label]  # glyph boxes carry a 0.15 em margin
         return compose(glyphs, gaps, rng, jitter=em * 0.03)
     font = _cjk_font(src, rng, label)

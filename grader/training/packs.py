@@ -12,7 +12,8 @@ Each pack is read where it lies (never copied into the repository). Every loader
   validation). That part of the split is by expression, not by writer: the held-back writers we
   measure math on are the named four.
 - CASIA-OLHWDB (2 writers), HIT-OR3C (1 writer) and UCI optdigits (30 writers, no writer ids):
-  training only. Digits are validated on MNIST's validation split (the generated sets).
+  training only. Digits are validated on MNIST's validation split (the generated sets) and on
+  the named CROHME writers' numbers. optdigits digits become number answers with pen symbols.
 
 A composed sample is an ink alpha line (float32, ink 1, paper 0) in one writer's hand; it then
 goes through the same phone-photo degradation as generated crops (degradation.photo_crop) and the
@@ -29,7 +30,7 @@ import multiprocessing as mp
 import os
 import tarfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,11 +42,12 @@ from grader.charset import HANZI
 from grader.lines import HEIGHT, prepare_line_u8
 from grader.paths import REPO_ROOT, cache_dir
 from grader.stacked_fractions import unstack_fraction
-from grader.training.data import load_jieba_words
-from grader.training.dataset import VALIDATION_SEED, check_training_seed, write_lines
+from grader.training.data import load_hanzi_medians, load_jieba_words
+from grader.training.dataset import TRAINING, VALIDATION_SEED, check_training_seed, render_dataset, write_lines
 from grader.training.degradation import photo_crop
-from grader.training.glyphs import Glyph, compose, draw_strokes
-from grader.training.labels import chinese_numeral
+from grader.training.glyphs import PEN_SYMBOLS, Glyph, compose, digit_glyph, draw_strokes, pen_symbol
+from grader.training.labels import chinese_numeral, number_label
+from grader.training.stroke_style import StrokeStyle, fit, style_path
 
 PACKS_ENV = "GRADER_HANDWRITING_DIR"
 SPLITS = ("train", "val")
@@ -172,6 +174,42 @@ def load_optdigits(folder: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     images = np.stack([cv2.resize(im.astype(np.float32), (28, 28), interpolation=cv2.INTER_AREA)
                        for im in d["images"]])
     return (np.clip(images * 255, 0, 255)).astype(np.uint8), d["labels"].astype(np.uint8)
+
+
+@dataclass
+class DigitBank:
+    """Scanned digits of one pack and, per digit, the indices of its images."""
+
+    images: np.ndarray
+    index: list[np.ndarray]
+
+    @classmethod
+    def optdigits(cls, folder: Path | None = None) -> "DigitBank":
+        images, labels = load_optdigits(folder)
+        return cls(images, [np.flatnonzero(labels == d) for d in range(10)])
+
+
+NUMBER_PEN = frozenset("0123456789") | frozenset(PEN_SYMBOLS)
+
+
+def number_from_digits(bank: DigitBank, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """(ink alpha, label) of a number answer (labels.number_label, those a pen writes without a
+    font: no %) written with the bank's real digits and pen-drawn `. , - /`. optdigits names no
+    writers, so one number's digits may come from several of its 30 writers."""
+    label = number_label(rng)
+    while not set(label) <= NUMBER_PEN:
+        label = number_label(rng)
+    em = int(rng.integers(36, 56))
+    cap, thick = em * 0.7, em * rng.uniform(0.05, 0.1)
+    glyphs, gaps = [], []
+    for ch in label:
+        if ch.isdigit():
+            idx = bank.index[int(ch)]
+            glyphs.append(digit_glyph(bank.images[idx[int(rng.integers(len(idx)))]], cap, rng))
+        else:
+            glyphs.append(pen_symbol(ch, cap, thick, rng))
+        gaps.append(em * rng.uniform(-0.02, 0.18))
+    return compose(glyphs, gaps, rng, jitter=em * 0.03), label
 
 
 # ---------------------------------------------------------------- English lines and math
@@ -352,7 +390,7 @@ KIND_OF = {"zh-chars": "chinese", "zh-words": "chinese", "zh-numerals": "chinese
            "en-lines": "text", "math": "math", "number": "number"}
 # Shares of the packs in composed samples (training); validation draws only from the packs that
 # hold back writers. English lines of several words are a set of their own (wider crops).
-TRAIN_MIX = {"casia": 0.30, "olhwdb": 0.22, "hit": 0.08, "imadocsen": 0.26, "crohme": 0.14}
+TRAIN_MIX = {"casia": 0.29, "olhwdb": 0.21, "hit": 0.08, "imadocsen": 0.25, "crohme": 0.13, "optdigits": 0.04}
 VAL_MIX = {"casia": 0.55, "imadocsen": 0.3, "crohme": 0.15}
 
 
@@ -363,12 +401,14 @@ class RealSources:
     hands: dict[str, list[Hand]]  # by pack: casia, olhwdb, hit
     sentences: list[Sentence]
     expressions: list[Expression]
+    digits: DigitBank | None = None  # optdigits: training only
 
     @classmethod
     def load(cls, split: str, folder: Path | None = None) -> "RealSources":
         return cls({"casia": load_casia(split, folder), "olhwdb": load_olhwdb(split, folder),
                     "hit": load_hit(split, folder)},
-                   load_imadocsen(split, folder), load_crohme(split, folder))
+                   load_imadocsen(split, folder), load_crohme(split, folder),
+                   DigitBank.optdigits(folder) if split == "train" else None)
 
 
 def real_sample(pack: str, src: RealSources, rng: np.random.Generator, max_chars: int = 60,
@@ -378,6 +418,11 @@ def real_sample(pack: str, src: RealSources, rng: np.random.Generator, max_chars
     if pack == "imadocsen":
         label, words = word_spans(src.sentences[int(rng.integers(len(src.sentences)))], rng, max_chars)
         alpha, group = english_alpha(words, rng), "en-lines" if " " in label else "en-words"
+    elif pack == "optdigits":
+        if src.digits is None:
+            raise ValueError("optdigits has no held-back writers: it composes training samples only")
+        alpha, label = number_from_digits(src.digits, rng)
+        group = "number"
     elif pack == "crohme":
         e = src.expressions[int(rng.integers(len(src.expressions)))]
         crop = photo_crop(e.alpha, rng, strong_slant=0.0, hand_warp=hand_warp)
@@ -457,6 +502,26 @@ def held_back_items(per_group: int, seed: int, folder: Path | None = None,
     return out
 
 
+def fit_and_render_strokes(count: int, seed: int, workers: int, folder: Path | None, refit: bool) -> int:
+    """Fit stroke_style on the training writers' pen strokes (OLHWDB: both writers train), save
+    it in the cache, and render `count` Chinese crops drawn from the medians in that style. A fit
+    already in the cache is kept unless `refit` (the fit takes minutes; rendering can be rerun)."""
+    style = None if refit else StrokeStyle.load(style_path())
+    if style is None:
+        medians = load_hanzi_medians()
+        hands = load_olhwdb("train", folder)
+        samples = [(c, s) for h in hands for c, lst in h.strokes.items() for s in lst if c in medians]
+        style = fit(samples, medians, len(hands))
+        style.save(style_path())
+    print(f"{style_path()}: {style.samples} pen samples of {style.writers} writers; residual median "
+          f"{np.median(style.residuals):.3f} character heights; join rate per gap bin "
+          f"{np.round(style.join_rates, 2).tolist()} (clean covers per bin {style.pairs.tolist()})", flush=True)
+    if count:
+        render_dataset(cache_dir() / "strokes" / "train", count, seed, "train", workers=workers,
+                       variation=replace(TRAINING, real_strokes=1.0), category="chinese")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m grader.training.packs render [--count N] [--val N] [--seed S] [--workers W] [--packs DIR]"""
     parser = argparse.ArgumentParser(prog="python -m grader.training.packs")
@@ -467,8 +532,17 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--seed", type=int, default=1, help="training-sample seed (validation: always 2)")
     render.add_argument("--workers", type=int, default=2)
     render.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
+    strokes = sub.add_parser("strokes", help="fit the real writers' stroke style (stroke_style) on OLHWDB "
+                                             "and render Chinese crops in it into cache_dir()/strokes/train")
+    strokes.add_argument("--count", type=int, default=60_000, help="Chinese crops to render (0: fit only)")
+    strokes.add_argument("--seed", type=int, default=23, help="sample seed (not 2: validation)")
+    strokes.add_argument("--workers", type=int, default=2)
+    strokes.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
+    strokes.add_argument("--refit", action="store_true", help="fit again though a fit is in the cache")
     args = parser.parse_args(argv)
     check_training_seed(args.seed)
+    if args.cmd == "strokes":
+        return fit_and_render_strokes(args.count, args.seed, args.workers, args.packs, args.refit)
     root = cache_dir() / "real"
     if args.val:
         render_real_dataset(root / "val", args.val, VALIDATION_SEED, "val", workers=args.workers, folder=args.packs)

@@ -65,6 +65,8 @@ class TrainConfig:
     online_chunk: int = 1024  # samples per render job
     real_dir: str = str(cache_dir() / "real")  # composed real writers' samples (grader.training.packs)
     real_share: float = 0.0  # share of training batches drawn from real_dir/train; 0: generated only
+    extra_dir: str = ""  # another rendered set (e.g. packs strokes: cache_dir()/strokes/train)
+    extra_share: float = 0.0  # share of training batches drawn from it
 
 
 class OnlineBatches:
@@ -259,6 +261,7 @@ class DataSets:
     train: LineDataset | None
     real_train: LineDataset | None
     val: dict[str, LineDataset]
+    extra_train: LineDataset | None = None
 
     @classmethod
     def load(cls, cfg: TrainConfig, index: dict[str, int]) -> "DataSets":
@@ -268,7 +271,8 @@ class DataSets:
         if cfg.real_share > 0:
             real_train = LineDataset.load(Path(cfg.real_dir) / "train", index)
             val_sets["real"] = LineDataset.load(Path(cfg.real_dir) / "val", index)
-        return cls(train_set, real_train, val_sets)
+        extra = LineDataset.load(Path(cfg.extra_dir), index) if cfg.extra_share > 0 else None
+        return cls(train_set, real_train, val_sets, extra)
 
 
 @dataclass
@@ -380,6 +384,8 @@ def _print_start(run: Run, cfg: TrainConfig, device: torch.device, sets: DataSet
     real_size = ""
     if sets.real_train is not None:
         real_size = f", real {len(sets.real_train)} ({cfg.real_share:.0%} of batches)"
+    if sets.extra_train is not None:
+        real_size += f", {cfg.extra_dir} {len(sets.extra_train)} ({cfg.extra_share:.0%} of batches)"
     print(f"device {device}, params {n_params / 1e6:.2f} M, train {train_size}{real_size}, "
           f"val {', '.join(f'{k} {len(v)}' for k, v in sets.val.items())}, config {asdict(cfg)}", flush=True)
 
@@ -396,6 +402,8 @@ def _batches(cfg: TrainConfig, sets: DataSets, online: OnlineBatches | None, rng
         stream = _epochs(sets.train, cfg, rng)
     else:
         raise ValueError("no training set: render one or train on the fly (--online)")
+    if sets.extra_train is not None:  # its share of all batches, the real set's taken out
+        stream = _mixed(stream, _epochs(sets.extra_train, cfg, rng), cfg.extra_share / (1 - cfg.real_share), rng)
     if sets.real_train is not None:
         stream = _mixed(stream, _epochs(sets.real_train, cfg, rng), cfg.real_share, rng)
     return stream
@@ -540,12 +548,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-share", type=float, default=TrainConfig.real_share,
                         help="share of batches from the composed real writers' set (packs render)")
     parser.add_argument("--real-dir", default=TrainConfig.real_dir)
+    parser.add_argument("--extra-dir", default=TrainConfig.extra_dir,
+                        help="another rendered set to mix in, e.g. ~/.cache/grader/strokes/train (packs strokes)")
+    parser.add_argument("--extra-share", type=float, default=TrainConfig.extra_share,
+                        help="share of batches from --extra-dir")
     args = parser.parse_args(argv)
+    if args.extra_share > 0 and (not args.extra_dir or args.real_share + args.extra_share >= 1):
+        parser.error("--extra-share needs --extra-dir, and with --real-share must leave generated batches")
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
                       max_lr=args.lr, threads=args.threads, device=args.device, bf16=args.bf16,
                       online_workers=args.online, eval_every=args.eval_every,
                       checkpoint_minutes=args.checkpoint_minutes, real_share=args.real_share,
-                      real_dir=args.real_dir)
+                      real_dir=args.real_dir, extra_dir=args.extra_dir, extra_share=args.extra_share)
     train(cfg, resume=args.resume, bench_seconds=args.bench, init=args.init)
     return 0
 
