@@ -1,16 +1,23 @@
 """Peak memory and time per class of bad input (issue 22), each in a fresh process.
 
-    nice -n 10 .venv/bin/python bench/limits.py
+    nice -n 10 .venv/bin/python bench/limits.py [--only functions|commands]
 
-Every case runs in its own Python process (so one case's memory never counts for another) and
-prints its outcome: the first line of the message a teacher would see, or `ok`. Peak memory is
-the process's peak resident set (VmHWM; ru_maxrss would carry over a big parent's), imports
-included; the target is < 1 GB each.
+Two tables. "functions": the core function behind each budget, called directly. "commands":
+every row of tests/bad_inputs.BAD_CASES (the table tests/test_bad_input.py checks) through the
+real `python -m grader ...`, beside a gradebook of 300 students and the demo keys: exit status,
+peak memory, CPU and wall seconds, and what became of the gradebook (`kept`: every stored row
+still there, unchanged, and PRAGMA quick_check ok; `untouched`: the file's bytes unchanged;
+`LOST`/`CHANGED` otherwise). Every case runs in its own Python process (so one case's memory
+never counts for another) and prints its outcome: the first line of the message a teacher would
+see, or `ok`. Peak memory is the process's peak resident set (VmHWM; ru_maxrss would carry over
+a big parent's), imports included; the target is < 1 GB each.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -126,12 +133,57 @@ def run(name: str, body: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def functions() -> None:
     print(f"{'class':<48} {'peak MB':>8} {'time s':>7}  outcome")
     for name, body in CASES:
         result = run(name, body)
         outcome = result["outcome"].replace("\n", " ")
         print(f"{name:<48} {result['mb']:8.0f} {result['s']:7.2f}  {outcome[:110]}", flush=True)
+
+
+def gradebook_after(outcome) -> str:
+    if outcome.case.gradebook == "untouched":
+        return "untouched" if outcome.bytes_after == outcome.bytes_before else "CHANGED"
+    if outcome.rows_lost():
+        return "LOST " + ",".join(outcome.rows_lost())
+    return "kept" if outcome.check_after == ["ok"] else f"DAMAGED {outcome.check_after}"
+
+
+def first_message(output: str) -> str:
+    """The message a teacher reads: the "error" of --json output, the total of a graded photo,
+    else the first line."""
+    total = re.search(r'"total": ([0-9.]+),\s*"max": ([0-9.]+)', output)
+    if total and '"error"' not in output:
+        return f"graded: {total[1]} of {total[2]} points"
+    for line in output.splitlines():
+        if '"error": "' in line:
+            return line.split('"error": "', 1)[1].rsplit('"', 1)[0]
+    lines = [line.strip() for line in output.splitlines() if line.strip() and line.strip() not in "[]{}"]
+    return lines[0] if lines else ""
+
+
+def commands() -> None:
+    sys.path.insert(0, str(REPO))
+    from tests.bad_inputs import BAD_CASES, run_bad_cases
+
+    with tempfile.TemporaryDirectory() as root:
+        outcomes = run_bad_cases(BAD_CASES, Path(root), sys.executable, REPO, fresh=True)
+    print(f"{'class':<52} {'exit':>4} {'peak MB':>8} {'CPU s':>6} {'wall s':>6}  {'gradebook':<10} message")
+    for name, outcome in outcomes.items():
+        message = first_message(outcome.output)
+        print(f"{name:<52} {outcome.status!s:>4} {outcome.mb:8d} {outcome.cpu_s:6.2f} {outcome.s:6.2f}  "
+              f"{gradebook_after(outcome):<10} {message[:120]}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["functions", "commands"])
+    only = parser.parse_args().only
+    if only != "commands":
+        functions()
+    if only != "functions":
+        print()
+        commands()
 
 
 if __name__ == "__main__":

@@ -200,7 +200,16 @@ def store_error(error: Exception, engine: Engine | None = None) -> StoreError:
     if "not a database" in lowered or "malformed" in lowered:
         return StoreError(f"{where} is not a gradebook database (the file is damaged or "
                           "of another kind)")
-    if "unable to open" in lowered or "readonly" in lowered or "read-only" in lowered:
+    if "disk is full" in lowered or "disk i/o error" in lowered:
+        # SQLITE_FULL (no space left) or SQLITE_IOERR (a write refused: over a size quota, or a
+        # failing disk); the transaction was rolled back, so what was stored before stays.
+        return StoreError(f"cannot write the gradebook {where}: the disk is full or failing ({text}); "
+                          "nothing of this write was stored: free some space (or check the disk) and "
+                          "run it again")
+    if "readonly" in lowered or "read-only" in lowered:
+        return StoreError(f"the gradebook {where} is read-only ({text}); nothing was changed. Copy it "
+                          "to a folder you can write to, or ask for write permission")
+    if "unable to open" in lowered:
         return StoreError(f"cannot write the gradebook {where}: {text}")
     if isinstance(error, (OperationalError, DBAPIError)):
         return StoreError(f"the gradebook {where} refused the operation: {text}")

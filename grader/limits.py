@@ -17,7 +17,8 @@ The figures, and why:
 - answer keys: 1 MB of YAML, 2,000 questions (50 pages of 40 boxes), 100 aliases, nesting 20
   deep, and 200,000 nodes once aliases are expanded (a billion-laughs key is refused while it is
   still a few hundred bytes of parsed text);
-- API requests: 200 files per request, 20 MB per body (grader.api.settings).
+- rosters read by `grade --roster`: 5 MB;
+- API requests: 200 files per request, 20 MB per body, 200 open connections (grader.api.settings).
 """
 
 from __future__ import annotations
@@ -54,3 +55,4 @@ class KeyBudget:
 KEY = KeyBudget()
 
 MAX_FILES_PER_REQUEST = 200
+MAX_ROSTER_BYTES = 5 * MB  # a class list is a few KB; 5 MB is 100,000 students

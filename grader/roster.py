@@ -132,8 +132,7 @@ def sniff_delimiter(text: str) -> str:
 def parse_roster(text: str, source: str = "roster", delimiter: str = ",") -> list[RosterEntry]:
     """Students from CSV text with a header row: an id column (id, student_id, student) and
     optional name and class columns. Raises GraderError naming the line at fault."""
-    rows = [row for row in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
-            if any(cell.strip() for cell in row)]
+    rows = _csv_rows(text, source, delimiter)
     if not rows:
         raise GraderError(f"{source}: the roster is empty; expected a CSV with an 'id' column")
     header = [cell.strip().lower() for cell in rows[0]]
@@ -157,6 +156,22 @@ def parse_roster(text: str, source: str = "roster", delimiter: str = ",") -> lis
     if not entries:
         raise GraderError(f"{source}: the roster has a header but no students")
     return list(entries.values())
+
+
+def _csv_rows(text: str, source: str, delimiter: str) -> list[list[str]]:
+    """The non-blank rows. The csv module refuses a cell over 128 K characters (a file that is
+    not a class list, or a quote never closed) with csv.Error: named here, line included."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    rows: list[list[str]] = []
+    start = 1  # the line the row being read began on (where the reader stopped can be far on)
+    try:
+        for row in reader:
+            rows += [row] if any(cell.strip() for cell in row) else []
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise GraderError(f"{source}, line {start}: not a roster CSV ({error}; a quote left open?); "
+                          "expected one student per line") from None
+    return rows
 
 
 def _cell(row: Sequence[str], column: int | None) -> str:

@@ -7,6 +7,11 @@ GRADER_MODELS_DIR       the recogniser's folder for the app and the API; unset: 
 GRADER_DEMO             "0" keeps the app from seeding the demo into an empty gradebook
 GRADER_API_TOKEN        bearer token of the REST API; unset or empty: no token
 GRADER_APP_PASSWORD     the app's password; unset or empty: the app serves this machine only
+GRADER_APP_SECRET_FILE  the app's session-signing secret (made on first use); unset:
+                        data/app_secret
+GRADER_TRUSTED_PROXIES  reverse proxies whose X-Forwarded-For names the client (addresses or
+                        networks, comma-separated); unset: none, the TCP peer is the client
+GRADER_API_MAX_CONNECTIONS  open connections the REST API accepts at once (default 200)
 GRADER_API_MAX_BODY_MB  largest request body of the REST API, in MB (default 20)
 GRADER_CLUSTER          a Dask scheduler's address (tcp://host:8786) that batches are graded on;
                         unset: `grade --workers N` starts its own (grader.cluster)
@@ -29,6 +34,8 @@ from grader.errors import GraderError
 
 MB = 1024 * 1024
 DEFAULT_MAX_BODY_MB = 20.0
+DEFAULT_MAX_CONNECTIONS = 200
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # gitignored: gradebook, app secret
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,9 @@ class Settings:
     app_password: str | None = None
     api_max_body_mb: str | None = None  # as set; parsed by api_max_body_bytes()
     cluster: str | None = None  # a Dask scheduler's address
+    app_secret_file: Path = DATA_DIR / "app_secret"
+    trusted_proxies: str | None = None  # as set; parsed by grader.app_auth.parse_trusted_proxies
+    api_max_connections: str | None = None  # as set; parsed by api_connection_cap()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -56,7 +66,18 @@ class Settings:
             app_password=env.get("GRADER_APP_PASSWORD") or None,
             api_max_body_mb=env.get("GRADER_API_MAX_BODY_MB") or None,
             cluster=env.get("GRADER_CLUSTER") or None,
+            app_secret_file=Path(env.get("GRADER_APP_SECRET_FILE") or DATA_DIR / "app_secret"),
+            trusted_proxies=env.get("GRADER_TRUSTED_PROXIES") or None,
+            api_max_connections=env.get("GRADER_API_MAX_CONNECTIONS") or None,
         )
+
+    def api_connection_cap(self) -> int:
+        """GRADER_API_MAX_CONNECTIONS as a positive whole number (checked by the API only)."""
+        text = self.api_max_connections or str(DEFAULT_MAX_CONNECTIONS)
+        if not text.strip().isdigit() or int(text) < 1:
+            raise GraderError(f"GRADER_API_MAX_CONNECTIONS must be a whole number of connections "
+                              f"(1 or more), not {text!r}")
+        return int(text)
 
     def api_max_body_bytes(self) -> int:
         """GRADER_API_MAX_BODY_MB in bytes; checked only by the API, so a typo there never

@@ -11,6 +11,7 @@ schema upgrade.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +59,11 @@ def check_gradebook_file(path: Path, name: str) -> None:
                                    f"to it. {RESTORE_ADVICE}") from None
         if "locked" in text or "busy" in text:
             return  # another grader holds it; the engine's busy timeout deals with that
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            # SQLite in WAL mode writes beside the file (-wal, -shm) even to read it.
+            raise StoreError(f"the gradebook {name} is read-only (the file or its folder cannot be "
+                             f"written: {error}); nothing was changed. Copy it to a folder you can "
+                             "write to, or ask for write permission") from None
         raise StoreError(f"cannot read the gradebook {name}: {error}") from None
     if problems != ["ok"]:
         shown = "; ".join(problems[:3])

@@ -53,3 +53,10 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout_s: float, log: Pa
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s:\n"
                        f"{log.read_text(errors='replace')[-3000:]}")
+
+
+def process_peak_mb(pid: int) -> int:
+    """A running process's peak resident memory (VmHWM) in MB, read from /proc: what a server
+    held at most while the tests sent it their worst (issue 22: under 1 GB)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) // 1024

@@ -30,7 +30,8 @@ from grader import fonts
 from grader.api import ApiError, ApiSettings, decode_base64, upload_label
 from grader.commands.serve_api import is_loopback
 from grader.paths import MODELS_DIR, REPO_ROOT
-from tests.servers import free_port, running_server
+from tests.bad_inputs import pdf_of
+from tests.servers import free_port, process_peak_mb, running_server
 
 TOKEN = "test-token-0123456789abcdef"
 BODY_LIMIT_MB = 1.0
@@ -64,10 +65,14 @@ def serve(folder: Path, token: str | None, db_url: str | None = None) -> Iterato
                "--max-body-mb", str(BODY_LIMIT_MB), "--log-level", "warning"]
     url = f"http://127.0.0.1:{port}"
     with running_server(command, cwd=REPO_ROOT, env=env, log_path=log_path,
-                        health_url=f"{url}/health"):
+                        health_url=f"{url}/health") as server:
         yield url
+        peak = process_peak_mb(server.pid)
     # A 500 anywhere in the session shows up as a traceback in the server's log.
     assert "Traceback" not in log_path.read_text(), log_path.read_text()
+    # Issue 22: under 1 GB after the session's oversize, malformed and fuzzed requests and gradings.
+    print(f"serve-api peak over the session: {peak} MB")
+    assert peak < 1024, f"serve-api peak {peak} MB"
 
 
 def render_crop(text: str, height: int = 64, fmt: str = "PNG") -> bytes:
@@ -552,6 +557,20 @@ def test_assignments_lists_the_answer_keys(client: httpx.Client) -> None:
 )
 def test_grade_bad_input(client: httpx.Client, kwargs: dict, status: int, words: list[str]) -> None:
     assert_error(client.post("/grade", **kwargs), status, *words)
+
+
+def test_grade_refuses_a_pdf_of_poster_pages_before_rendering(client: httpx.Client) -> None:
+    # Issue 22: 10 pages of 2500x2500 pt (a few KB) to POST /grade took the server to 2.1 GB and
+    # it held 604 MB afterwards; now refused from the page sizes (the session's peak is checked
+    # in `serve`). The other upload is still graded: one bad file never fails the request.
+    files = [("photos", ("posters.pdf", pdf_of(10, 2500), "application/pdf")),
+             ("photos", ("notes.txt", b"not a photo", "text/plain"))]
+    response = client.post("/grade", data={"assignment": ARITHMETIC}, files=files)
+    assert response.status_code == 200, response.text
+    posters, notes = response.json()["results"]
+    assert posters["photo"] == "posters.pdf", posters
+    assert "PDF page 1 is 6944x6944 px (48 megapixels); the limit is 25" in posters["error"], posters
+    assert "not an image" in notes["error"]
 
 
 @pytest.mark.parametrize("assignment_id", ["no-such-key", "..", "a%2F..%2F..%2Fetc", "x" * 150])

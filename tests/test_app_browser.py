@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +16,15 @@ from grader import db, export, store
 from grader.answer_key import load_answer_key
 from grader.demo import DEMO_ROSTER, demo_photo, load_demo_keys
 from grader.paths import ANSWER_KEYS_DIR
-from tests.app_browser import CHROMIUM, launch_chromium, streamlit_server, wait_idle
+from tests.app_browser import launch_chromium, require_browser, streamlit_server, wait_idle
 
 KEY = "arithmetic-basics"
 
 
 @pytest.fixture
 def browser_kit():
-    """Playwright's sync API, once the system Chromium is known to be there. A machine without
-    it (a fresh one: `make test` installs no browser) skips this test and says why; CI, where
-    .ci/run installs Chromium and sets GRADER_REQUIRE_BROWSER=1, fails it instead, so the browser
-    test never goes quietly missing there."""
-    if shutil.which(CHROMIUM) is None:
-        reason = (f"Chromium is not installed ({CHROMIUM} is missing), so the app is not tested in a "
-                  "browser here; install it with `apt-get install chromium chromium-driver`")
-        if os.environ.get("GRADER_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    import playwright.sync_api
-
-    return playwright.sync_api
+    """Playwright's sync API; skipped with the reason where Chromium is missing (failed in CI)."""
+    return require_browser()
 
 
 @pytest.fixture

@@ -1,16 +1,24 @@
-"""Bad input, table by table (issue 22): each class of input an attacker or an unlucky school
-sends, the outcome expected (a named error with a message naming the problem), and the budget
-it must stay in (time; memory where the case could exhaust it). The reproductions are the
-issue's cases scaled down to run in a second; each one fails without the fix it guards."""
+"""Bad input, table by table (issue 22): every class of input an attacker or an unlucky school
+sends, the outcome expected (a message naming the problem, the exit or HTTP status), the budget
+it must stay in (peak memory, time) and what becomes of the gradebook (a fingerprint before and
+after: nothing stored lost).
+
+`CLASSES` below is the index: each class of the issue, and where it is checked. Most are rows of
+`tests.bad_inputs.BAD_CASES`, run here through the real command line, all in one process whose
+peak memory is reset between rows (`test_every_class_of_bad_input`); the rest (servers, killed
+processes, races) are tests of their own, in this module or beside the code they guard, named
+by their node id; `test_every_class_is_checked_somewhere` keeps the index honest. The
+reproductions are the issue's cases scaled down to run in a second; each one fails without the
+fix it guards."""
 
 from __future__ import annotations
 
-import hashlib
+import ast
 import io
-import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -19,35 +27,220 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import cv2
 import httpx
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
-from PIL import Image
 
 from grader import db, store
 from grader.answer_key import parse_answer_key
 from grader.api.errors import public_message
-from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
+from grader.errors import AnswerKeyInvalid, ImageUnreadable
 from grader.imageio import iter_images, load_images
 from grader.limits import KEY
 from tests.bad_inputs import (
+    BAD_CASES,
+    CASES_BY_NAME,
     RUN_GRADER,
     alias_bomb,
     damage,
+    file_bytes,
     gradebook_with_students,
     grid_key,
     nested,
     pdf_of,
-    png_claiming,
+    quick_check,
+    rows_lost,
+    run_bad_cases,
+    stored_rows,
+    template_gradebook,
 )
-from tests.servers import free_port, running_server
+from tests.servers import free_port, process_peak_mb, running_server
 
 REPO = Path(__file__).resolve().parents[1]
+
+# --- the index: every class of bad input, and where it is checked ------------------------------
+
+HERE = "tests/test_bad_input.py"
+CLASSES: dict[str, list[str]] = {
+    # photos and PDFs (rows of BAD_CASES, or node ids)
+    "empty file": ["photo: empty file"],
+    "truncated file": ["photo: truncated JPEG"],
+    "1x1 image": ["photo: 1x1 PNG"],
+    "text file named .jpg": ["photo: text file named .jpg"],
+    "20000x20000 image": ["photo: PNG header 20000x20000"],
+    "image bomb (header claims 100000x100000)": ["photo: 74-byte PNG bomb 100000x100000",
+                                                 "recognize: 9000x2000 PNG + 74-byte bomb + a crop"],
+    "oversized file": ["photo: 300 MB file (a video by mistake)", "key: 50 MB file"],
+    "corrupt PDF": ["PDF: cut in half"],
+    "encrypted PDF": ["PDF: password-protected"],
+    "0-page PDF": ["PDF: 0 pages"],
+    "500-page PDF (over the page limit)": ["PDF: 51 pages"],
+    "small PDF with huge pages": ["PDF: 25 pages of 2500x2500 pt (3.5 KB)",
+                                  "tests/test_api.py::test_grade_refuses_a_pdf_of_poster_pages_before_rendering",
+                                  f"{HERE}::test_a_pdf_of_big_pages_is_rendered_one_page_at_a_time"],
+    "HEIC": ["photo: broken HEIC", "tests/test_phone_photos.py::test_a_heic_photo_decodes_like_its_jpeg"],
+    "CMYK": ["photo: CMYK JPEG"],
+    "16-bit": ["photo: 16-bit PNG"],
+    "EXIF-rotated photo": ["photo: EXIF-rotated (graded)"],
+    "blank wall": ["photo: blank wall"],
+    "another assignment's sheet": ["photo: another assignment's sheet"],
+    # keys and rosters
+    "YAML alias bomb": ["key: YAML alias bomb (9 x 8 levels, 372 bytes)", "key: 150 YAML aliases",
+                        f"{HERE}::test_a_key_over_the_budget_is_refused_fast_with_a_short_message"],
+    "malformed key": ["key: malformed YAML", "key: nested 10,000 deep",
+                      "tests/test_answer_key.py::test_bad_key_is_refused_with_a_precise_message"],
+    "duplicate key": ["key: duplicate question ids"],
+    "huge key": ["key: 4,900 questions", "key: 50 MB file",
+                 f"{HERE}::test_a_big_key_within_the_budget_is_checked_in_well_under_a_second"],
+    "unknown key": ["key: unknown assignment id"],
+    "rosters in other encodings": ["roster: unknown encoding", "roster: GBK (read)", "roster: 50 MB file",
+                                   "roster: a 200 KB cell (a quote never closed)",
+                                   "tests/test_roster.py::test_read_roster_finds_encoding_and_separator"],
+    # the gradebook
+    "locked database": ["tests/test_store.py::test_a_locked_database_gives_a_clear_error_and_loses_nothing"],
+    "read-only database": [f"{HERE}::test_a_read_only_gradebook_is_refused_untouched"],
+    "corrupt database": ["gradebook: damaged pages", "gradebook: not a database at all"],
+    "foreign database": ["gradebook: another program's SQLite file"],
+    "newer database": ["gradebook: written by a newer grader"],
+    "disk full": ["gradebook: disk full while grading"],
+    "SIGKILL mid-batch": [
+        "tests/test_grading.py::test_a_batch_killed_mid_way_and_rerun_leaves_no_duplicates_or_partial_pages",
+        f"{HERE}::test_grade_workers_end_when_the_grade_command_is_killed"],
+    "concurrent graders": [
+        "tests/test_grading.py::test_two_processes_grading_into_one_database_lose_nothing",
+        "tests/test_store.py::test_two_processes_writing_at_once_lose_nothing",
+        "tests/test_store.py::test_two_processes_creating_one_new_gradebook_at_once_both_succeed"],
+    # the API and the app
+    "token cases": ["tests/test_api.py::test_missing_or_wrong_token_is_refused",
+                    "tests/test_api.py::test_grading_endpoints_need_the_token",
+                    "tests/test_api.py::test_token_checked_before_the_body_is_read",
+                    "tests/test_api.py::test_serve_api_refuses_non_loopback_without_token",
+                    f"{HERE}::test_wrong_tokens_are_slowed_per_client_named_by_a_trusted_proxy",
+                    f"{HERE}::test_without_trusted_proxies_a_forwarded_for_header_escapes_nothing"],
+    "oversize requests": ["tests/test_api.py::test_oversized_body_refused_by_content_length",
+                          "tests/test_api.py::test_oversized_body_refused_while_streaming",
+                          "tests/test_api.py::test_oversized_multipart_refused",
+                          "tests/test_api.py::test_huge_image_refused_from_its_header"],
+    "slow requests": [f"{HERE}::test_slow_headers_are_cut_off_with_408",
+                      f"{HERE}::test_slow_body_is_cut_off_with_408_and_the_connection_closed",
+                      f"{HERE}::test_many_slow_clients_are_all_cut_off"],
+    "too many connections": [f"{HERE}::test_connections_beyond_the_cap_are_answered_503_and_the_server_keeps_serving"],
+    "malformed requests": ["tests/test_api.py::test_ocr_bad_input", "tests/test_api.py::test_grade_bad_input",
+                           "tests/test_api.py::test_bad_content_length_refused",
+                           "tests/test_api.py::test_schema_fuzz_finds_no_server_error"],
+    "client that goes away": [f"{HERE}::test_a_client_that_goes_away_is_one_line_in_the_log"],
+    "path-traversal file names": ["tests/test_api.py::test_upload_label_is_never_a_path",
+                                  "tests/test_api.py::test_gradebook_of_unknown_assignment_is_404",
+                                  f"{HERE}::test_api_messages_show_file_names_not_server_paths"],
+    "gradebook failure over the API (503, no paths)": [
+        f"{HERE}::test_a_gradebook_failure_answers_503_without_the_servers_paths"],
+    "API docs offline": [f"{HERE}::test_the_docs_load_no_script_from_the_internet"],
+    "the app on a network": ["tests/test_app_auth.py::test_the_app_refuses_a_network_without_a_password",
+                             "tests/test_app_auth.py::test_the_app_asks_for_the_password_and_slows_guessing",
+                             "tests/test_app_auth.py::test_a_login_survives_a_reload_in_a_real_browser"],
+}
+
+
+def test_every_class_is_checked_somewhere():
+    """Each entry of the index is a row of BAD_CASES or a test function that exists, and every
+    row of BAD_CASES is indexed: the table cannot quietly lose a class."""
+    missing = []
+    for where in (w for targets in CLASSES.values() for w in targets):
+        if "::" not in where:
+            missing += [] if where in CASES_BY_NAME else [where]
+            continue
+        path, name = where.split("::")
+        tree = ast.parse((REPO / path).read_text())
+        if name not in {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}:
+            missing.append(where)
+    assert missing == []
+    indexed = {w for targets in CLASSES.values() for w in targets}
+    assert [name for name in CASES_BY_NAME if name not in indexed] == []
+
+
+# --- the table through the command line: message, budget, the gradebook before and after --------
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    return run_bad_cases(BAD_CASES, tmp_path_factory.mktemp("bad-cases"), sys.executable, REPO)
+
+
+@pytest.mark.parametrize("name", list(CASES_BY_NAME))
+def test_every_class_of_bad_input(outcomes, name):
+    outcome = outcomes[name]
+    case = outcome.case
+    text = outcome.output
+    assert outcome.status == case.status and "Traceback" not in text, (outcome.status, text[-3000:])
+    for words in case.says:
+        assert words in text, (words, text[-3000:])
+    assert "PDFium" not in text and "Success" not in text  # was "cannot be opened (... PDFium: Success)"
+    assert outcome.mb < 1024, f"peak {outcome.mb} MB"  # issue 22: under 1 GB on any input
+    if case.max_grow_mb is not None:
+        assert outcome.grown_mb < case.max_grow_mb, f"grew {outcome.grown_mb} MB: read what it should refuse"
+    # The budget is CPU time, the work done whatever the shared machine's load; the wall bound
+    # catches a case that waits instead of working (a lock, a pipe).
+    assert outcome.cpu_s < case.max_s, f"{outcome.cpu_s:.1f} CPU s"
+    assert outcome.s < 120, f"{outcome.s:.1f} s"
+    if case.gradebook == "untouched":
+        assert outcome.bytes_after == outcome.bytes_before, "the gradebook's file changed"
+        return
+    assert outcome.rows_before and outcome.rows_lost() == {}, outcome.rows_lost()  # nothing stored lost
+    assert outcome.check_after == ["ok"], outcome.check_after  # and nothing half-written
+    added = {t: len(rows - outcome.rows_before.get(t, set())) for t, rows in (outcome.rows_after or {}).items()}
+    for table, count in case.adds:
+        assert added[table] == count, (table, added)
+    if case.argv[0] == "grade" and case.status == 2 and case.recorded:
+        assert added["submissions"] >= 1, "the failed photo was not kept for a retry"
+
+
+def test_the_fingerprint_sees_a_row_lost_or_changed_and_a_damaged_page(tmp_path):
+    # The table's "nothing stored lost" must be able to fail: one student renamed, one deleted,
+    # one added (allowed: a bad photo is kept for a retry), then a page of the file overwritten.
+    path = tmp_path / "gradebook.db"
+    template_gradebook(path)
+    before = stored_rows(path)
+    assert before and len(before["students"]) >= 300 and quick_check(path) == ["ok"]
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE students SET name = 'Someone Else' WHERE id = 's1'")
+        connection.execute("DELETE FROM students WHERE id = 's2'")
+        connection.execute("INSERT INTO students (id, name, class, created_at) VALUES ('n1', 'New', '', '2026-01-01')")
+    connection.close()
+    assert rows_lost(before, stored_rows(path)) == {"students": 2}
+    assert rows_lost(before, before) == {}
+    bytes_before = file_bytes(tmp_path)
+    damage(path)
+    assert file_bytes(tmp_path) != bytes_before and quick_check(path) != ["ok"]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare")
+def test_a_read_only_gradebook_is_refused_untouched(tmp_path):
+    # A read-only mount refuses writes even to root (chmod does not), so the folder is mounted
+    # read-only in a private mount namespace; where user namespaces are not allowed, say so.
+    template_gradebook(tmp_path / "gradebook.db")
+    (tmp_path / "wall.jpg").write_bytes(cv2.imencode(".jpg", np.full((900, 1200, 3), 128, np.uint8))[1])
+    before = (stored_rows(tmp_path / "gradebook.db"), file_bytes(tmp_path))
+    grade = shlex.join([sys.executable, "-c", RUN_GRADER, "grade", "--key", "arithmetic-basics", "--db",
+                        f"sqlite:///{tmp_path / 'gradebook.db'}", "--no-progress", str(tmp_path / "wall.jpg")])
+    folder = shlex.quote(str(tmp_path))
+    script = f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && exec {grade}"
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    if done.returncode != 1 and "mount" in done.stderr and "grader" not in done.stderr:
+        pytest.skip(f"no private read-only mount here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "gradebook.db is read-only (" in done.stderr and "nothing was changed" in done.stderr, done.stderr
+    assert peak_mb(done) < 1024
+    assert (stored_rows(tmp_path / "gradebook.db"), file_bytes(tmp_path)) == before
+
+
 
 # --- answer keys -------------------------------------------------------------------------------
 
@@ -65,10 +258,10 @@ KEY_CASES = [
 
 @pytest.mark.parametrize("text,fragment", [c[1:] for c in KEY_CASES], ids=[c[0] for c in KEY_CASES])
 def test_a_key_over_the_budget_is_refused_fast_with_a_short_message(text, fragment):
-    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started, before = time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(AnswerKeyInvalid) as caught:
         parse_answer_key(text, "lol.yaml")
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started  # CPU time: the shared machine's load does not count
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     message = str(caught.value)
     assert fragment in message and "lol.yaml" in message, message
@@ -79,10 +272,10 @@ def test_a_key_over_the_budget_is_refused_fast_with_a_short_message(text, fragme
 
 def test_a_big_key_within_the_budget_is_checked_in_well_under_a_second():
     text = grid_key(KEY.max_questions)
-    started = time.perf_counter()
+    started = time.process_time()
     key = parse_answer_key(text, "big.yaml")
     assert len(key.questions) == KEY.max_questions
-    assert time.perf_counter() - started < 3.0  # the pairwise overlap check alone took 13.7 s at 4,900
+    assert time.process_time() - started < 3.0  # CPU s; the pairwise overlap check alone took 13.7 s at 4,900
     overlapping = text.replace("{id: q1999, page: 50, box: [0.9,", "{id: q1999, page: 50, box: [0.05,", 1)
     assert overlapping != text
     with pytest.raises(AnswerKeyInvalid, match=r"question 'q1999', field 'box': expected boxes that do not "
@@ -154,33 +347,7 @@ def test_a_pdf_of_big_pages_is_rendered_one_page_at_a_time(tmp_path):
     assert int(out[-1]) < 450, f"peak {out[-1]} MB"
 
 
-def test_recognize_refuses_huge_and_bomb_images_from_the_header_and_reads_the_rest(tmp_path):
-    # Issue 22: a 20000x20000 PNG took 23.5 s and 5.2 GB; a 74-byte PNG declaring 100000x100000
-    # ended the command with a cv2 traceback and no output for the other files. Scaled: 9000x2000.
-    cv2.imwrite(str(tmp_path / "huge.png"), np.full((2000, 9000), 255, np.uint8))
-    (tmp_path / "bomb.png").write_bytes(png_claiming(100_000, 100_000))
-    crop = np.full((48, 96), 255, np.uint8)
-    cv2.putText(crop, "42", (18, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 3)
-    cv2.imwrite(str(tmp_path / "ok.png"), crop)
-    names = ["huge.png", "bomb.png", "ok.png"]
-    done = subprocess.run([sys.executable, "-m", "grader", "recognize", "--json", *names], cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    huge, bomb, ok = json.loads(done.stdout)
-    assert "9000x2000 px (18 megapixels); the limit is 16 megapixels" in huge["error"]
-    assert bomb["path"] == "bomb.png" and "10000 megapixels; the limit is 16 megapixels" in bomb["error"]
-    assert "error" not in ok and ok["text"] and 0 <= ok["confidence"] <= 1
-
-
 # --- the gradebook's door ----------------------------------------------------------------------
-
-
-def fingerprint(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file in the gradebook's folder: nothing stored may change. SQLite's
-    shared-memory index (-shm) and an empty write-ahead log hold no data: a reader may make them."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.endswith("-shm") and not (p.name.endswith("-wal") and not p.stat().st_size)}
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -191,30 +358,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def peak_mb(done: subprocess.CompletedProcess) -> int:
     return int(re.findall(r"peak-mb=(\d+)", done.stderr)[-1])
-
-
-def test_a_damaged_gradebook_is_refused_before_grade_writes_to_it(tmp_path):
-    # Issue 22: `grade` wrote into a file with garbage inside its pages and exited 0.
-    path = tmp_path / "gradebook.db"
-    gradebook_with_students(path)
-    damage(path)
-    before = fingerprint(tmp_path)
-    done = cli("grade", "--key", "arithmetic-basics", "--db", f"sqlite:///{path}", "photo.jpg", cwd=tmp_path)
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "gradebook.db is damaged" in done.stderr and "backup" in done.stderr, done.stderr
-    assert fingerprint(tmp_path) == before
-
-
-def test_another_programs_sqlite_file_gets_no_gradebook_tables(tmp_path):
-    path = tmp_path / "library.db"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE books (title TEXT)")
-        connection.execute("INSERT INTO books VALUES ('Emma')")
-    connection.close()
-    before = fingerprint(tmp_path)
-    with pytest.raises(StoreError, match=r"library\.db is another program's SQLite database \(tables: books\)"):
-        db.open_engine(f"sqlite:///{path}")
-    assert fingerprint(tmp_path) == before
 
 
 def test_backup_copies_a_gradebook_that_opens_and_never_overwrites(tmp_path):
@@ -343,9 +486,14 @@ def api(tmp_path_factory):
     command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port), "--header-timeout", "1.5",
                "--body-timeout", "2", "--log-level", "info"]
     log = folder / "server.log"
-    with running_server(command, cwd=REPO, env=env, log_path=log, health_url=f"http://127.0.0.1:{port}/health"):
+    with running_server(command, cwd=REPO, env=env, log_path=log,
+                        health_url=f"http://127.0.0.1:{port}/health") as server:
         yield SimpleNamespace(port=port, url=f"http://127.0.0.1:{port}", log=log, folder=folder)
+        peak = process_peak_mb(server.pid)
     assert "Traceback" not in log.read_text(), log.read_text()
+    # After the slow, vanishing and failing clients below (issue 22: 2.1 GB, 604 MB held after).
+    print(f"serve-api peak after the bad clients: {peak} MB")
+    assert peak < 1024, f"serve-api peak {peak} MB"
 
 
 def trickle(port: int, head: bytes, body: bytes = b"", limit_s: float = 15.0) -> tuple[float, bytes]:
@@ -430,59 +578,6 @@ def test_a_gradebook_failure_answers_503_without_the_servers_paths(api):
     assert str(api.folder) in api.log.read_text()  # the administrator's log names the file
 
 
-# --- everything at once through `grade`: the messages, and nothing stored lost -----------------
-
-
-def bad_files() -> dict[str, tuple[bytes, str]]:
-    """file name -> (bytes, fragment of the message `grade --json` gives for it)."""
-    grey = cv2.imencode(".jpg", np.full((1600, 1200, 3), 128, np.uint8))[1].tobytes()
-    cmyk = io.BytesIO()
-    Image.new("CMYK", (1200, 1600), (0, 0, 0, 40)).save(cmyk, "JPEG")
-    unmatched = "could not be matched to the worksheet"
-    return {
-        "empty.jpg": (b"", "empty.jpg: the file is empty (0 bytes)"),
-        "truncated.jpg": (grey[: len(grey) // 2], "truncated.jpg: the JPEG file is truncated"),
-        "one-pixel.png": (cv2.imencode(".png", np.zeros((1, 1), np.uint8))[1].tobytes(),
-                          "only 1x1 px; at least 8 px a side"),
-        "notes.jpg": (b"Homework notes for Tuesday\n" * 20, "it looks like a text file"),
-        "huge.png": (png_claiming(20000, 20000), "400 megapixels; the limit is 50 megapixels"),
-        "bomb.png": (png_claiming(100000, 100000), "10000 megapixels; the limit is 50 megapixels"),
-        "posters.pdf": (pdf_of(25, 2500), "PDF page 1 is 6944x6944 px (48 megapixels); the limit is 25"),
-        "no-pages.pdf": (pdf_of(0, 100), "no-pages.pdf: the PDF has no pages"),
-        "thick.pdf": (pdf_of(51, 595, 842), "the PDF has 51 pages; at most 50"),
-        "broken.pdf": (pdf_of(2, 595, 842)[:200], "the PDF cannot be opened: it is damaged"),
-        "wall.jpg": (grey, unmatched),  # a photo of a blank wall
-        "cmyk.jpg": (cmyk.getvalue(), unmatched),  # decoded, then not a worksheet
-        "deep.png": (cv2.imencode(".png", np.full((1600, 1200), 30000, np.uint16))[1].tobytes(), unmatched),
-    }
-
-
-def test_grade_names_every_bad_file_and_loses_nothing_stored(tmp_path):
-    path = tmp_path / "gradebook.db"
-    gradebook_with_students(path)
-    files = bad_files()
-    for name, (data, _) in files.items():
-        (tmp_path / name).write_bytes(data)
-    with open(tmp_path / "scan.tif", "wb") as sparse:  # 300 MB that take no disk: refused unread
-        sparse.truncate(300_000_000)
-    files["scan.tif"] = (b"", "scan.tif: the file is 300 MB; the limit is")
-    # The broken PDF first: PDFium's stale error must not make the 0-page PDF look damaged.
-    names = ["broken.pdf", *[n for n in files if n != "broken.pdf"]]
-    done = cli("grade", "--key", "arithmetic-basics", "--db", f"sqlite:///{path}", "--json", "--no-progress",
-               *names, cwd=tmp_path)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    results = {r["photo"]: r["error"] for r in json.loads(done.stdout)}
-    for name, (_, fragment) in files.items():
-        assert fragment in results[name], (name, results[name])
-        assert "PDFium" not in results[name] and str(tmp_path) not in results[name]
-    assert peak_mb(done) < 1024, peak_mb(done)
-    engine = db.open_engine(f"sqlite:///{path}")  # checked at the door: not damaged
-    with db.read_session(engine) as session:
-        assert len(store.roster_entries(session)) == 300
-        assert {f.photo_name for f in store.failed_photos(session, "arithmetic-basics")} >= set(files) - {"scan.tif"}
-    engine.dispose()
-
-
 @pytest.mark.parametrize("message, shown", [
     ("cannot open /srv/grader/models/crnn.int8.onnx (missing)", "cannot open crnn.int8.onnx (missing)"),
     ("sqlite:////srv/grader/data/gradebook.db is locked", "gradebook.db is locked"),
@@ -493,11 +588,76 @@ def test_api_messages_show_file_names_not_server_paths(message, shown):
     assert public_message(message) == shown
 
 
-def test_grade_refuses_a_huge_key_file_before_reading_it(tmp_path):
-    # Issue 22: a 10 MB key was accepted and stored. Here 50 MB (sparse: no disk used).
-    with open(tmp_path / "big.yaml", "wb") as sparse:
-        sparse.truncate(50_000_000)
-    done = cli("grade", "--key", "big.yaml", "--db", f"sqlite:///{tmp_path / 'g.db'}", "photo.jpg", cwd=tmp_path)
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "big.yaml: the key is 50.0 MB; the limit is 1.0 MB" in done.stderr
-    assert peak_mb(done) < 300
+# --- the API against crowds and guessers -----------------------------------------------------
+
+
+@contextmanager
+def guarded_api(folder: Path, *args: str, proxies: str | None = None) -> Iterator[SimpleNamespace]:
+    """A real `serve-api` with a token (and GRADER_TRUSTED_PROXIES when given)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(GRADER_DATABASE_URL=f"sqlite:///{folder / 'gradebook.db'}", PYTHONPATH=str(REPO),
+               GRADER_API_TOKEN="right-token")
+    if proxies:
+        env["GRADER_TRUSTED_PROXIES"] = proxies
+    command = [sys.executable, "-m", "grader", "serve-api", "--port", str(port), "--log-level", "info", *args]
+    log = folder / f"server-{port}.log"
+    with running_server(command, cwd=REPO, env=env, log_path=log,
+                        health_url=f"http://127.0.0.1:{port}/health") as server:
+        yield SimpleNamespace(port=port, url=f"http://127.0.0.1:{port}", log=log)
+        peak = process_peak_mb(server.pid)
+    assert "Traceback" not in log.read_text(), log.read_text()
+    print(f"serve-api peak after the crowd or the guessers: {peak} MB")
+    assert peak < 1024, f"serve-api peak {peak} MB"
+
+
+def token_try(url: str, token: str, forwarded_for: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
+    return httpx.get(f"{url}/assignments", headers=headers, timeout=10)
+
+
+def test_connections_beyond_the_cap_are_answered_503_and_the_server_keeps_serving(tmp_path):
+    with guarded_api(tmp_path, "--max-connections", "4", "--header-timeout", "20") as api:
+        idle = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(4)]
+        try:
+            time.sleep(0.3)
+            refused = httpx.get(f"{api.url}/health", timeout=5)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+            assert "4 connections are open, the most it takes at once" in refused.json()["error"]
+            assert refused.json()["success"] is False
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.3)
+        assert httpx.get(f"{api.url}/health", timeout=5).status_code == 200
+        with ThreadPoolExecutor(30) as pool:  # a burst: answered 200 or 503, never hung or 500
+            codes = list(pool.map(lambda _: httpx.get(f"{api.url}/health", timeout=10).status_code, range(60)))
+        assert set(codes) <= {200, 503} and 200 in codes, codes
+        assert api.log.read_text().count("refused connections beyond the cap of 4") == 1
+
+
+def test_wrong_tokens_are_slowed_per_client_named_by_a_trusted_proxy(tmp_path):
+    # Behind a reverse proxy every client arrives from the proxy's address: keyed by that, one
+    # guesser would lock every school system out. The proxy (here 127.0.0.1) names the client.
+    with guarded_api(tmp_path, proxies="127.0.0.1") as api:
+        codes = [token_try(api.url, f"guess{n}", "198.51.100.1").status_code for n in range(11)]
+        assert codes == [401] * 10 + [429], codes
+        held = token_try(api.url, "right-token", "198.51.100.1")  # even the right token waits its turn
+        assert held.status_code == 429 and 1 <= int(held.headers["retry-after"]) <= 2, held.text
+        assert "too many wrong API tokens from 198.51.100.1" in held.json()["error"]
+        # What the guesser writes into X-Forwarded-For itself sits left of what the proxy wrote.
+        assert token_try(api.url, "right-token", "203.0.113.7, 198.51.100.1").status_code == 429
+        assert token_try(api.url, "right-token", "198.51.100.2").status_code == 200  # another school system
+        assert token_try(api.url, "right-token").status_code == 200  # the proxy itself is not held
+
+
+def test_without_trusted_proxies_a_forwarded_for_header_escapes_nothing(tmp_path):
+    with guarded_api(tmp_path) as api:
+        codes = [token_try(api.url, f"guess{n}", f"198.51.100.{n}").status_code for n in range(11)]
+        assert codes == [401] * 10 + [429], codes  # one client, whatever it claims to be
+        spoofed = token_try(api.url, "right-token", "10.9.9.9")
+        assert "too many wrong API tokens from 127.0.0.1" in spoofed.json()["error"]
+        missing = httpx.get(f"{api.url}/assignments", timeout=10)
+        assert missing.status_code == 401  # no token is not a guess: told what is wrong, not held

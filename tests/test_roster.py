@@ -23,6 +23,7 @@ def test_parse_roster_with_bom_class_and_chinese_headers():
     ("id,name\n,Ana\n", "line 2: the student id is empty"),
     ("id,name\n1,Ana\n1,Ben\n", "line 3: student id '1' appears twice"),
     ("id,name\n", "no students"),
+    ("id,name\n\n1,Ana\n2,\"Ben\n" + "3,Cy\n" * 30_000, r"line 4: not a roster CSV \(field larger"),  # was csv.Error
 ])
 def test_parse_roster_errors(text, message):
     with pytest.raises(GraderError, match=message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -51,17 +52,27 @@ _bearer = HTTPBearer(auto_error=False, description="GRADER_API_TOKEN")
 
 
 def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
-    """401 unless the bearer token matches GRADER_API_TOKEN (no token configured: open)."""
-    expected = state(request).settings.token
+    """401 unless the bearer token matches GRADER_API_TOKEN (no token configured: open); 429
+    while the client (behind a trusted proxy: the client it names) must wait after wrong tokens."""
+    api = state(request)
+    expected = api.settings.token
     if expected is None:
         return
-    offered = credentials.credentials if credentials else ""
+    if not credentials:  # no token at all is a forgotten header, not a guess: not counted
+        raise HTTPException(401, WRONG_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+    client = request.client.host if request.client else "unknown"
     # compare_digest on bytes: constant time, and no TypeError on non-ASCII input
-    if not credentials or not hmac.compare_digest(offered.encode(), expected.encode()):
-        raise HTTPException(
-            401, "missing or wrong API token (send 'Authorization: Bearer <token>')",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    attempt = api.token_throttle.check(
+        client, time.monotonic(), lambda: hmac.compare_digest(credentials.credentials.encode(), expected.encode()))
+    if attempt.held:
+        wait = math.ceil(attempt.wait_s)
+        raise HTTPException(429, f"too many wrong API tokens from {client}: wait {wait} s and try again",
+                            headers={"Retry-After": str(wait)})
+    if not attempt.ok:
+        raise HTTPException(401, WRONG_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+
+
+WRONG_TOKEN = "missing or wrong API token (send 'Authorization: Bearer <token>')"
 
 
 public = APIRouter()

@@ -9,7 +9,7 @@ import logging
 import queue
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import anyio
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from grader import cluster, db, jobs
 from grader.api.settings import ApiSettings
+from grader.app_auth import LoginThrottle
 from grader.errors import (
     GraderError,
     ModelUnavailable,
@@ -209,6 +210,10 @@ class ApiState:
     grading: anyio.CapacityLimiter
     batcher: CropBatcher
     jobs: JobRunner
+    # Wrong bearer tokens per client: 10 free (a misconfigured script's retries still read
+    # 401, the real problem), then 1, 2, 4 ... 60 s. Tokens are long random strings, so this
+    # bounds a flood of guesses rather than a dictionary attack.
+    token_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(free_tries=10, max_wait_s=60))
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiState":

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from grader import limits
+from grader.app_auth import parse_trusted_proxies
 from grader.config import GradingConfig
 from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
-from grader.settings import MB, Settings
+from grader.settings import DEFAULT_MAX_CONNECTIONS, MB, Settings
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class ApiSettings:
     # Slow clients: the request line and headers, and the whole body, must arrive within these.
     header_timeout_s: float = 10.0
     body_timeout_s: float = 120.0  # 20 MB at 170 KB/s
+    # Open connections at once; one more is answered 503 with Retry-After (file descriptors and
+    # memory stay bounded however many clients connect).
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # Reverse proxies whose X-Forwarded-For names the client (for the token throttle and the
+    # log); empty: the TCP peer is the client and the header is ignored.
+    trusted_proxies: tuple[str, ...] = ()
     grading: GradingConfig = field(default_factory=GradingConfig)  # registration .. scoring
     # Jobs (POST /jobs) run on the Dask scheduler at `cluster`, else on a local cluster of
     # `workers` processes, else in the server's process (grader.cluster).
@@ -39,8 +46,9 @@ class ApiSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ApiSettings":
-        """GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_DATABASE_URL, GRADER_MODELS_DIR and
-        GRADER_CLUSTER (read by grader.settings), then the non-None `overrides` (serve-api's options)."""
+        """GRADER_API_TOKEN, GRADER_API_MAX_BODY_MB, GRADER_API_MAX_CONNECTIONS,
+        GRADER_TRUSTED_PROXIES, GRADER_DATABASE_URL, GRADER_MODELS_DIR and GRADER_CLUSTER (read
+        by grader.settings), then the non-None `overrides` (serve-api's options)."""
         env = Settings.from_env(environ)
         settings = cls(
             token=env.api_token,  # an empty token means none, never "any"
@@ -48,5 +56,7 @@ class ApiSettings:
             database_url=env.database_url,
             models_dir=env.models_dir or MODELS_DIR,
             cluster=env.cluster,
+            max_connections=env.api_connection_cap(),
+            trusted_proxies=tuple(str(n) for n in parse_trusted_proxies(env.trusted_proxies)),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import cluster, db
+from grader import cluster, db, limits
 from grader.errors import GraderError
 from grader.grading import GradeOptions, GradingContext, KeyRef, grade_photos, prepare
-from grader.roster import RosterEntry, parse_roster
+from grader.roster import RosterEntry, read_roster
+from grader.settings import MB
 from grader.vocab import Status
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".pdf"}
@@ -106,7 +107,13 @@ def _roster(path: Path | None) -> list[RosterEntry]:
     if path is None:
         return []
     try:
-        return parse_roster(path.read_text(encoding="utf-8-sig"), str(path))
+        size = path.stat().st_size
+        if size > limits.MAX_ROSTER_BYTES:
+            raise GraderError(f"{path}: the roster is {size / MB:.1f} MB; the limit is "
+                              f"{limits.MAX_ROSTER_BYTES / MB:.0f} MB (a class list is a few KB)")
+        # As the app reads it: UTF-8 (with or without BOM), UTF-16, GBK or Windows-1252, comma,
+        # semicolon or tab; an encoding that cannot be told is refused with the reason.
+        return read_roster(path.read_bytes(), str(path))
     except OSError as error:
         raise GraderError(f"{path}: cannot read the roster ({error.strerror or error})") from None
 

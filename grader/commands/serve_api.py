@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a client has for a request's headers (default 10)")
     parser.add_argument("--body-timeout", type=float, default=None, metavar="S",
                         help="seconds a client has for a request's body (default 120)")
+    parser.add_argument("--max-connections", type=int, default=None, metavar="N",
+                        help="open connections at once; one more is answered 503 (default: "
+                             "GRADER_API_MAX_CONNECTIONS or 200)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -42,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
         "max_body_bytes": int(args.max_body_mb * MB) if args.max_body_mb is not None else None,
         "header_timeout_s": args.header_timeout,
         "body_timeout_s": args.body_timeout,
+        "max_connections": args.max_connections,
     }
     settings = ApiSettings.from_env(**overrides)
     if settings.max_body_bytes <= 0:
         raise GraderError("--max-body-mb must be positive")
+    if settings.max_connections < 1:
+        raise GraderError("--max-connections must be 1 or more")
     if settings.token is None and not is_loopback(args.host):
         raise GraderError(
             f"refusing to serve on {args.host} without an API token: anyone on the network could "
@@ -64,15 +70,21 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("grader.api").addHandler(handler)
     logging.getLogger("grader.api").setLevel(args.log_level.upper())
     guard = "bearer token required" if settings.token else "no token: open to this machine only"
+    proxies = ", ".join(settings.trusted_proxies) or "none"
     print(f"REST API on http://{args.host}:{args.port} ({guard}; body limit "
-          f"{settings.max_body_bytes / MB:g} MB; docs at /docs)", file=sys.stderr)
+          f"{settings.max_body_bytes / MB:g} MB; at most {settings.max_connections} connections; "
+          f"trusted proxies: {proxies}; docs at /docs)", file=sys.stderr)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         server_header=False,
-        http=protocol_with(settings.header_timeout_s),
+        http=protocol_with(settings.header_timeout_s, settings.max_connections),
         timeout_keep_alive=5,
+        # X-Forwarded-For is read only from the proxies named in GRADER_TRUSTED_PROXIES (uvicorn
+        # would trust 127.0.0.1 by default: any local program could then name any client).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
     return 0
