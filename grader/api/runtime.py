@@ -7,44 +7,59 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import anyio
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from grader import db
+from grader import db, model_versions
 from grader.api.settings import ApiSettings
 from grader.errors import (
     ModelUnavailable,
 )
+from grader.paths import MODELS_DIR
 from grader.reader import Read, Reader, load_reader
 
 
 class SharedRecognizer:
-    """Loads the recogniser once, on first use, and hands the same instance to every request."""
+    """Loads the recogniser once, on first use, and hands the same instance to every request.
+    Without an explicit models folder it is the gradebook's current model (grader.model_versions):
+    each use asks the gradebook which one that is (one small query), so an `adapt` adopted or
+    rolled back while the server runs is read with from the next request on."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self, settings: ApiSettings, engine: "SharedEngine | None" = None) -> None:
         self._settings = settings
+        self._engine = engine
         self._lock = threading.Lock()
         self._recognizer: Reader | None = None
+        self._folder: Path | None = None  # the folder the loaded recogniser came from
 
     @property
     def loaded(self) -> bool:
         return self._recognizer is not None
 
+    def folder(self) -> Path:
+        """The models folder to read with now: the explicit one, else the gradebook's current."""
+        if self._settings.models_dir is not None or self._engine is None:
+            return Path(self._settings.models_dir or MODELS_DIR)
+        return model_versions.models_dir_for(self._engine.get()) or MODELS_DIR
+
     def get(self) -> Reader:
-        if self._recognizer is None:
+        folder = self.folder()
+        if self._recognizer is None or folder != self._folder:
             with self._lock:  # double-checked: only the first caller pays for loading
-                if self._recognizer is None:
+                if self._recognizer is None or folder != self._folder:
                     try:
                         self._recognizer = load_reader(
-                            self._settings.models_dir,
+                            folder,
                             precision=self._settings.precision,
                             threads=self._settings.inference_threads,
                         )
                     except ImportError as error:
                         raise ModelUnavailable(f"the recogniser is not installed ({error})") from None
+                    self._folder = folder
         return self._recognizer
 
 
@@ -134,11 +149,12 @@ class ApiState:
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiState":
-        recognizer = SharedRecognizer(settings)
+        engine = SharedEngine(settings)
+        recognizer = SharedRecognizer(settings, engine)
         return cls(
             settings,
             recognizer,
-            SharedEngine(settings),
+            engine,
             # More decodes at once than cores only adds queueing.
             anyio.CapacityLimiter(settings.max_parallel_inference),
             # One grading batch at a time: 12-megapixel photos are memory-heavy, and the

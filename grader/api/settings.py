@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from grader import limits
 from grader.config import GradingConfig
-from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
+from grader.paths import ANSWER_KEYS_DIR
 from grader.settings import MB, Settings
 
 
@@ -21,7 +21,8 @@ class ApiSettings:
     token: str | None = None  # None: no auth (serve-api then binds loopback only)
     max_body_bytes: int = 20 * MB
     database_url: str | None = None  # None: the store's default (GRADER_DATABASE_URL or local SQLite)
-    models_dir: Path = MODELS_DIR
+    # None: the gradebook's current model (grader.model_versions, after `adapt`), else models/
+    models_dir: Path | None = None
     answer_keys_dir: Path = ANSWER_KEYS_DIR
     precision: str = "int8"  # recogniser weights: int8 (default) or fp32
     inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
@@ -42,6 +43,6 @@ class ApiSettings:
             token=env.api_token,  # an empty token means none, never "any"
             max_body_bytes=env.api_max_body_bytes(),
             database_url=env.database_url,
-            models_dir=env.models_dir or MODELS_DIR,
+            models_dir=env.models_dir,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

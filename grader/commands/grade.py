@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import db
+from grader import db, model_versions
 from grader.errors import GraderError
 from grader.grading import GradeOptions, GradingContext, KeyRef, grade_photos, prepare
 from grader.roster import RosterEntry, parse_roster
@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes grading in parallel (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: models/)")
+    parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: the "
+                        "gradebook's current model, see `adapt`; else models/)")
     parser.add_argument("photos", nargs="+", metavar="PHOTO_OR_PDF",
                         help="photos or PDFs of filled-in worksheets; folders expand to them")
 
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     context = prepare(engine, KeyRef.parse(args.key), roster, new_version=args.new_version)
     _note_key_version(context, args.key)
     progress = _progress(len(photos), disabled=args.no_progress or len(photos) < 2)
-    options = GradeOptions(workers=args.workers, models_dir=args.models)
+    options = GradeOptions(workers=args.workers,
+                           models_dir=model_versions.models_dir_for(engine, args.models))
     results, failed = [], 0
     try:
         for page in grade_photos(engine, context, photos, options=options,
