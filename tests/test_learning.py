@@ -358,3 +358,21 @@ def test_learn_without_labels_says_so_on_the_model_page(tmp_path, monkeypatch):
     app.button(key="learn").click().run()
     assert not app.exception
     assert any("no labelled crops yet" in e.value for e in app.error)
+
+
+def test_adapt_batches_have_the_columns_their_ctc_lengths_say():
+    """A batch holding the widest labelled line: the padded width LineDataset.batch sets the
+    CTC input lengths from must exist in the images (a bench run crashed on 78 > 76 frames)."""
+    import numpy as np
+
+    from grader.charset import load_charset
+    from grader.lines import FRAMES_PER_PIXEL, HEIGHT, WIDTH_MULTIPLE
+    from grader.training.adapt import _concat, lines_dataset
+
+    index = {c: i for i, c in enumerate(load_charset(MODELS_DIR / "charset.txt"))}
+    lines = [np.full((HEIGHT, w), 200, np.uint8) for w in (37, 101, 145)]
+    data = lines_dataset(lines, ["1", "22", "333"], [0, 0, 0], index, ("number",))
+    other = lines_dataset(lines[:1], ["4"], [0], index, ("number",))
+    for dataset in (data, _concat(other, data)):
+        x, _, input_lengths, _ = dataset.batch(np.arange(len(dataset)))
+        assert x.shape[-1] % WIDTH_MULTIPLE == 0 and x.shape[-1] * FRAMES_PER_PIXEL == int(input_lengths[0])

@@ -30,6 +30,7 @@ import json
 import math
 import shutil
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -43,7 +44,7 @@ from sqlalchemy.engine import Engine
 from grader import db, fonts, model_versions
 from grader.charset import load_charset, save_charset
 from grader.errors import GraderError
-from grader.lines import HEIGHT, prepare_line_u8
+from grader.lines import HEIGHT, WIDTH_MULTIPLE, prepare_line_u8
 from grader.model_spec import ModelSpec
 from grader.paths import cache_dir
 from grader.recognizer import Recognizer
@@ -111,6 +112,7 @@ class AdaptReport:
     shipped_after: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (where time goes)
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -139,11 +141,25 @@ def decode_ink(png: bytes) -> np.ndarray:
 
 def split_students(crops: Sequence[LabelledCrop], share: float, seed: int
                    ) -> tuple[list[LabelledCrop], list[LabelledCrop]]:
-    """(train, held back): whole students held back, about `share` of them (at least one)."""
-    writers = sorted({c.writer for c in crops})
+    """(train, held back): whole students held back, about `share` of the students of each kind
+    (a student counts under the kind most of their crops are), at least one where a kind has two
+    or more students, so every kind the class writes much of is checked, not only the commonest."""
+    by_writer: dict[str, Counter[str]] = defaultdict(Counter)
+    for crop in crops:
+        by_writer[crop.writer][crop.kind] += 1
+    groups: dict[str, list[str]] = defaultdict(list)
+    for writer in sorted(by_writer):
+        groups[by_writer[writer].most_common(1)[0][0]].append(writer)
     rng = np.random.default_rng(seed)
-    order = [writers[i] for i in rng.permutation(len(writers))]
-    held = set(order[:max(1, round(share * len(writers)))])
+    held: set[str] = set()
+    for kind in sorted(groups):
+        writers = groups[kind]
+        if len(writers) >= 2:
+            order = [writers[i] for i in rng.permutation(len(writers))]
+            held.update(order[:max(1, round(share * len(writers)))])
+    if not held:  # every kind has one student: hold back one student anyway
+        writers = sorted(by_writer)
+        held.add(writers[int(rng.integers(len(writers)))])
     return [c for c in crops if c.writer not in held], [c for c in crops if c.writer in held]
 
 
@@ -163,7 +179,7 @@ def check_enough(crops: Sequence[LabelledCrop], cfg: AdaptConfig) -> None:
 
 def lines_dataset(lines: Sequence[np.ndarray], labels: Sequence[str], cats: Sequence[int],
                   index: dict[str, int], names: tuple[str, ...]) -> LineDataset:
-    width = max(line.shape[1] for line in lines)
+    width = _padded(max(line.shape[1] for line in lines))
     images = np.zeros((len(lines), HEIGHT, width), np.uint8)
     for i, line in enumerate(lines):
         images[i, :, :line.shape[1]] = line
@@ -212,16 +228,14 @@ def _cached_subset(folder: Path, count: int, seed: int, index: dict[str, int]) -
     except (OSError, ValueError):
         return None
     pick = np.sort(np.random.default_rng(seed).choice(len(labels), min(count, len(labels)), replace=False))
-    width = int(widths[pick].max())
-    return LineDataset(np.ascontiguousarray(images[pick, :, :width]), widths[pick], cats[pick],
+    return LineDataset(_columns(images[pick], int(widths[pick].max())), widths[pick], cats[pick],
                        [labels[i] for i in pick], index, names)
 
 
 def _rendered(count: int, seed: int, split: str, sources: Sources, index: dict[str, int]) -> LineDataset:
     _render_worker_init(sources, split)  # render_chunk reads its sources from there
     _, images, widths, labels, cats = render_chunk(RenderJob(0, count, seed, split, TRAINING))
-    width = int(widths.max())
-    return LineDataset(np.ascontiguousarray(images[:, :, :width]), widths, np.asarray(cats, np.int8),
+    return LineDataset(_columns(images, int(widths.max())), widths, np.asarray(cats, np.int8),
                        labels, index, CATEGORIES)
 
 
@@ -273,8 +287,12 @@ def fine_tune(model: CRNN, labelled: LineDataset, replay: LineDataset, cfg: Adap
     _freeze_batch_norm(model)
     steps = 0
     while steps < cfg.max_steps and time.time() < deadline:
-        idx = np.concatenate([rng.integers(0, len(labelled), n_label),
-                              len(labelled) + rng.integers(0, len(replay), n_replay)])
+        anchor = float(labelled.widths[rng.integers(len(labelled))])
+        idx = np.concatenate([near_width(labelled.widths, anchor, n_label, rng),
+                              len(labelled) + near_width(replay.widths, anchor, n_replay, rng)])
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, (time.time() - start) / max(1e-9, deadline - start),
+                                steps / max(1, cfg.max_steps))
         x, flat, il, tl = combined.batch(idx)
         loss = ctc_loss(model(x), flat, il, tl)
         opt.zero_grad(set_to_none=True)
@@ -284,13 +302,49 @@ def fine_tune(model: CRNN, labelled: LineDataset, replay: LineDataset, cfg: Adap
         steps += 1
         if steps % 5 == 0:
             done = min(1.0, (time.time() - start) / max(1e-9, deadline - start))
-            progress(0.15 + 0.6 * done, f"step {steps}, loss {float(loss):.3f}")
+            progress(0.15 + 0.6 * done, f"step {steps}, loss {loss.item():.3f}")
     model.eval()
     return steps
 
 
+def near_width(widths: np.ndarray, anchor: float, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` lines about `anchor` pixels wide (jittered, so the picks vary): a batch's lines
+    are padded to its widest and the CTC reads the padding too, so a batch mixing a two-character
+    crop with a sentence would train the recurrent layers on long blank tails the model never
+    meets when reading (grading batches lines by width). Training buckets by width likewise."""
+    distance = np.abs(widths.astype(np.float32) - anchor) + rng.uniform(0, 24, len(widths))
+    pool = np.argsort(distance)[:max(count, 2 * count)]
+    return rng.choice(pool, count, replace=len(pool) < count)
+
+
+def lr_at(cfg: AdaptConfig, time_done: float, steps_done: float) -> float:
+    """Warm up over the first tenth of training (AdamW's first steps move every weight by about
+    the learning rate, whatever its gradient), then a cosine down to a twentieth: the weights
+    settle before export instead of being caught mid-step. Progress is whichever of time and
+    steps is further along."""
+    f = min(1.0, max(time_done, steps_done))
+    if f < 0.1:
+        return cfg.lr * max(0.05, f / 0.1)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (f - 0.1) / 0.9)))
+
+
+def _padded(width: int) -> int:
+    """LineDataset.batch rounds a batch's width up to WIDTH_MULTIPLE and sets the CTC input
+    lengths from it, so the images must have those columns (zeros) too."""
+    return -(-width // WIDTH_MULTIPLE) * WIDTH_MULTIPLE
+
+
+def _columns(images: np.ndarray, width: int) -> np.ndarray:
+    """The images with exactly _padded(width) columns: cut, or widened with zeros."""
+    width = _padded(width)
+    out = np.zeros((images.shape[0], images.shape[1], width), np.uint8)
+    keep = min(width, images.shape[2])
+    out[:, :, :keep] = images[:, :, :keep]
+    return out
+
+
 def _concat(a: LineDataset, b: LineDataset) -> LineDataset:
-    width = max(a.images.shape[2], b.images.shape[2])
+    width = _padded(max(a.images.shape[2], b.images.shape[2]))
     images = np.zeros((len(a) + len(b), HEIGHT, width), np.uint8)
     images[:len(a), :, :a.images.shape[2]] = a.images
     images[len(a):, :, :b.images.shape[2]] = b.images
@@ -431,9 +485,12 @@ def _run(cfg: AdaptConfig, crops: list[LabelledCrop], counts: dict, parent: str,
     replay = replay_set(cfg.replay_count, index, sources)
     shipped = shipped_validation(cfg.shipped_val_count, index, sources)
     held_inks = [decode_ink(c.ink_png) for c in held]
+    phases = {"data": time.time() - start}
     say(0.08, "reading the held-back students with the current model")
     old = read_held_back(parent_dir, held_inks, [c.text for c in held], [c.kind for c in held])
+    phases["held_back_before"] = time.time() - start - sum(phases.values())
     shipped_before = shipped_figures(model, shipped, chars)
+    phases["shipped_before"] = time.time() - start - sum(phases.values())
     spent = time.time() - start
     # after training come the same checks again and the export (together about as long as the
     # checks so far); training gets the rest of the budget, and at least a fifth of it
@@ -441,17 +498,23 @@ def _run(cfg: AdaptConfig, crops: list[LabelledCrop], counts: dict, parent: str,
     deadline = time.time() + max(left, 0.2 * cfg.minutes * 60)
     say(0.15, f"training on {len(train)} crops of {len({c.writer for c in train})} students")
     steps = fine_tune(model, labelled, replay, cfg, deadline, say, time.time())
+    phases["train"] = time.time() - start - sum(phases.values())
     say(0.8, "checking the adapted model")
     shipped_after = shipped_figures(model, shipped, chars)
+    phases["shipped_after"] = time.time() - start - sum(phases.values())
     staged = folder / f"{version}.partial"
     report = AdaptReport(False, "", parent, None, counts, len(train), len({c.writer for c in train}),
                          len(held), len({c.writer for c in held}), old.accuracy, old.accuracy,
-                         shipped_before=shipped_before, shipped_after=shipped_after, steps=steps)
+                         shipped_before=shipped_before, shipped_after=shipped_after, steps=steps,
+                         phases=phases)
     training = {"parent": parent, "learned_from": {"crops": len(train), "students": report.trained_students,
                                                    "labels": counts, "replay_crops": len(replay)},
                 "steps": steps, "lr": cfg.lr}
+    model.eval()
     write_version(staged, model, ckpt, chars, parent_spec, version, _concat(labelled, replay), training)
+    phases["export"] = time.time() - start - sum(phases.values())
     new = read_held_back(staged, held_inks, [c.text for c in held], [c.kind for c in held])
+    phases["held_back_after"] = time.time() - start - sum(phases.values())
     report.held_back_after = new.accuracy
     report.paired = sign_test(old, new)
     report.held_back_by_kind = by_kind(held, old, new)
