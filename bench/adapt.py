@@ -183,7 +183,7 @@ def main() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"adapt: {time.time() - t0:.0f} s, peak RSS of the bench process so far {peak:.0f} MB")
     print(report.summary())
-    print(json.dumps({k: report.as_json()[k] for k in ("held_back_by_kind", "paired", "shipped_before",
+    print(json.dumps({k: report.as_json()[k] for k in ("held_back_by_kind", "paired", "shipped_before", "phases",
                                                         "shipped_after", "steps")}, ensure_ascii=False))
     with db.read_session(engine) as session:
         new_dir = model_versions.folder_of(engine, report.version, session) if report.adopted else None
