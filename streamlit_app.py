@@ -30,6 +30,7 @@ navigation = st.navigation([
     st.Page("pages/grade.py", title="Grade", icon=":material/photo_camera:"),
     st.Page("pages/review.py", title="Review", icon=":material/rule:"),
     st.Page("pages/gradebook.py", title="Gradebook", icon=":material/table_chart:"),
+    st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
 ])
 require_login()  # before any screen or the gradebook: on a network, the password first (issue 22)
 try:

@@ -12,9 +12,14 @@ answers             one per question of a submission: crops, reading, confidence
 overrides           every teacher correction of an answer: old/new points and verdict, reason, when
 jobs                a batch handed to the API (POST /jobs): assignment, state, progress, results
 job_files           the files of a job (their bytes until the job is done), in upload order
+labels              a crop's known text, from the teacher's work (issue 18): source teacher (marked
+                    correct), typed (the teacher typed what is written) or auto (a very sure
+                    automatic `correct`); the writer (student) and the model version that read it
+model_versions      the gradebook's own adapted recognisers (folders in its data folder), which
+                    one is current (none current: the shipped models/)
 
-Schema changes go through Alembic (grader/migrations); revision 0001 creates the first five
-tables, 0023 the jobs.
+Schema changes go through Alembic (grader/migrations); revision 0001 creates the first
+tables, 0023 the jobs, 0018 adds answers.model_version, labels and model_versions.
 """
 
 from __future__ import annotations
@@ -141,6 +146,7 @@ class Answer(Base):
     status: Mapped[str] = mapped_column(String(10))  # auto|review|blank|teacher
     margin: Mapped[float | None] = mapped_column(Float, nullable=True)
     overridden: Mapped[bool] = mapped_column(Boolean, default=False)
+    model_version: Mapped[str | None] = mapped_column(String(100), nullable=True)  # who read it
 
     submission: Mapped[Submission] = relationship(back_populates="answers")
     overrides: Mapped[list["Override"]] = relationship(
@@ -194,3 +200,36 @@ class JobFile(Base):
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(500))
     data: Mapped[bytes] = mapped_column(LargeBinary)  # emptied once the job is done
+
+
+class Label(Base):
+    """What a stored crop says, known from the teacher's work (one per answer at most)."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"),
+                                           unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(10))  # teacher | typed | auto
+    kind: Mapped[str] = mapped_column(String(10))  # the question's kind when labelled
+    writer: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # student
+    model_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    read_text: Mapped[str] = mapped_column(Text, default="")  # what that model read
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    answer: Mapped[Answer] = relationship()
+
+
+class ModelVersion(Base):
+    """A recogniser adapted to this gradebook; `folder` is relative to its data folder."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(100), unique=True)
+    parent: Mapped[str] = mapped_column(String(100))
+    folder: Mapped[str] = mapped_column(String(300))
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
+    report: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # adapt's figures
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

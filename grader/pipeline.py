@@ -63,6 +63,7 @@ class GradedPage:
     # The registered page, kept only when the caller asks (the app's thumbnails); batches and
     # worker processes leave it out so no page-sized image travels with every result.
     page_image: np.ndarray | None = None
+    model_version: str = ""  # the recogniser that read the answers (every reading records it)
 
     @property
     def total(self) -> float:
@@ -89,7 +90,7 @@ def grade_photo(photo: bytes | np.ndarray, key: AnswerKey, reader: Reader,
                                                      config.names, config.preprocess)
     return GradedPage(key.id, registered.page, student_id, method, name_text, registered.method,
                       float(registered.reprojection_error), answers,
-                      registered.image if keep_page else None)
+                      registered.image if keep_page else None, reader.version)
 
 
 def decode_single(data: bytes, name: str = "") -> np.ndarray:

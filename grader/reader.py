@@ -29,6 +29,9 @@ class Reader(Protocol):
     """A recogniser as grading uses it: the model's output frames of each crop, the reading
     decoded from them, and the CTC likelihood of any string (the key-aware verdict)."""
 
+    @property
+    def version(self) -> str: ...  # the model's version (model.json), stored with each reading
+
     def log_probs(self, crops: Sequence[np.ndarray],
                   kind: str | None | Sequence[str | None] = None) -> list[np.ndarray]: ...
 

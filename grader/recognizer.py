@@ -129,6 +129,11 @@ class Recognizer:
         return cls(OnnxCRNN(session, spec, model_path), decoder, precision)
 
     @property
+    def version(self) -> str:
+        """The model's version as model.json names it (stored with every reading)."""
+        return self.spec.version
+
+    @property
     def words_dir(self) -> Path:
         return self.decoder.words_dir
 

@@ -38,6 +38,7 @@ from grader.answer_key import AnswerKey, parse_answer_key
 from grader.errors import GraderError, StoreError
 from grader.orm import Answer, Assignment, KeyVersion, Override, Student, Submission
 from grader.roster import RosterEntry
+from grader.teacher_labels import relabel
 from grader.vocab import TEACHER_VERDICTS, Status, Verdict, verdict_for_points
 
 if TYPE_CHECKING:  # the pipeline imports OpenCV and the recogniser; the store does not need them
@@ -255,21 +256,22 @@ def save_graded_page(session: Session, graded: "GradedPage", key_version: KeyVer
         submission.answers.append(Answer(
             question_id=result.question_id, position=position, crop_png=item.crop_png,
             ink_png=item.ink_png, text=result.text, normalized=item.normalized,
-            confidence=result.confidence, reading_ll=_finite(item.reading_ll),
-            answer_lls=_finite_map(item.answer_lls), verdict=result.verdict,
+            confidence=result.confidence, reading_ll=finite(item.reading_ll),
+            answer_lls=finite_map(item.answer_lls), verdict=result.verdict,
             points=result.points, max_points=result.max_points, status=result.status,
-            margin=result.margin, overridden=False))
+            margin=result.margin, overridden=False, model_version=graded.model_version or None))
     if existing is None:
         session.add(submission)
     session.flush()
     return submission, True  # new, or a failed photo now graded
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
+    """None for a likelihood JSON and SQL cannot hold (-inf: a string the charset cannot write)."""
     return value if value is not None and math.isfinite(value) else None
 
 
-def _finite_map(values: dict[str, float] | None) -> dict[str, float] | None:
+def finite_map(values: dict[str, float] | None) -> dict[str, float] | None:
     # JSON has no -inf; a candidate the charset cannot write is simply left out.
     if values is None:
         return None
@@ -512,10 +514,12 @@ def page_views(session: Session, assignment_id: str, limit: int | None = None) -
 
 
 def override_answer(session: Session, answer_id: int, points: float,
-                    verdict: str | None = None, reason: str = "") -> Override:
+                    verdict: str | None = None, reason: str = "",
+                    text: str | None = None) -> Override:
     """The teacher sets an answer's points (0..max); the verdict follows from the points unless
     given. The old values are kept in `overrides`; the answer's status becomes `teacher`, and a
-    regrade never changes it again."""
+    regrade never changes it again. `text`: what the teacher says is written (it becomes the
+    displayed reading). The crop's label follows (grader.teacher_labels.relabel)."""
     answer = session.get(Answer, answer_id)
     if answer is None:
         raise StoreError(f"no answer {answer_id} in the gradebook")
@@ -531,6 +535,7 @@ def override_answer(session: Session, answer_id: int, points: float,
     answer.points, answer.verdict = float(points), verdict
     answer.status, answer.overridden = Status.TEACHER, True
     session.flush()
+    relabel(session, answer, text)
     return override
 
 
@@ -558,7 +563,7 @@ def set_score(answer: Answer, result: "ScoredAnswer", normalized: str) -> None:
 
 def add_likelihoods(answer: Answer, fresh: dict[str, float]) -> None:
     """Keep likelihoods of candidate answers measured after grading (a regrade's new answers)."""
-    answer.answer_lls = {**(answer.answer_lls or {}), **(_finite_map(fresh) or {})}
+    answer.answer_lls = {**(answer.answer_lls or {}), **(finite_map(fresh) or {})}
 
 
 def who(submission: Submission) -> str:
@@ -767,4 +772,5 @@ def withdraw_override(session: Session, answer_id: int) -> Override:
     answer.status = (first.old_verdict if first.old_verdict in (Verdict.REVIEW, Verdict.BLANK)
                      else Status.AUTO)
     session.flush()
+    relabel(session, answer)
     return row

@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from grader import db, store
+from grader import db, model_versions, store
 from grader.errors import GraderError
 from grader.files import FileStore
 from grader.paths import MODELS_DIR
@@ -60,9 +60,12 @@ def _recognizer(models_dir: str) -> Reader:
 
 
 def recognizer() -> Reader:
-    """The handwriting model (models/, or $GRADER_MODELS_DIR), loaded once; ModelUnavailable,
-    not cached, while the folder lacks it."""
-    return _recognizer(str(Settings.from_env().models_dir or MODELS_DIR))
+    """The handwriting model ($GRADER_MODELS_DIR, else the gradebook's current model after
+    `adapt`, else models/), loaded once per folder; ModelUnavailable, not cached, while the
+    folder lacks it. Asking the gradebook each time makes an adopted or rolled-back version the
+    one the next photo is read with."""
+    chosen = Settings.from_env().models_dir or model_versions.models_dir_for(engine())
+    return _recognizer(str(chosen or MODELS_DIR))
 
 
 # --- messages that outlive the rerun an action causes --------------------------------------------

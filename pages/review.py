@@ -27,20 +27,23 @@ PAGE_SIZE = 15
 FILTERS = {"To review": Status.REVIEW, "All answers": None}
 
 
-def override(answer_id: int, points: float, reason: str = "") -> str:
+def override(answer_id: int, points: float, reason: str = "", text: str | None = None) -> str:
     with db.write_session(engine()) as session:
-        change = store.override_answer(session, answer_id, points, reason=reason)
+        change = store.override_answer(session, answer_id, points, reason=reason, text=text)
         return (f"Question {change.answer.question_id}: {change.old_points:g} → "
                 f"{change.new_points:g} ({change.new_verdict}).")
 
 
-def override_with_inputs(answer_id: int, points: float | None, default_reason: str) -> str:
+def override_with_inputs(answer_id: int, points: float | None, default_reason: str,
+                         reading: str = "") -> str:
     """Correct, Incorrect (fixed points) or Set points (the number typed), with the reason
-    typed for this answer, if any."""
+    typed for this answer, if any, and what is written when the teacher changed the reading
+    shown there (it becomes the reading, and a labelled crop the model can learn from)."""
     if points is None:
         points = float(st.session_state[f"points-{answer_id}"])
     reason = st.session_state.get(f"reason-{answer_id}", "").strip() or default_reason
-    return override(answer_id, points, reason)
+    written = st.session_state.get(f"text-{answer_id}", reading).strip()
+    return override(answer_id, points, reason, written if written and written != reading else None)
 
 
 def override_group(assignment_id: str, question_id: str, normalized: str, points: float) -> str:
@@ -85,18 +88,20 @@ def show_answer(answer: AnswerView, key) -> None:
         left, right = st.columns(2)
         left.form_submit_button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
                                 args=(override_with_inputs, answer.id, answer.max_points,
-                                      "marked correct"), width="stretch")
+                                      "marked correct", answer.text), width="stretch")
         right.form_submit_button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
-                                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect"),
-                                 width="stretch")
+                                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect",
+                                       answer.text), width="stretch")
         left, right = st.columns(2, vertical_alignment="bottom")
         left.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
                           key=f"points-{answer.id}")
         right.form_submit_button("Set points", key=f"set-{answer.id}", on_click=act,
-                                 args=(override_with_inputs, answer.id, None, "points set"),
-                                 width="stretch")
+                                 args=(override_with_inputs, answer.id, None, "points set",
+                                       answer.text), width="stretch")
         st.text_input("Reason (optional)", key=f"reason-{answer.id}",
                       placeholder="e.g. right method, slip at the end")
+        st.text_input("What is written (optional)", value=answer.text, key=f"text-{answer.id}",
+                      help="Fix the reading if the grader misread it; the grader learns from it")
     if answer.status == Status.TEACHER:
         delete_button("Withdraw my override", f"withdraw-{answer.id}", withdraw, answer.id,
                       container=actions)

@@ -10,13 +10,14 @@ import queue
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import anyio
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from grader import cluster, db, jobs
+from grader import cluster, db, jobs, model_versions
 from grader.api.settings import ApiSettings
 from grader.app_auth import LoginThrottle
 from grader.errors import (
@@ -24,35 +25,49 @@ from grader.errors import (
     ModelUnavailable,
 )
 from grader.grading import GradeOptions, KeyRef, prepare
+from grader.paths import MODELS_DIR
 from grader.reader import Read, Reader, load_reader
 
 log = logging.getLogger("grader.api")
 
 
 class SharedRecognizer:
-    """Loads the recogniser once, on first use, and hands the same instance to every request."""
+    """Loads the recogniser once, on first use, and hands the same instance to every request.
+    Without an explicit models folder it is the gradebook's current model (grader.model_versions):
+    each use asks the gradebook which one that is (one small query), so an `adapt` adopted or
+    rolled back while the server runs is read with from the next request on."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self, settings: ApiSettings, engine: "SharedEngine | None" = None) -> None:
         self._settings = settings
+        self._engine = engine
         self._lock = threading.Lock()
         self._recognizer: Reader | None = None
+        self._folder: Path | None = None  # the folder the loaded recogniser came from
 
     @property
     def loaded(self) -> bool:
         return self._recognizer is not None
 
+    def folder(self) -> Path:
+        """The models folder to read with now: the explicit one, else the gradebook's current."""
+        if self._settings.models_dir is not None or self._engine is None:
+            return Path(self._settings.models_dir or MODELS_DIR)
+        return model_versions.models_dir_for(self._engine.get()) or MODELS_DIR
+
     def get(self) -> Reader:
-        if self._recognizer is None:
+        folder = self.folder()
+        if self._recognizer is None or folder != self._folder:
             with self._lock:  # double-checked: only the first caller pays for loading
-                if self._recognizer is None:
+                if self._recognizer is None or folder != self._folder:
                     try:
                         self._recognizer = load_reader(
-                            self._settings.models_dir,
+                            folder,
                             precision=self._settings.precision,
                             threads=self._settings.inference_threads,
                         )
                     except ImportError as error:
                         raise ModelUnavailable(f"the recogniser is not installed ({error})") from None
+                    self._folder = folder
         return self._recognizer
 
 
@@ -187,7 +202,7 @@ class JobRunner:
             return
         if self._settings.cluster or self._settings.workers:
             jobs.run(engine, job_id, context, options=GradeOptions(
-                client=self._cluster(), models_dir=self._settings.models_dir))
+                client=self._cluster(), models_dir=self._recognizer.folder()))
         else:
             jobs.run(engine, job_id, context, reader=self._recognizer.get())
 
@@ -217,8 +232,8 @@ class ApiState:
 
     @classmethod
     def create(cls, settings: ApiSettings) -> "ApiState":
-        recognizer = SharedRecognizer(settings)
         engine = SharedEngine(settings)
+        recognizer = SharedRecognizer(settings, engine)
         return cls(
             settings,
             recognizer,

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from grader import limits
 from grader.app_auth import parse_trusted_proxies
 from grader.config import GradingConfig
-from grader.paths import ANSWER_KEYS_DIR, MODELS_DIR
+from grader.paths import ANSWER_KEYS_DIR
 from grader.settings import DEFAULT_MAX_CONNECTIONS, MB, Settings
 
 
@@ -22,7 +22,8 @@ class ApiSettings:
     token: str | None = None  # None: no auth (serve-api then binds loopback only)
     max_body_bytes: int = 20 * MB
     database_url: str | None = None  # None: the store's default (GRADER_DATABASE_URL or local SQLite)
-    models_dir: Path = MODELS_DIR
+    # None: the gradebook's current model (grader.model_versions, after `adapt`), else models/
+    models_dir: Path | None = None
     answer_keys_dir: Path = ANSWER_KEYS_DIR
     precision: str = "int8"  # recogniser weights: int8 (default) or fp32
     inference_threads: int = 1  # ONNX Runtime intra-op threads of the shared session
@@ -54,7 +55,7 @@ class ApiSettings:
             token=env.api_token,  # an empty token means none, never "any"
             max_body_bytes=env.api_max_body_bytes(),
             database_url=env.database_url,
-            models_dir=env.models_dir or MODELS_DIR,
+            models_dir=env.models_dir,
             cluster=env.cluster,
             max_connections=env.api_connection_cap(),
             trusted_proxies=tuple(str(n) for n in parse_trusted_proxies(env.trusted_proxies)),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import cluster, db, limits
+from grader import cluster, db, limits, model_versions
 from grader.errors import GraderError
 from grader.grading import GradeOptions, GradingContext, KeyRef, grade_photos, prepare
 from grader.roster import RosterEntry, read_roster
@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grade on the Dask scheduler at ADDRESS, e.g. tcp://host:8786, whose "
                         "workers run this project (default: $GRADER_CLUSTER)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: models/)")
+    parser.add_argument("--models", metavar="DIR", help="recogniser folder (default: the "
+                        "gradebook's current model, see `adapt`; else models/)")
     parser.add_argument("photos", nargs="+", metavar="PHOTO_OR_PDF",
                         help="photos or PDFs of filled-in worksheets; folders expand to them")
 
@@ -77,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     progress = _progress(len(photos), disabled=args.no_progress or len(photos) < 2)
     if args.workers is not None and args.workers < 1:
         raise GraderError(f"--workers must be at least 1, not {args.workers}")
-    options = GradeOptions(workers=args.workers, cluster=args.cluster, models_dir=args.models)
+    options = GradeOptions(workers=args.workers, cluster=args.cluster,
+                           models_dir=model_versions.models_dir_for(engine, args.models))
     results, tally = [], Counter[str]()
     try:
         for page in grade_photos(engine, context, photos, options=options,

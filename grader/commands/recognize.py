@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from grader import limits
+from grader import db, limits, model_versions
 from grader.errors import GraderError
 from grader.imageio import check_image_header
 from grader.reader import load_reader
@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON array (the default output)")
     parser.add_argument("--kind", choices=[k.value for k in Kind],
                         help="restrict the alphabet to this answer kind")
+    parser.add_argument("--db", metavar="URL",
+                        help="read with this gradebook's current model (see `adapt`); default: the "
+                        "shipped models/")
     parser.add_argument("--precision", choices=("int8", "fp32"), default="int8")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--beam", type=int, default=0, help="beam width (0: greedy)")
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         except GraderError as error:
             entries[i]["error"] = str(error)
     if crops:
-        recognizer = load_reader(precision=args.precision, threads=args.threads)
+        models_dir = model_versions.models_dir_for(db.open_engine(args.db)) if args.db else None
+        recognizer = load_reader(models_dir, precision=args.precision, threads=args.threads)
         for i, reading in zip(where, recognizer.read(crops, kind=args.kind, beam_width=args.beam,
                                                             use_words=not args.letters_only,
                                                             views=not args.one_view)):
