@@ -22,7 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recognize": ("grader.commands.recognize", "read handwriting in crop images"),
     "grade": ("grader.commands.grade", "grade photos against an answer key and store results"),
     "regrade": ("grader.commands.regrade", "rescore stored answers after a key edit"),
-    "export": ("grader.commands.export", "write the gradebook of an assignment as CSV"),
+    "export": ("grader.commands.export", "write an assignment's or the term's gradebook (CSV, "
+               "Canvas, Google Classroom, XLSX)"),
+    "feedback": ("grader.commands.feedback", "write the students' marked sheets as PDF"),
     "backup": ("grader.commands.backup", "copy an SQLite gradebook safely (online backup)"),
     "serve-api": ("grader.commands.serve_api", "serve the REST API"),
     "demo": ("grader.commands.demo", "fill an empty gradebook with the demo the app opens on"),

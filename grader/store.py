@@ -705,9 +705,14 @@ class TermGradebook:
 
 def term_gradebook(session: Session, assignment_ids: Sequence[str] | None = None) -> TermGradebook:
     """One row per student (every roster student any assignment counts), a cell per assignment
-    (oldest first, or as named): the term's gradebook."""
-    ids = list(assignment_ids) if assignment_ids else [a.id for a in list_assignments(session)][::-1]
-    books = [gradebook(session, assignment_id) for assignment_id in ids]
+    (as named, else every assignment with a graded page, oldest first): the term's gradebook.
+    An assignment nobody's page was graded for yet is left out unless named, so a key written
+    ahead does not make the whole class `missing`."""
+    if assignment_ids:
+        books = [gradebook(session, assignment_id) for assignment_id in assignment_ids]
+    else:
+        books = [book for book in (gradebook(session, a.id) for a in list_assignments(session)[::-1])
+                 if book.unassigned or any(row.submission_ids for row in book.rows)]
     students = {s.id: s for s in list_students(session)}
     in_scope = {row.student_id for book in books for row in book.rows}
     rows = []
