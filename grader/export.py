@@ -30,6 +30,7 @@ from grader.errors import GraderError
 from grader.store import Gradebook, TermGradebook, TermRow
 
 BOM = "\ufeff"
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -239,24 +239,41 @@ def _header(canvas: Canvas, key: AnswerKey, sheet: StudentSheet, page_no: int, p
     canvas.line(24, height - HEADER_PT + 4, width - 24, height - HEADER_PT + 4)
 
 
+def page_size_pt(key: AnswerKey) -> tuple[float, float]:
+    width_px, height_px = page_size_px(key.paper)
+    return width_px * PT_PER_PX, height_px * PT_PER_PX
+
+
+def _sheet_placement(key: AnswerKey) -> tuple[float, float]:
+    """(left, scale): the sheet shrinks a little under the header band, centred."""
+    width, height = page_size_pt(key)
+    scale = (height - HEADER_PT) / height
+    return (width - width * scale) / 2, scale
+
+
+def box_on_pdf(key: AnswerKey, question: Question) -> tuple[float, float, float, float]:
+    """Where a question's box lies on its marked page: (x, y, w, h) in PDF points, y up."""
+    width_px, height_px = page_size_px(key.paper)
+    left, scale = _sheet_placement(key)
+    factor = PT_PER_PX * scale
+    bx, by, bw, bh = _box_px(question, width_px, height_px)
+    return left + bx * factor, (height_px - by - bh) * factor, bw * factor, bh * factor
+
+
 def _draw_page(canvas: Canvas, key: AnswerKey, sheet: StudentSheet, page: SheetPage, page_no: int,
                image: np.ndarray, options: FeedbackOptions) -> None:
-    width_px, height_px = page_size_px(key.paper)
-    width, height = width_px * PT_PER_PX, height_px * PT_PER_PX
+    width, height = page_size_pt(key)
     _header(canvas, key, sheet, page_no, len(sheet.pages), width, height, options)
-    scale = (height - HEADER_PT) / height  # the sheet shrinks a little to leave the band free
-    left = (width - width * scale) / 2
-    ok, png = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    left, scale = _sheet_placement(key)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise GraderError(f"could not encode page {page.page} of {sheet.name}'s sheet")
-    canvas.drawImage(ImageReader(io.BytesIO(png.tobytes())), left, 0, width * scale, height * scale)
-    factor = PT_PER_PX * scale
+    canvas.drawImage(ImageReader(io.BytesIO(jpeg.tobytes())), left, 0, width * scale, height * scale)
     others = key.questions_on_page(page.page)
     for answer in page.answers:
         question = key.question(answer.question_id)
-        bx, by, bw, bh = _box_px(question, width_px, height_px)
-        box = (left + bx * factor, (height_px - by - bh) * factor, bw * factor, bh * factor)
-        _mark_answer(canvas, answer, question, box, margin_free(question, others), options)
+        _mark_answer(canvas, answer, question, box_on_pdf(key, question),
+                     margin_free(question, others), options)
 
 
 def _template(key: AnswerKey, page: int, templates: Callable[[AnswerKey, int], np.ndarray]) -> np.ndarray:
@@ -278,9 +295,8 @@ def sheets_pdf(key: AnswerKey, sheets: Sequence[StudentSheet], options: Feedback
         raise GraderError(f"no student of {key.id!r} has a graded page to return")
     check_reviewed(sheets, options)
     _register_fonts()
-    width_px, height_px = page_size_px(key.paper)
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(width_px * PT_PER_PX, height_px * PT_PER_PX), pageCompression=1)
+    canvas = Canvas(buffer, pagesize=page_size_pt(key), pageCompression=1)
     canvas.setTitle(f"{key.title}: marked sheets")
     canvas.setCreator("homework grader")
     for sheet in sheets:

@@ -7,6 +7,8 @@ GRADER_MODELS_DIR       the recogniser's folder for the app and the API; unset: 
 GRADER_DEMO             "0" keeps the app from seeding the demo into an empty gradebook
 GRADER_API_TOKEN        bearer token of the REST API; unset or empty: no token
 GRADER_APP_PASSWORD     the app's password; unset or empty: the app serves this machine only
+GRADER_TEACHER          who the app records as the author of an override (the long export's
+                        `by`); unset: "app"
 GRADER_API_MAX_BODY_MB  largest request body of the REST API, in MB (default 20)
 GRADER_CACHE_DIR        downloaded training sources and rendered data sets; unset:
                         $XDG_CACHE_HOME/grader (~/.cache/grader)
@@ -37,6 +39,7 @@ class Settings:
     demo: bool = True
     api_token: str | None = None
     app_password: str | None = None
+    teacher: str = "app"
     api_max_body_mb: str | None = None  # as set; parsed by api_max_body_bytes()
 
     @classmethod
@@ -51,6 +54,7 @@ class Settings:
             demo=env.get("GRADER_DEMO", "1") != "0",
             api_token=env.get("GRADER_API_TOKEN") or None,
             app_password=env.get("GRADER_APP_PASSWORD") or None,
+            teacher=(env.get("GRADER_TEACHER") or "").strip() or "app",
             api_max_body_mb=env.get("GRADER_API_MAX_BODY_MB") or None,
         )
 

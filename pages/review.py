@@ -20,6 +20,7 @@ from pages._common import (
     pick_assignment,
     show_flash,
     show_undo,
+    teacher,
     to_url,
 )
 
@@ -29,7 +30,8 @@ FILTERS = {"To review": Status.REVIEW, "All answers": None}
 
 def override(answer_id: int, points: float, reason: str = "") -> str:
     with db.write_session(engine()) as session:
-        change = store.override_answer(session, answer_id, points, reason=reason)
+        change = store.override_answer(session, answer_id, points, reason=reason,
+                                        by=teacher())
         return (f"Question {change.answer.question_id}: {change.old_points:g} → "
                 f"{change.new_points:g} ({change.new_verdict}).")
 
@@ -46,17 +48,17 @@ def override_with_inputs(answer_id: int, points: float | None, default_reason: s
 def override_group(assignment_id: str, question_id: str, normalized: str, points: float) -> str:
     with db.write_session(engine()) as session:
         changes = store.override_group(session, assignment_id, question_id, normalized, points,
-                                       reason="graded as a group")
+                                       reason="graded as a group", by=teacher())
     return f"Question {question_id}: {len(changes)} answers “{normalized}” set to {points:g}."
 
 
 def withdraw(session, answer_id: int) -> Undo:
     """The grader's own score back; undone by setting the teacher's points again."""
-    row = store.withdraw_override(session, answer_id)
+    row = store.withdraw_override(session, answer_id, by=teacher())
     points, verdict = row.old_points, row.old_verdict
     return Undo(f"your override of question {row.answer.question_id} ({points:g} points)",
                 lambda s: store.override_answer(s, answer_id, points, verdict,
-                                                reason="override restored"))
+                                                reason="override restored", by=teacher()))
 
 
 def suggestion(answer: AnswerView) -> str:

@@ -18,7 +18,7 @@ from grader.api.schemas import ErrorBody
 from grader.files import FileStore
 from grader.template import template_image
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX = export.XLSX_MIME
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown assignment or student"}}
 

@@ -84,14 +84,15 @@ def run(args: argparse.Namespace) -> int:
             data, what = _term_file(session, args)
         else:
             data, what, book = _assignment_file(session, args)
+    stray_note = ""
     try:
         path = export.write_bytes(data, args.out)
         if book is not None and book.unassigned:
             stray = Path(args.out).with_suffix(".unassigned.csv")
             export.write_csv(export.unassigned_csv(book), stray)
-            what += f"; {len(book.unassigned)} page(s) matched to no student listed in {stray}"
+            stray_note = f"; {len(book.unassigned)} page(s) matched to no student listed in {stray}"
     except OSError as error:
         print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
-    print(f"wrote {what} to {path}", file=sys.stderr)
+    print(f"wrote {what} to {path}{stray_note}", file=sys.stderr)
     return 0
