@@ -225,6 +225,14 @@ def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) ->
     return out
 
 
+def wrong_by_question(wrong: Sequence[WrongAnswer]) -> dict[str, list[tuple[str, int]]]:
+    """The common wrong answers keyed by question, as export.statistics_csv takes them."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for answer in wrong:
+        out.setdefault(answer.question_id, []).append((answer.text, answer.count))
+    return out
+
+
 # --- an upload that outlives a refresh -----------------------------------------------------------
 
 @dataclass(frozen=True)

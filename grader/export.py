@@ -11,6 +11,7 @@ evaluates, so names keep their look (no `'`).
     term_csv                                         students by assignments, percent or points
     canvas_csv / classroom_csv                       the import layouts of Canvas and Classroom
     gradebook_xlsx / term_xlsx                       the same tables as workbooks
+    statistics_csv                                   item analysis and common wrong answers
 
 A missing student's cells are empty in every format (a school system reads empty as "not handed
 in", never as 0); the status column (ours) says `missing`.
@@ -21,12 +22,13 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from grader.errors import GraderError
+from grader.item_analysis import ClassStats
 from grader.store import Gradebook, TermGradebook, TermRow
 
 BOM = "\ufeff"
@@ -96,6 +98,22 @@ def answers_csv(rows: Sequence[dict]) -> str:
     points, status, margin; for a teacher's override the grader's own points before it, the
     reason, who and when (UTC); and the photo."""
     return _csv_text(LONG_COLUMNS, ([row.get(c) for c in LONG_COLUMNS] for row in rows))
+
+
+STATISTICS_COLUMNS = ("question", "label", "max", "students", "facility", "discrimination",
+                      "item_rest", "mean_percent", "median_percent", "common_wrong_answers")
+
+
+def statistics_csv(stats: ClassStats, wrong: Mapping[str, Sequence[tuple[str, int]]]) -> str:
+    """One row per question: its facility, upper-lower discrimination and item-rest correlation
+    over the students analysed (grader.item_analysis), the class's mean and median percent
+    (the same on every row, so the file stands alone), and its most common wrong answers as
+    `answer (count)` joined by `; `."""
+    rows = ([i.question_id, i.label, i.max_points, i.students, i.facility, i.discrimination,
+             i.item_rest, stats.mean_percent, stats.median_percent,
+             "; ".join(f"{text} ({count})" for text, count in wrong.get(i.question_id, ()))]
+            for i in stats.items)
+    return _csv_text(STATISTICS_COLUMNS, rows)
 
 
 # --- the term: students by assignments ----------------------------------------------------------

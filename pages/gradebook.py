@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from grader import db, export, feedback, store
-from grader.app_support import common_wrong_answers
+from grader import db, export, feedback, item_analysis, store
+from grader.app_support import common_wrong_answers, wrong_by_question
 from grader.template import template_image
 from pages._common import engine, files, pick_assignment, show_flash
 
@@ -95,19 +95,35 @@ else:
                          file_name=f"{assignment_id}-feedback.pdf", mime="application/pdf",
                          key="fb-pack")
 
-st.subheader("Per question")
-chart = pd.DataFrame({
+st.subheader("Class statistics")
+analysis = item_analysis.class_stats(book)
+st.caption(f"Over the {analysis.students} student(s) with every page handed in. Facility: mean "
+           "points / maximum (1 = everyone full marks). Discrimination: top 27 % minus bottom "
+           "27 % of the class by total, per point (below 0.2 the question hardly separates "
+           "strong from weak students). Item-rest: correlation of the question with the rest "
+           "of the test.")
+average, middle = st.columns(2)
+average.metric("Mean", "—" if analysis.mean_percent is None else f"{analysis.mean_percent:g} %")
+middle.metric("Median", "—" if analysis.median_percent is None else f"{analysis.median_percent:g} %")
+st.markdown("**Score distribution** (students per band of percent)")
+st.bar_chart(pd.DataFrame(analysis.histogram, columns=["percent", "students"]).set_index("percent"),
+             y_label="students", sort=False)
+items = pd.DataFrame([{"question": labels[i.question_id], "facility": i.facility,
+                       "discrimination": i.discrimination, "item-rest": i.item_rest,
+                       "students": i.students} for i in analysis.items]).set_index("question")
+facility_col, discrimination_col = st.columns(2)
+facility_col.markdown("**Facility** per question")
+facility_col.bar_chart(items["facility"], y_label="facility", sort=False)
+discrimination_col.markdown("**Discrimination** per question")
+discrimination_col.bar_chart(items[["discrimination", "item-rest"]], stack=False, sort=False)
+
+counts = pd.DataFrame({
     "question": [labels[s.question_id] for s in stats],
-    "% correct": [round(100 * s.correct / s.answered, 1) if s.answered else 0.0 for s in stats],
-    "mean points": [round(s.mean_points, 2) for s in stats],
     "blank": [s.blank for s in stats],
     "to review": [s.to_review for s in stats],
 }).set_index("question")
-percent, counts = st.columns(2)
-percent.markdown("**Percent correct** (of the answers written)")
-percent.bar_chart(chart["% correct"], y_label="% correct", sort=False)
-counts.markdown("**Blank and to review**")
-counts.bar_chart(chart[["blank", "to review"]], stack=False, sort=False)
+st.markdown("**Blank and to review** per question")
+st.bar_chart(counts, stack=False, sort=False)
 
 st.markdown("**Most common wrong answers**")
 if wrong:
@@ -118,6 +134,9 @@ if wrong:
     st.dataframe(wrong_table, hide_index=True, width="stretch")
 else:
     st.caption("No wrong answers yet.")
+st.dataframe(items, width="stretch")
+st.download_button("Download statistics (CSV)", export.statistics_csv(analysis, wrong_by_question(wrong)),
+                   file_name=f"{assignment_id}-statistics.csv", mime="text/csv", key="stats-csv")
 
 st.subheader("Term gradebook")
 st.caption("Every assignment with a graded page, oldest first; a missing assignment counts 0 of "

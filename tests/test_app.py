@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from grader import db, store
+from grader import db, item_analysis, store
 from grader.demo import DEMO_PHOTOS, DEMO_ROSTER, demo_photo, seed_demo
 from grader.files import FileStore
 from grader.orm import Answer, Assignment, Override, Student, Submission
@@ -269,6 +269,20 @@ def test_gradebook_table_matches_the_store(monkeypatch, seeded):
     assert list(table["total"]) == [r.total for r in book.rows]
     assert app.get("vega_lite_chart"), "per-question charts are drawn"
     assert any(b.proto.label == "Download gradebook (CSV)" for b in app.get("download_button"))
+
+
+def test_gradebook_shows_class_statistics_and_their_csv(monkeypatch, seeded):
+    app = open_app(monkeypatch, seeded, "pages/gradebook.py")
+    with db.read_session(db.open_engine(seeded)) as session:
+        analysis = item_analysis.class_stats(store.gradebook(session, "arithmetic-basics"))
+    assert analysis.students > 0 and analysis.mean_percent is not None
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Mean"] == f"{analysis.mean_percent:g} %"
+    assert metrics["Median"] == f"{analysis.median_percent:g} %"
+    items = next(d.value for d in app.dataframe if "facility" in d.value.columns)
+    assert list(items["facility"]) == [i.facility for i in analysis.items]
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Download statistics (CSV)" in labels
 
 
 def test_grade_without_a_model_says_why_and_grades_nothing(monkeypatch, seeded, tmp_path):
