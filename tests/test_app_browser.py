@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 
 from grader import db, export, store
@@ -108,6 +109,16 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download gradebook (CSV)").click()
             data = Path(download.value.path()).read_bytes()
+
+            step = "marked sheet and term"  # issue 21: what goes back to the student and school
+            page.get_by_text("mark them provisional", exact=False).click()
+            wait_idle(page)
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download this student's sheet (PDF)").click()
+            sheet_pdf = Path(download.value.path()).read_bytes()
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download term (CSV)").click()
+            term_data = Path(download.value.path()).read_bytes()
         except Exception:
             page.screenshot(path=str(shots / f"failed-at-{step}.png"), full_page=True)
             raise
@@ -119,6 +130,12 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     row = next(r for r in rows if r["student_id"] == student.id)
     assert row["q1"] == "0.5"
+    text = pdfium.PdfDocument(sheet_pdf)[0].get_textpage().get_text_range()
+    assert student.name in text and "Total " in text and "checked by hand" in text
+    with db.read_session(db.open_engine(gradebook)) as session:
+        assert term_data == export.term_csv(store.term_gradebook(session), "percent").encode("utf-8")
+    term_rows = list(csv.DictReader(io.StringIO(term_data.decode("utf-8-sig"))))
+    assert float(next(r for r in term_rows if r["student_id"] == student.id)["percent"]) > 0
 
 
 PHONE = {"width": 390, "height": 844}
