@@ -212,6 +212,9 @@ class WrongAnswer:
     count: int
 
 
+HIGHLIGHT_RGB = (230, 30, 30)  # the answer box on the page beside a Review card
+
+
 def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) -> list[WrongAnswer]:
     """Per question, the most frequent readings scored wrong (answer groups whose every answer
     is incorrect), at most `limit` each."""
@@ -223,6 +226,21 @@ def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) ->
     for question_id, counter in per_question.items():
         out.extend(WrongAnswer(question_id, text, n) for text, n in counter.most_common(limit))
     return out
+
+
+def page_with_box(page_bgr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The registered page (the kept thumbnail) as RGB with one answer box outlined, so the
+    teacher sees where on the page a crop comes from; `box` is (x, y, w, h) as fractions of the
+    page, as in the answer key. The outline is thick enough to see on a small picture."""
+    height, width = page_bgr.shape[:2]
+    x, y, w, h = box
+    image = cv2.cvtColor(page_bgr, cv2.COLOR_BGR2RGB)
+    thickness = max(2, round(width / 150))
+    pad = thickness * 2
+    cv2.rectangle(image, (round(x * width) - pad, round(y * height) - pad),
+                  (round((x + w) * width) + pad, round((y + h) * height) + pad), HIGHLIGHT_RGB,
+                  thickness)
+    return image
 
 
 def wrong_by_question(wrong: Sequence[WrongAnswer]) -> dict[str, list[tuple[str, int]]]:

@@ -452,12 +452,15 @@ class AnswerView:
     max_points: float
     crop_png: bytes | None
     who: str  # whose page (grader.store.who)
+    photo_sha256: str = ""  # the page's photo and page in it: where its kept thumbnail is
+    source_page: int = 0
 
     @classmethod
     def of(cls, answer: Answer) -> "AnswerView":
         return cls(answer.id, answer.question_id, answer.text, answer.confidence, answer.verdict,
                    answer.status, answer.points, answer.max_points, answer.crop_png,
-                   who(answer.submission))
+                   who(answer.submission), answer.submission.photo_sha256,
+                   answer.submission.source_page)
 
 
 def answer_views(session: Session, assignment_id: str, question_id: str | None = None,

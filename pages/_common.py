@@ -82,17 +82,18 @@ def show_flash() -> None:
         getattr(st, kind)(text.replace("\n", "  \n"))
 
 
-def act(action: Callable[[], str | None], *args) -> None:
+def act(action: Callable[[], str | None], *args) -> bool:
     """Run one user action (a button's callback): its message on success, the GraderError's
     message (written for teachers) on failure; nothing half-done stays in the database because
-    each action runs in its own write session."""
+    each action runs in its own write session. True when it succeeded."""
     try:
         message = action(*args)
     except GraderError as error:
         flash("error", str(error))
-        return
+        return False
     if message:
         flash("success", message)
+    return True
 
 
 # --- state kept in the URL -----------------------------------------------------------------------

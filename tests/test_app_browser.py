@@ -91,10 +91,29 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
             page.goto(f"{base}/review")
             page.get_by_role("heading", name="Review", exact=True).wait_for()
             wait_idle(page)
+            # issue 21: the Groups tab stays open after grading a group
+            page.get_by_role("tab", name="Groups").click()
+            wait_idle(page)
+            with db.read_session(db.open_engine(gradebook)) as session:
+                written = next(a for a in store.list_answers(session, KEY) if a.status != "blank")
+            question = key.question(written.question_id)
+            select_option(page, "Question", f"{question.label}. {question.prompt or ''}")
+            page.get_by_role("button", name="✓ all").first.click()
+            wait_idle(page)
+            page.get_by_text("set to").first.wait_for()
+            assert page.get_by_role("tab", name="Groups").get_attribute("aria-selected") == "true"
+            page.get_by_role("tab", name="Answers").click()
+            wait_idle(page)
             page.get_by_text("All answers").click()
             wait_idle(page)
             select_option(page, "Question", "q1")
             page.get_by_text("1 answers; the most doubtful first.").wait_for()
+            # issue 21: the key X marks the current answer incorrect, the message names the student
+            page.evaluate("() => document.activeElement && document.activeElement.blur()")
+            page.keyboard.press("x")
+            wait_idle(page)
+            page.get_by_text(f"{student.name}, q1:").first.wait_for()
+            page.get_by_text("(incorrect)").first.wait_for()
             # The answer's form sends the typed points and reason with the click on Set points.
             page.locator('[data-testid="stNumberInputField"]').first.fill("0.5")
             page.get_by_placeholder("e.g. right method").first.fill("checked by hand")
