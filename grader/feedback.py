@@ -1,7 +1,8 @@
 """Marked sheets that go back to students: per student and assignment a PDF of their page(s),
 each answer box marked (a tick, a cross or the points in the margin), the accepted answer
-beside a wrong one when the teacher wants it, the teacher's reason where one was given, and the
-total; the class pack is every student's sheet in one PDF, each starting on a new page.
+beside a wrong one when the teacher wants it, the teacher's reason where one was given (a
+numbered note under the sheet, its number under the box), and the total; the class pack is
+every student's sheet in one PDF, each starting on a new page.
 
 The page a student sees is the registered page when its thumbnail was kept (the app keeps one),
 with every answer's own full-resolution crop laid over its box, else the blank template with the
@@ -24,7 +25,7 @@ from typing import Callable, Sequence
 
 import cv2
 import numpy as np
-from reportlab.lib.utils import ImageReader
+from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -39,8 +40,14 @@ from grader.vocab import Status, Verdict
 
 PT_PER_PX = 72.0 / DPI
 HEADER_PT = 60.0  # the band above the sheet: name, assignment, total
+# The band under the sheet for the teacher's reasons: a reason is a note there, referred to under
+# its box ("note 1"), because under the box it would run into the next row's box on a sheet with
+# rows close together or two columns. Notes beyond the band go on a page of their own.
+NOTE_PT, NOTE_LINES = 10.5, 4
+FOOTER_PT = NOTE_PT * NOTE_LINES + 8
 GREEN, RED, ORANGE, GREY, BLUE = ((0.0, 0.55, 0.2), (0.85, 0.1, 0.1), (0.95, 0.55, 0.0),
                                   (0.5, 0.5, 0.5), (0.1, 0.3, 0.8))
+NOTE_COLOR = (0.2, 0.2, 0.2)
 LATIN, CJK = "GraderLatin", "GraderCJK"
 
 
@@ -193,10 +200,10 @@ def _draw_mark(canvas: Canvas, answer: SheetAnswer, x: float, y: float, size: fl
 
 
 def _mark_answer(canvas: Canvas, answer: SheetAnswer, question: Question, box: tuple[float, float, float, float],
-                 in_margin: bool, options: FeedbackOptions) -> None:
+                 in_margin: bool, options: FeedbackOptions, note: int | None) -> None:
     """Box outline in the verdict's colour, the mark and the points in the margin right of the
-    box (inside its right end where the margin is taken), then the accepted answer and the
-    teacher's reason under the box. `box` is (x, y, w, h) in PDF points, y up."""
+    box (inside its right end where the margin is taken), then under the box the accepted
+    answer and the number of the teacher's note. `box` is (x, y, w, h) in PDF points, y up."""
     x, y, w, h = box
     color = _mark_color(answer)
     canvas.setStrokeColorRGB(*color)
@@ -213,13 +220,26 @@ def _mark_answer(canvas: Canvas, answer: SheetAnswer, question: Question, box: t
         size = min(h * 0.6, 18.0)
         _draw_mark(canvas, answer, x + w - size - 4, y + h - size - 3, size, color)
         _text(canvas, x + w, y - 10, label, 9, color, right=True)
-    below = y - 10
+    left = x
     wrong = not provisional and answer.points < answer.max_points
     if options.show_answers and wrong and question.answers:
-        _text(canvas, x, below, f"Answer: {question.answers[0]}", 9, BLUE)
-        below -= 10
-    if answer.reason:
-        _text(canvas, x, below, f"Teacher: {answer.reason}", 9, (0.2, 0.2, 0.2))
+        left += _text(canvas, left, y - 10, f"Answer: {question.answers[0]}", 9, BLUE) + 6
+    if note is not None:
+        _text(canvas, left, y - 10, f"note {note}", 9, NOTE_COLOR)
+
+
+def _note_lines(notes: Sequence[tuple[int, str, str]], width: float) -> list[str]:
+    """The teacher's reasons as wrapped lines: `Note n (question label): reason`."""
+    lines: list[str] = []
+    for number, label, reason in notes:
+        text = f"Note {number} (question {label}): {reason}"
+        lines.extend(simpleSplit(text, _face(text), 9, width))
+    return lines
+
+
+def _draw_notes(canvas: Canvas, lines: Sequence[str], top: float) -> None:
+    for i, line in enumerate(lines):
+        _text(canvas, 24, top - (i + 1) * NOTE_PT, line, 9, NOTE_COLOR)
 
 
 def _header(canvas: Canvas, key: AnswerKey, sheet: StudentSheet, page_no: int, pages: int,
@@ -244,36 +264,60 @@ def page_size_pt(key: AnswerKey) -> tuple[float, float]:
     return width_px * PT_PER_PX, height_px * PT_PER_PX
 
 
-def _sheet_placement(key: AnswerKey) -> tuple[float, float]:
-    """(left, scale): the sheet shrinks a little under the header band, centred."""
+def _sheet_placement(key: AnswerKey) -> tuple[float, float, float]:
+    """(left, bottom, scale): the sheet shrinks a little between the header and the notes band,
+    centred."""
     width, height = page_size_pt(key)
-    scale = (height - HEADER_PT) / height
-    return (width - width * scale) / 2, scale
+    scale = (height - HEADER_PT - FOOTER_PT) / height
+    return (width - width * scale) / 2, FOOTER_PT, scale
 
 
 def box_on_pdf(key: AnswerKey, question: Question) -> tuple[float, float, float, float]:
     """Where a question's box lies on its marked page: (x, y, w, h) in PDF points, y up."""
     width_px, height_px = page_size_px(key.paper)
-    left, scale = _sheet_placement(key)
+    left, bottom, scale = _sheet_placement(key)
     factor = PT_PER_PX * scale
     bx, by, bw, bh = _box_px(question, width_px, height_px)
-    return left + bx * factor, (height_px - by - bh) * factor, bw * factor, bh * factor
+    return left + bx * factor, bottom + (height_px - by - bh) * factor, bw * factor, bh * factor
 
 
 def _draw_page(canvas: Canvas, key: AnswerKey, sheet: StudentSheet, page: SheetPage, page_no: int,
-               image: np.ndarray, options: FeedbackOptions) -> None:
+               image: np.ndarray, options: FeedbackOptions, first_note: int) -> list[str]:
+    """One page of a student's sheet; returns the lines of notes that did not fit its band."""
     width, height = page_size_pt(key)
     _header(canvas, key, sheet, page_no, len(sheet.pages), width, height, options)
-    left, scale = _sheet_placement(key)
+    left, bottom, scale = _sheet_placement(key)
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         raise GraderError(f"could not encode page {page.page} of {sheet.name}'s sheet")
-    canvas.drawImage(ImageReader(io.BytesIO(jpeg.tobytes())), left, 0, width * scale, height * scale)
+    canvas.drawImage(ImageReader(io.BytesIO(jpeg.tobytes())), left, bottom, width * scale, height * scale)
     others = key.questions_on_page(page.page)
+    notes: list[tuple[int, str, str]] = []
     for answer in page.answers:
         question = key.question(answer.question_id)
+        note = None
+        if answer.reason:
+            note = first_note + len(notes)
+            notes.append((note, question.label, answer.reason))
         _mark_answer(canvas, answer, question, box_on_pdf(key, question),
-                     margin_free(question, others), options)
+                     margin_free(question, others), options, note)
+    lines = _note_lines(notes, width - 48)
+    fits = lines if len(lines) <= NOTE_LINES else [*lines[:NOTE_LINES - 1], "Notes continue on the next page."]
+    _draw_notes(canvas, fits, FOOTER_PT)
+    return [] if len(lines) <= NOTE_LINES else lines[NOTE_LINES - 1:]
+
+
+def _notes_page(canvas: Canvas, key: AnswerKey, sheet: StudentSheet, lines: Sequence[str],
+                options: FeedbackOptions) -> None:
+    """The notes that did not fit under a page, on a page of their own (long reasons are kept
+    whole: nothing the teacher wrote is cut)."""
+    width, height = page_size_pt(key)
+    _header(canvas, key, sheet, len(sheet.pages), len(sheet.pages), width, height, options)
+    per_page = int((height - HEADER_PT - 24) // NOTE_PT)
+    for start in range(0, len(lines), per_page):
+        if start:
+            canvas.showPage()
+        _draw_notes(canvas, lines[start:start + per_page], height - HEADER_PT)
 
 
 def _template(key: AnswerKey, page: int, templates: Callable[[AnswerKey, int], np.ndarray]) -> np.ndarray:
@@ -300,11 +344,16 @@ def sheets_pdf(key: AnswerKey, sheets: Sequence[StudentSheet], options: Feedback
     canvas.setTitle(f"{key.title}: marked sheets")
     canvas.setCreator("homework grader")
     for sheet in sheets:
+        note = 1
         for number, page in enumerate(sheet.pages, start=1):
             background = backgrounds(page) if backgrounds else None
             image = sheet_image(key, page, _template(key, page.page, templates), background)
-            _draw_page(canvas, key, sheet, page, number, image, options)
+            rest = _draw_page(canvas, key, sheet, page, number, image, options, note)
+            note += sum(1 for a in page.answers if a.reason)
             canvas.showPage()
+            if rest:
+                _notes_page(canvas, key, sheet, rest, options)
+                canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 

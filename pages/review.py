@@ -88,7 +88,7 @@ def show_page(answer: AnswerView, key, container) -> None:
     thumbnail = files().thumbnail(answer.photo_sha256, answer.source_page) if answer.photo_sha256 else None
     if thumbnail is not None:
         container.image(page_with_box(thumbnail, key.question(answer.question_id).box),
-                        width="stretch", caption="the page (full screen: ⤢)")
+                        width="stretch", caption="the whole page (hover: full screen)")
 
 
 def show_answer(answer: AnswerView, key, current: bool, advance: bool) -> None:

@@ -116,8 +116,11 @@ def test_a_students_marked_sheet_names_them_marks_each_box_and_totals(url, tmp_p
     text = page_text(document)
     assert "Chen Jing 陈静 (5A)" in text
     assert f"Total {sheet.total:g} / {sheet.max_points:g}" in text
-    assert f"Teacher: {REASON}" in text
     answers = sheet.pages[0].answers
+    reasoned = next(a for a in answers if a.reason == REASON)
+    # the reason is note 1 under the sheet, its number under the box
+    assert f"Note 1 (question {key.question(reasoned.question_id).label}): {REASON}" in text
+    assert "note 1" in text
     correct = next(a for a in answers if a.verdict == Verdict.CORRECT and not a.reason)
     wrong = next(a for a in answers if a.verdict == Verdict.INCORRECT)
     assert f"Answer: {key.question(wrong.question_id).answers[0]}" in text
@@ -144,6 +147,25 @@ def test_answers_in_review_refuse_the_export_unless_marked_provisional(url, tmp_
     assert "Provisional: 1 answer(s) not yet checked" in text and "provisional" in text.split("\n", 4)[-1]
     # Without --show-answers no accepted answer is printed.
     assert "Answer:" not in text
+
+
+def test_reasons_too_long_for_the_notes_band_go_on_a_page_of_their_own(url, tmp_path):
+    long_reason = "请再检查一次 " + " ".join(f"step {i} needs its working shown" for i in range(40))
+    engine = db.open_engine(url)
+    with db.write_session(engine) as session:
+        page = next(s for s in store.list_submissions(session, ARITHMETIC) if s.student_id == "s01")
+        store.override_answer(session, page.answers[0].id, 0.0, reason=long_reason, by="Ms Li")
+    out = tmp_path / "sheets"
+    assert main(["feedback", "--assignment", ARITHMETIC, "--db", url, "--out", str(out),
+                 "--student", "s01"]) == 0
+    document = read_pdf(out / f"s01-{ARITHMETIC}.pdf")
+    assert len(document) == 2  # the sheet, then the rest of the note
+    assert "Notes continue on the next page." in page_text(document, 0)
+    assert page_text(document, 1).startswith("Ana Silva (5A)")
+    first = page_text(document, 0)
+    notes = first[first.index("Note 1 ("):].replace("Notes continue on the next page.", "")
+    notes += "".join(page_text(document, 1).splitlines()[3:])  # after name, title and total
+    assert "".join(notes.split()) == "".join(f"Note 1 (question 1): {long_reason}".split())
 
 
 def test_the_class_pack_has_every_student_in_roster_order_each_on_a_new_page(url, tmp_path):
