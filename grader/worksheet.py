@@ -7,6 +7,7 @@ PDF at 200 dpi, so a printed sheet has exactly the geometry the registration exp
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -96,13 +97,45 @@ def unprintable_warning(key: AnswerKey, students: Sequence[Student] = ()) -> str
             f"the others by hand on the printed sheet, or add them as grader/fonts/README.md describes.")
 
 
+# A word that belongs to a written expression: numbers, operators, brackets, one-letter
+# variables and their products ("125", "+", "=", "3(2x+3)", "x²", "-4", "1/2", "25%").
+_MATH_WORD = re.compile(r"^[0-9a-zA-Z.,%()\[\]+\-−×÷*/=<>≤≥^²³√πx?_]+$")
+_OPERATOR_OR_DIGIT = re.compile(r"[0-9+\-−×÷*/=<>≤≥^²³√]")
+
+
+def _is_math(word: str) -> bool:
+    """A word of an expression: made of expression characters, with a digit or an operator in
+    it (so that plain words like "as" or "a" stay words), or a single-letter variable."""
+    return bool(_MATH_WORD.match(word)) and (bool(_OPERATOR_OR_DIGIT.search(word)) or len(word) == 1
+                                             and word.isalpha() and word not in "aAI")
+
+
+def unbreakable_chunks(text: str) -> list[str]:
+    """The text's words with every run of expression words glued into one chunk, so a prompt
+    wraps between words but never inside `125 + 348 =` (a line break there reads as two
+    things). CJK text without spaces wraps between characters, expressions in it kept whole."""
+    if _needs_cjk(text) and " " not in text.strip():
+        return [m.group(0) for m in re.finditer(r"[0-9a-zA-Z.,%()+\-−×÷*/=<>^]+|.", text)]
+    chunks: list[str] = []
+    glued = False
+    for word in text.split():
+        math = _is_math(word)
+        if math and glued and chunks:
+            chunks[-1] += " " + word
+        else:
+            chunks.append(word)
+        glued = math
+    return chunks
+
+
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
-    """Greedy word wrap (character wrap for CJK text, which has no spaces)."""
-    tokens = list(text) if _needs_cjk(text) and " " not in text else text.split(" ")
-    joiner = "" if _needs_cjk(text) and " " not in text else " "
+    """Greedy wrap between unbreakable chunks: words, whole expressions, or (CJK text, which
+    has no spaces) characters."""
+    chunks = unbreakable_chunks(text)
+    joiner = "" if _needs_cjk(text) and " " not in text.strip() else " "
     lines: list[str] = []
     current = ""
-    for token in tokens:
+    for token in chunks:
         trial = token if not current else current + joiner + token
         if draw.textlength(trial, font=font) <= width or not current:
             current = trial
@@ -112,6 +145,16 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
     if current:
         lines.append(current)
     return lines
+
+
+def prompt_fits(prompt: str, width_px: int, height_px: int, size: int) -> bool:
+    """Whether a prompt prints in a slot of this size (200 dpi pixels) at `size` px or larger,
+    wrapped as `_wrap` wraps it: what a layout asks before it puts the prompt there."""
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    font = _text_font(prompt, size)
+    lines = _wrap(draw, prompt, font, width_px)
+    return len(lines) * round(size * 1.2) <= height_px and all(draw.textlength(line, font=font) <= width_px
+                                                              for line in lines)
 
 
 def _draw_fitted(draw, text: str, rect: tuple[int, int, int, int], size: int, min_size: int = 18) -> None:
