@@ -23,6 +23,7 @@ from grader.answer_key import AnswerKey, Question
 from grader.errors import GraderError
 from grader.layout import (
     DPI,
+    HEADER_BOTTOM_PX,
     MARKER_MARGIN_PX,
     MARKER_PX,
     marker_origins_px,
@@ -35,6 +36,7 @@ from grader.layout import (
 BOX_BORDER_PX = 3
 BOX_GREY = 70  # dark enough to photograph, lighter than ink so the crops can tell them apart
 TEXT_GREY = 25
+WORKING_GREY = 170  # a working space's frame: visibly not an answer box
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,26 @@ def _draw_header(draw, key: AnswerKey, page: int, student: Student | None, width
     pages = f"page {page} of {key.pages}" if key.pages > 1 else ""
     info = "   ".join(x for x in (key.id, pages, f"student {student.id}" if student else "") if x)
     draw.text((left, box_bottom + 14), info, fill=TEXT_GREY, font=_font(24))
+    _draw_layout_lines(draw, key, box_left + box_w, box_bottom + 14)
+
+
+def _draw_layout_lines(draw, key: AnswerKey, right: int, top: int) -> None:
+    """The key's `layout` extras: Class and Date lines right-aligned under the name box, the
+    instructions on one line across the page above the questions (left of the QR code)."""
+    fields = [name for name, wanted in (("Class", key.layout.class_line), ("Date", key.layout.date_line))
+              if wanted]
+    font, line_w = _font(24), 190
+    x = right
+    for name in reversed(fields):
+        x -= line_w
+        draw.line((x, top + 26, x + line_w - 20, top + 26), fill=BOX_GREY, width=2)
+        x -= round(draw.textlength(name, font=font)) + 8
+        draw.text((x, top), name, fill=TEXT_GREY, font=font)
+        x -= 30
+    if key.layout.instructions:
+        left = MARKER_MARGIN_PX
+        _draw_fitted(draw, key.layout.instructions,
+                     (left, HEADER_BOTTOM_PX - 36, qr_rect_px(key.paper)[0] - 20 - left, 34), 26, 18)
 
 
 def _prompt_rect(question: Question, others: Sequence[Question], width: int, height: int) -> tuple[int, int, int, int]:
@@ -231,6 +253,12 @@ def _draw_question(draw, question: Question, others: Sequence[Question], width: 
     x0, y0 = round(x * width), round(y * height)
     x1, y1 = round((x + w) * width) - 1, round((y + h) * height) - 1
     draw.rectangle((x0, y0, x1, y1), outline=BOX_GREY, width=BOX_BORDER_PX)
+    if question.working_box is not None:
+        wx, wy, ww, wh = question.working_box
+        draw.rectangle((round(wx * width), round(wy * height), round((wx + ww) * width) - 1,
+                        round((wy + wh) * height) - 1), outline=WORKING_GREY, width=2)
+        draw.text((round(wx * width) + 8, round(wy * height) + 4), "working", fill=WORKING_GREY,
+                  font=_font(20))
     px, py, pw, ph = _prompt_rect(question, others, width, height)
     label = f"{question.label}."
     label_font = _font(34, bold=True)

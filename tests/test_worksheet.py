@@ -7,11 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
+from grader.answer_key import AnswerKey
 from grader.errors import GraderError
 from grader.imageio import load_images
 from grader.layout import (
+    HEADER_BOTTOM_PX,
     QrInfo,
     marker_corners_px,
+    name_box_px,
     page_size_px,
     parse_qr_payload,
     qr_payload,
@@ -141,3 +144,24 @@ def test_an_expression_prompt_is_printed_on_one_line():
     strip = page[round(y * height) + 4: round((y + h) * height) - 4,
                  round(0.05 * width) + 70: round(x * width) - 8]
     assert ink_bands(strip) == 1
+
+
+def test_layout_lines_instructions_and_working_space_are_printed():
+    """Class and Date lines under the name box, the instructions above the questions and a
+    framed working space under a box, each only when the key asks for it."""
+    plain = key("arithmetic-basics")
+    data = plain.model_dump()
+    data["layout"] = {"class_line": True, "date_line": True, "instructions": "Show your working."}
+    data["questions"][9]["working"] = 0.05  # q10, at the bottom of the left column
+    laid = AnswerKey.model_validate(data)
+    before = cv2.cvtColor(render_page(plain, 1), cv2.COLOR_BGR2GRAY)
+    after = cv2.cvtColor(render_page(laid, 1), cv2.COLOR_BGR2GRAY)
+    height, width = after.shape
+    box_left, box_top, box_w, box_h = name_box_px(plain.paper)
+    lines_strip = (slice(box_top + box_h + 10, box_top + box_h + 45), slice(box_left + box_w - 480, box_left + box_w))
+    assert (before[lines_strip] < 128).sum() == 0 and (after[lines_strip] < 200).sum() > 300
+    instructions = (slice(HEADER_BOTTOM_PX - 36, HEADER_BOTTOM_PX), slice(64, 900))
+    assert (before[instructions] < 128).sum() == 0 and (after[instructions] < 128).sum() > 100
+    wx, wy, ww, wh = laid.question("q10").working_box
+    frame = (slice(round(wy * height), round((wy + wh) * height)), slice(round(wx * width), round((wx + ww) * width)))
+    assert (before[frame] < 250).sum() == 0 and (after[frame] < 250).sum() > 500
