@@ -380,8 +380,11 @@ def _overlapping_pairs(rects: Sequence[tuple[int, tuple[float, ...]]]) -> list[t
 
 
 def _working_problems(questions: list[Question]) -> list[tuple[tuple, str]]:
-    """Working spaces that leave the page or cover another question's box or working space."""
+    """Working spaces that leave the page or cover another question's box or working space
+    (nothing to sweep when no question has one: a 4,900-question key stays within its budget)."""
     problems: list[tuple[tuple, str]] = []
+    if not any(q.working for q in questions):
+        return problems
     rects: list[tuple[int, tuple[float, ...]]] = [(q.page, q.box) for q in questions]
     owners = list(range(len(questions)))
     for index, q in enumerate(questions):

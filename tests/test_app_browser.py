@@ -208,7 +208,11 @@ def test_a_teachers_first_hour(browser_kit, tmp_path):
             wait_idle(page)
             select_option(page, "Assignment",
                           "English vocabulary: write the word (english-vocabulary)")
-            assert "assignment=english-vocabulary" in page.url
+            # The URL follows the choice once the rerun it caused has written st.query_params;
+            # on a loaded machine that can come after wait_idle's half second of quiet.
+            page.wait_for_function(
+                "() => window.location.search.includes('assignment=english-vocabulary')",
+                timeout=60_000, polling=200)
             page.reload()
             page.get_by_role("heading", name="Review", exact=True).wait_for()
             wait_idle(page)
