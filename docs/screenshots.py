@@ -1,7 +1,9 @@
-"""Take the README's screenshots of the real app: `python docs/screenshots.py` starts the app on
-a fresh demo gradebook (in a temporary folder), opens each screen in headless Chromium and
-writes docs/screenshot-<screen>.png: what a new teacher sees first (Start), every screen, and
-Grade and Review on a phone-size screen (390x844)."""
+"""Take the README's screenshots of the real app: `python docs/screenshots.py [NAME ...]` starts
+the app on a fresh demo gradebook (in a temporary folder), opens each screen in headless Chromium
+and writes docs/screenshot-<screen>.png: what a new teacher sees first (Start), every screen, the
+Gradebook's class statistics, Grade and Review on a phone-size screen (390x844), and a student's
+marked sheet (page 1 of the PDF the Gradebook hands out, rendered at 100 dpi). With names, only
+those screenshots are written (e.g. `statistics marked-sheet`)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.app_browser import launch_chromium, streamlit_server, wait_idle  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
+WANTED: set[str] = set()  # screenshot names to write; empty: all
 
 
 def shoot(page, name: str, full_page: bool = False) -> None:
+    if WANTED and name not in WANTED:
+        return
     page.wait_for_timeout(1500)  # charts and images finish drawing
     target = DOCS / f"screenshot-{name}.png"
     page.screenshot(path=str(target), full_page=full_page)
@@ -62,7 +67,50 @@ def own_sheet(page, folder: Path) -> None:
     shoot(page, "own-sheet")
 
 
-def main() -> int:
+def statistics(page, base: str) -> None:
+    """The Gradebook's class statistics: distribution, mean and median, facility and
+    discrimination per question."""
+    page.goto(f"{base}/gradebook?assignment=arithmetic-basics")
+    page.get_by_role("heading", name="Gradebook", exact=True).wait_for()
+    wait_idle(page)
+    page.get_by_role("heading", name="Class statistics").evaluate(
+        "element => element.scrollIntoView({block: 'start'})")  # the top of the screenshot
+    shoot(page, "statistics")
+
+
+def marked_sheet(url: str) -> None:
+    """Chen Jing's arithmetic sheet as it goes back to her: one answer overridden with a reason
+    (as a teacher does in Review), accepted answers shown beside wrong ones, provisional marks
+    where an answer is still in review."""
+    if WANTED and "marked-sheet" not in WANTED:
+        return
+    import pypdfium2 as pdfium
+
+    from grader import db, feedback, store
+    from grader.files import FileStore
+    from grader.template import template_image
+
+    engine = db.open_engine(url)
+    with db.write_session(engine) as session:
+        answers = store.list_answers(session, "arithmetic-basics")
+        mine = [a for a in answers if a.submission.student_id == "s03"]
+        chosen = next((a for a in mine if a.points < a.max_points), mine[-1])
+        store.override_answer(session, chosen.id, chosen.max_points / 2,
+                              reason="方法对 right method, slip at the end", by="Ms Li")
+    with db.read_session(engine) as session:
+        key, _ = store.load_key(session, "arithmetic-basics")
+        sheets = store.student_sheets(session, "arithmetic-basics", "s03")
+    files = FileStore.for_engine(engine)
+    pdf = feedback.sheets_pdf(key, sheets, feedback.FeedbackOptions(provisional=True, show_answers=True),
+                              template_image, lambda p: files.thumbnail(p.photo_sha256, p.source_page))
+    image = pdfium.PdfDocument(pdf)[0].render(scale=100 / 72).to_pil()
+    target = DOCS / "screenshot-marked-sheet.png"
+    image.save(target, optimize=True)
+    print(f"wrote {target}")
+
+
+def main(names: list[str]) -> int:
+    WANTED.update(names)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         url = f"sqlite:///{folder}/gradebook.db"
@@ -95,9 +143,12 @@ def main() -> int:
                 page.get_by_role("heading", name=screen.capitalize(), exact=True).wait_for()
                 wait_idle(page)
                 shoot(page, f"phone-{screen}")
+            page.set_viewport_size({"width": 1400, "height": 1000})
+            statistics(page, base)
             browser.close()
+        marked_sheet(url)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

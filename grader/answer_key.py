@@ -7,7 +7,7 @@ the field and what was expected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +76,9 @@ class Question(BaseModel):
     points: float = Field(1.0, gt=0)
     prompt: str = ""
     match: Match = Field(default_factory=lambda: Match.of(None))
+    # Height (fraction of the page) of a framed space for working printed under the box, as wide
+    # as the box; 0: none. Never read by the grader: only the box is cropped.
+    working: float = Field(default=0.0, ge=0.0, le=0.6)
 
     @field_validator("id", "label", "prompt", mode="before")
     @classmethod
@@ -114,6 +117,32 @@ class Question(BaseModel):
         if not self.label:
             self.label = self.id
 
+    @property
+    def working_box(self) -> tuple[float, float, float, float] | None:
+        """Where the working space is printed (x, y, w, h as fractions), None without one."""
+        if not self.working:
+            return None
+        x, y, w, h = self.box
+        return x, y + h + WORKING_GAP, w, self.working
+
+
+WORKING_GAP = 0.012  # between a box and its working space: more than the crop's margin (18 px)
+
+
+class Layout(BaseModel):
+    """What a printed worksheet carries besides the questions (the `layout` of a key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    class_line: bool = False  # "Class ______" on the line under the name box
+    date_line: bool = False  # "Date ______" beside it
+    instructions: str = Field(default="", max_length=160)  # one line across the page under the header
+
+    @field_validator("instructions", mode="before")
+    @classmethod
+    def _text_field(cls, value: Any) -> Any:
+        return _as_text(value)
+
 
 class AnswerKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -125,6 +154,7 @@ class AnswerKey(BaseModel):
     questions: list[Question] = Field(min_length=1)
     # Teachers' own sheets: blank template images (one per page), relative to the key file.
     templates: list[str] = Field(default_factory=list)
+    layout: Layout = Field(default_factory=lambda: Layout())
 
     _source: str = PrivateAttr(default="<answer key>")
     _folder: Path | None = PrivateAttr(default=None)
@@ -328,24 +358,51 @@ def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return min(ax + aw, bx + bw) - max(ax, bx) > 1e-9 and min(ay + ah, by + bh) - max(ay, by) > 1e-9
 
 
-def _overlapping_pairs(questions: list[Question]) -> list[tuple[int, int]]:
-    """(i, j) with j < i for every two questions whose boxes overlap on one page, in that order.
+def _overlapping_pairs(rects: Sequence[tuple[int, tuple[float, ...]]]) -> list[tuple[int, int]]:
+    """(i, j) with j < i for every two (page, box) rectangles that overlap on one page, in that
+    order.
 
     A sweep from left to right per page compares a box only with the boxes still open at its
     left edge, so a 2,000-question key is checked in milliseconds instead of comparing all
     2 million pairs (issue 22: 4,900 questions took 13.7 s)."""
     pairs = []
     by_page: dict[int, list[int]] = {}
-    for index, q in enumerate(questions):
-        by_page.setdefault(q.page, []).append(index)
+    for index, (page, _) in enumerate(rects):
+        by_page.setdefault(page, []).append(index)
     for indices in by_page.values():
         open_boxes: list[int] = []
-        for i in sorted(indices, key=lambda n: questions[n].box[0]):
-            x = questions[i].box[0]
-            open_boxes = [j for j in open_boxes if questions[j].box[0] + questions[j].box[2] - x > 1e-9]
-            pairs += [(max(i, j), min(i, j)) for j in open_boxes if _overlap(questions[i].box, questions[j].box)]
+        for i in sorted(indices, key=lambda n: rects[n][1][0]):
+            x = rects[i][1][0]
+            open_boxes = [j for j in open_boxes if rects[j][1][0] + rects[j][1][2] - x > 1e-9]
+            pairs += [(max(i, j), min(i, j)) for j in open_boxes if _overlap(rects[i][1], rects[j][1])]
             open_boxes.append(i)
     return sorted(pairs)
+
+
+def _working_problems(questions: list[Question]) -> list[tuple[tuple, str]]:
+    """Working spaces that leave the page or cover another question's box or working space
+    (nothing to sweep when no question has one: a 4,900-question key stays within its budget)."""
+    problems: list[tuple[tuple, str]] = []
+    if not any(q.working for q in questions):
+        return problems
+    rects: list[tuple[int, tuple[float, ...]]] = [(q.page, q.box) for q in questions]
+    owners = list(range(len(questions)))
+    for index, q in enumerate(questions):
+        area = q.working_box
+        if area is None:
+            continue
+        if area[1] + area[3] > 1 + 1e-9:
+            problems.append((("questions", index, "working"), f"expected a working space that ends on "
+                             f"the page, but {q.working} under the box ends at {area[1] + area[3]:.3f} (> 1)"))
+        rects.append((q.page, area))
+        owners.append(index)
+    for i, j in _overlapping_pairs(rects):
+        if owners[i] == owners[j] or (i < len(questions) and j < len(questions)):
+            continue  # a box and its own space; two boxes are checked apart
+        mine, other = (i, j) if i >= len(questions) else (j, i)
+        problems.append((("questions", owners[mine], "working"), f"expected a working space clear of "
+                         f"other questions, but it covers question {questions[owners[other]].id!r}"))
+    return problems
 
 
 def _check_consistency(key: AnswerKey) -> list[tuple[tuple, str]]:
@@ -361,10 +418,11 @@ def _check_consistency(key: AnswerKey) -> list[tuple[tuple, str]]:
         if q.page > key.pages:
             problems.append((("questions", index, "page"), f"expected a page between 1 and {key.pages} "
                              f"(the key has pages: {key.pages}), got {q.page}"))
-    for i, j in _overlapping_pairs(key.questions):
+    for i, j in _overlapping_pairs([(q.page, q.box) for q in key.questions]):
         a, b = key.questions[i], key.questions[j]
         problems.append((("questions", i, "box"), f"expected boxes that do not overlap, but "
                          f"{list(a.box)} overlaps question {b.id!r} {list(b.box)} on page {a.page}"))
+    problems += _working_problems(key.questions)
     if key.templates and len(key.templates) != key.pages:
         problems.append((("templates",), f"expected one template image per page ({key.pages}), "
                          f"got {len(key.templates)}"))

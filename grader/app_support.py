@@ -26,8 +26,10 @@ from grader.answer_key import AnswerKey, parse_answer_key
 from grader.errors import GraderError
 from grader.files import FileStore
 from grader.imageio import iter_images
+from grader.layout import PAPER_MM, page_size_px
 from grader.photo_check import PhotoCheck, check_photo
 from grader.vocab import Kind, Mode, Status, Verdict
+from grader.worksheet import prompt_fits
 
 NOT_GRADED = "none"  # the colour of a box not graded yet (template editor)
 
@@ -95,16 +97,44 @@ def to_rgb(image_bgr: np.ndarray) -> np.ndarray:
 QUESTION_COLUMNS = ("id", "label", "kind", "answers", "points", "prompt", "mode", "threshold",
                     "tolerance")
 ROWS_PER_COLUMN, COLUMNS_PER_PAGE = 11, 2
+TWO_COLUMN_X, BOX_W, BOX_H = (0.22, 0.70), 0.24, 0.056
+ONE_COLUMN_BOX = (0.62, 0.32)  # x, w: the prompt gets the page's width left of the box
+# The narrower of the two columns' prompt slots (left of the left box, after the label "22."),
+# and the smallest type a prompt may shrink to there: 26 px at 200 dpi, about 9.4 pt.
+SLOT_W, PROMPT_MIN_PX = 0.22 - 0.05 - 0.012 - 0.045, 26
+
+
+def _row_y(row: int) -> float:
+    return round(0.1735 + 0.073 * row, 4)
 
 
 def auto_box(index: int) -> tuple[int, list[float]]:
-    """(page, box) for the index-th question of a form-made key: two columns of eleven boxes
-    per page, spaced like the demo sheets so prompts fit to the left of each box."""
+    """(page, box) for the index-th question of a form-made key of short prompts: two columns
+    of eleven boxes per page, spaced like the demo sheets so prompts fit to the left of each box."""
     per_page = ROWS_PER_COLUMN * COLUMNS_PER_PAGE
     page, slot = divmod(index, per_page)
     column, row = divmod(slot, ROWS_PER_COLUMN)
-    x = (0.22, 0.70)[column]
-    return page + 1, [x, round(0.1735 + 0.073 * row, 4), 0.24, 0.056]
+    return page + 1, [TWO_COLUMN_X[column], _row_y(row), BOX_W, BOX_H]
+
+
+def auto_layout(prompts: Sequence[str], paper: str) -> list[tuple[int, list[float]]]:
+    """(page, box) per question: a page in two columns where every prompt on it fits the
+    narrow slot in at most two lines of readable type, else a page of one column with the
+    prompts the width of the page (a sentence to translate does not fit a two-column slot)."""
+    width, height = page_size_px(paper if paper in PAPER_MM else "A4")  # the key check names a bad paper
+    slot = (round(SLOT_W * width), round(BOX_H * height))
+    per_two, out, page, start = ROWS_PER_COLUMN * COLUMNS_PER_PAGE, [], 1, 0
+    while start < len(prompts):
+        chunk = prompts[start:start + per_two]
+        if all(not p or prompt_fits(p, *slot, PROMPT_MIN_PX) for p in chunk):
+            out += [(page, auto_box(i)[1]) for i in range(len(chunk))]
+        else:
+            chunk = prompts[start:start + ROWS_PER_COLUMN]
+            x, w = ONE_COLUMN_BOX
+            out += [(page, [x, _row_y(row), w, BOX_H]) for row in range(len(chunk))]
+        start += len(chunk)
+        page += 1
+    return out
 
 
 def split_answers(cell: Any) -> list[str]:
@@ -143,9 +173,10 @@ def _question(row: dict, index: int, page: int | None = None,
 
 
 def key_yaml_from_form(key_id: str, title: str, paper: str, rows: Sequence[dict]) -> str:
-    """Answer-key YAML from the app's form (boxes laid out automatically); validate it with
-    parse_answer_key, which names any field that is wrong."""
-    questions = [_question(row, i) for i, row in enumerate(rows)]
+    """Answer-key YAML from the app's form (boxes laid out automatically: `auto_layout`);
+    validate it with parse_answer_key, which names any field that is wrong."""
+    layout = auto_layout([str(row.get("prompt") or "").strip() for row in rows], paper)
+    questions = [_question(row, i, *layout[i]) for i, row in enumerate(rows)]
     pages = max((q["page"] for q in questions), default=1)
     data = {"id": key_id.strip(), "title": title.strip(), "paper": paper, "pages": pages,
             "questions": questions}
@@ -212,6 +243,9 @@ class WrongAnswer:
     count: int
 
 
+HIGHLIGHT_RGB = (230, 30, 30)  # the answer box on the page beside a Review card
+
+
 def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) -> list[WrongAnswer]:
     """Per question, the most frequent readings scored wrong (answer groups whose every answer
     is incorrect), at most `limit` each."""
@@ -222,6 +256,29 @@ def common_wrong_answers(groups: Sequence[store.AnswerGroup], limit: int = 3) ->
     out: list[WrongAnswer] = []
     for question_id, counter in per_question.items():
         out.extend(WrongAnswer(question_id, text, n) for text, n in counter.most_common(limit))
+    return out
+
+
+def page_with_box(page_bgr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The registered page (the kept thumbnail) as RGB with one answer box outlined, so the
+    teacher sees where on the page a crop comes from; `box` is (x, y, w, h) as fractions of the
+    page, as in the answer key. The outline is thick enough to see on a small picture."""
+    height, width = page_bgr.shape[:2]
+    x, y, w, h = box
+    image = cv2.cvtColor(page_bgr, cv2.COLOR_BGR2RGB)
+    thickness = max(2, round(width / 150))
+    pad = thickness * 2
+    cv2.rectangle(image, (round(x * width) - pad, round(y * height) - pad),
+                  (round((x + w) * width) + pad, round((y + h) * height) + pad), HIGHLIGHT_RGB,
+                  thickness)
+    return image
+
+
+def wrong_by_question(wrong: Sequence[WrongAnswer]) -> dict[str, list[tuple[str, int]]]:
+    """The common wrong answers keyed by question, as export.statistics_csv takes them."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for answer in wrong:
+        out.setdefault(answer.question_id, []).append((answer.text, answer.count))
     return out
 
 

@@ -25,7 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "review": ("grader.commands.review", "list the answers to review (student, question, reading)"),
     "override": ("grader.commands.override", "record a teacher's verdict on one answer"),
     "adapt": ("grader.commands.adapt", "fine-tune the recogniser on this gradebook's labelled crops"),
-    "export": ("grader.commands.export", "write the gradebook of an assignment as CSV"),
+    "export": ("grader.commands.export", "write an assignment's or the term's gradebook (CSV, "
+               "Canvas, Google Classroom, XLSX)"),
+    "feedback": ("grader.commands.feedback", "write the students' marked sheets as PDF"),
     "backup": ("grader.commands.backup", "copy an SQLite gradebook safely (online backup)"),
     "serve-api": ("grader.commands.serve_api", "serve the REST API"),
     "demo": ("grader.commands.demo", "fill an empty gradebook with the demo the app opens on"),

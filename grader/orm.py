@@ -2,14 +2,16 @@
 
 (Named `orm`, not `models`: models/ is the folder of the recogniser's weights.)
 
-students            the roster: id (as on the school's list), name, class
+students            the roster: id (as on the school's list), name, class, e-mail (optional; what
+                    Google Classroom matches grades by)
 assignments         one per answer-key id; `key_versions` keep every edit of its key (YAML text)
 submissions         one per graded page image: photo hash (unique per assignment and page of a
                     PDF), key version used, page, student (nullable until identified), how the
                     student and the page were identified, status ok/failed (+ error, for retries)
 answers             one per question of a submission: crops, reading, confidence, likelihoods,
                     verdict, points, status auto/review/blank/teacher, margin
-overrides           every teacher correction of an answer: old/new points and verdict, reason, when
+overrides           every teacher correction of an answer: old/new points and verdict, reason, who
+                    (`by`) and when
 jobs                a batch handed to the API (POST /jobs): assignment, state, progress, results
 job_files           the files of a job (their bytes until the job is done), in upload order
 labels              a crop's known text, from the teacher's work (issue 18): source teacher (marked
@@ -19,7 +21,8 @@ model_versions      the gradebook's own adapted recognisers (folders in its data
                     one is current (none current: the shipped models/)
 
 Schema changes go through Alembic (grader/migrations); revision 0001 creates the first
-tables, 0023 the jobs, 0018 adds answers.model_version, labels and model_versions.
+tables, 0023 the jobs, 0018 adds answers.model_version, labels and model_versions, 0021
+`overrides.by` and `students.email`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Student(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     class_name: Mapped[str] = mapped_column("class", String(100), default="")
+    email: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     submissions: Mapped[list["Submission"]] = relationship(back_populates="student")
@@ -167,6 +171,7 @@ class Override(Base):
     old_verdict: Mapped[str] = mapped_column(String(10))
     new_verdict: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(100), default="", server_default="")  # who overrode
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     answer: Mapped[Answer] = relationship(back_populates="overrides")

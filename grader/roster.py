@@ -27,6 +27,7 @@ class RosterEntry:
     id: str
     name: str = ""
     class_name: str = ""
+    email: str = ""  # optional; Google Classroom matches imported grades by it
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class NameMatchConfig:
 _ID_COLUMNS = ("id", "student_id", "student id", "student", "学号")
 _NAME_COLUMNS = ("name", "student_name", "student name", "姓名")
 _CLASS_COLUMNS = ("class", "class_name", "class name", "form", "group", "班级")
+_EMAIL_COLUMNS = ("email", "e-mail", "email address", "mail", "邮箱", "电子邮箱")
 
 
 def read_roster(data: bytes, source: str = "roster") -> list[RosterEntry]:
@@ -131,7 +133,7 @@ def sniff_delimiter(text: str) -> str:
 
 def parse_roster(text: str, source: str = "roster", delimiter: str = ",") -> list[RosterEntry]:
     """Students from CSV text with a header row: an id column (id, student_id, student) and
-    optional name and class columns. Raises GraderError naming the line at fault."""
+    optional name, class and e-mail columns. Raises GraderError naming the line at fault."""
     rows = _csv_rows(text, source, delimiter)
     if not rows:
         raise GraderError(f"{source}: the roster is empty; expected a CSV with an 'id' column")
@@ -144,7 +146,7 @@ def parse_roster(text: str, source: str = "roster", delimiter: str = ",") -> lis
     if id_col is None:
         raise GraderError(f"{source}: expected a header row with an 'id' column (and optionally "
                           f"'name' and 'class'), got {rows[0]}")
-    name_col, class_col = column(_NAME_COLUMNS), column(_CLASS_COLUMNS)
+    name_col, class_col, email_col = column(_NAME_COLUMNS), column(_CLASS_COLUMNS), column(_EMAIL_COLUMNS)
     entries: dict[str, RosterEntry] = {}
     for line, row in enumerate(rows[1:], start=2):
         student_id = _cell(row, id_col)
@@ -152,7 +154,8 @@ def parse_roster(text: str, source: str = "roster", delimiter: str = ",") -> lis
             raise GraderError(f"{source}, line {line}: the student id is empty")
         if student_id in entries:
             raise GraderError(f"{source}, line {line}: student id {student_id!r} appears twice")
-        entries[student_id] = RosterEntry(student_id, _cell(row, name_col), _cell(row, class_col))
+        entries[student_id] = RosterEntry(student_id, _cell(row, name_col), _cell(row, class_col),
+                                          _cell(row, email_col))
     if not entries:
         raise GraderError(f"{source}: the roster has a header but no students")
     return list(entries.values())

@@ -12,6 +12,8 @@ GRADER_APP_SECRET_FILE  the app's session-signing secret (made on first use); un
 GRADER_TRUSTED_PROXIES  reverse proxies whose X-Forwarded-For names the client (addresses or
                         networks, comma-separated); unset: none, the TCP peer is the client
 GRADER_API_MAX_CONNECTIONS  open connections the REST API accepts at once (default 200)
+GRADER_TEACHER          who the app records as the author of an override (the long export's
+                        `by`); unset: "app"
 GRADER_API_MAX_BODY_MB  largest request body of the REST API, in MB (default 20)
 GRADER_CLUSTER          a Dask scheduler's address (tcp://host:8786) that batches are graded on;
                         unset: `grade --workers N` starts its own (grader.cluster)
@@ -46,6 +48,7 @@ class Settings:
     demo: bool = True
     api_token: str | None = None
     app_password: str | None = None
+    teacher: str = "app"
     api_max_body_mb: str | None = None  # as set; parsed by api_max_body_bytes()
     cluster: str | None = None  # a Dask scheduler's address
     app_secret_file: Path = DATA_DIR / "app_secret"
@@ -64,6 +67,7 @@ class Settings:
             demo=env.get("GRADER_DEMO", "1") != "0",
             api_token=env.get("GRADER_API_TOKEN") or None,
             app_password=env.get("GRADER_APP_PASSWORD") or None,
+            teacher=(env.get("GRADER_TEACHER") or "").strip() or "app",
             api_max_body_mb=env.get("GRADER_API_MAX_BODY_MB") or None,
             cluster=env.get("GRADER_CLUSTER") or None,
             app_secret_file=Path(env.get("GRADER_APP_SECRET_FILE") or DATA_DIR / "app_secret"),

@@ -11,8 +11,10 @@ Review        list_answers / review_queue (review first, most doubtful first), a
               answer_groups (identical normalised readings), answer_crops, override_answer,
               override_group, who
 Rescoring     set_score, add_likelihoods (the rescoring itself is grader.grading.regrade)
-Gradebook     gradebook (one row per student), answer_rows (one row per answer), question_stats,
-              page_views (graded pages with their answers)
+Gradebook     gradebook (one row per roster student, `missing` without a page; unassigned pages
+              apart), term_gradebook (students by assignments), answer_rows (one row per answer,
+              with the override's reason, who and when), question_stats, page_views (graded
+              pages with their answers), student_sheets (what goes back to each student)
 
 Functions named `*_views` / `*_summaries` and `failed_photos` return plain dataclasses that stay
 valid after the session closes (what the app's screens draw); the others return ORM rows for
@@ -27,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 
 from sqlalchemy import inspect, select
@@ -52,19 +54,21 @@ PAGE_OK, PAGE_FAILED = "ok", "failed"
 # --- roster ------------------------------------------------------------------------------------
 
 def upsert_students(session: Session, entries: Iterable[RosterEntry]) -> int:
-    """Add or update roster students by id (name and class overwritten when given); returns how
-    many rows were added or changed."""
+    """Add or update roster students by id (name, class and e-mail overwritten when given);
+    returns how many rows were added or changed."""
     changed = 0
     for entry in entries:
         student = session.get(Student, entry.id)
         if student is None:
             session.add(Student(id=entry.id, name=entry.name or entry.id,
-                                class_name=entry.class_name))
+                                class_name=entry.class_name, email=entry.email))
             changed += 1
         elif (entry.name and student.name != entry.name) or (
-                entry.class_name and student.class_name != entry.class_name):
+                entry.class_name and student.class_name != entry.class_name) or (
+                entry.email and student.email != entry.email):
             student.name = entry.name or student.name
             student.class_name = entry.class_name or student.class_name
+            student.email = entry.email or student.email
             changed += 1
     session.flush()
     return changed
@@ -77,7 +81,7 @@ def list_students(session: Session) -> list[Student]:
 
 def roster_entries(session: Session) -> list[RosterEntry]:
     """The roster as plain data (for name matching in the pipeline)."""
-    return [RosterEntry(s.id, s.name, s.class_name) for s in list_students(session)]
+    return [RosterEntry(s.id, s.name, s.class_name, s.email) for s in list_students(session)]
 
 
 def _ensure_student(session: Session, student_id: str) -> None:
@@ -473,12 +477,15 @@ class AnswerView:
     max_points: float
     crop_png: bytes | None
     who: str  # whose page (grader.store.who)
+    photo_sha256: str = ""  # the page's photo and page in it: where its kept thumbnail is
+    source_page: int = 0
 
     @classmethod
     def of(cls, answer: Answer) -> "AnswerView":
         return cls(answer.id, answer.question_id, answer.text, answer.confidence, answer.verdict,
                    answer.status, answer.points, answer.max_points, answer.crop_png,
-                   who(answer.submission))
+                   who(answer.submission), answer.submission.photo_sha256,
+                   answer.submission.source_page)
 
 
 def answer_views(session: Session, assignment_id: str, question_id: str | None = None,
@@ -514,12 +521,13 @@ def page_views(session: Session, assignment_id: str, limit: int | None = None) -
 
 
 def override_answer(session: Session, answer_id: int, points: float,
-                    verdict: str | None = None, reason: str = "",
+                    verdict: str | None = None, reason: str = "", by: str = "",
                     text: str | None = None) -> Override:
     """The teacher sets an answer's points (0..max); the verdict follows from the points unless
-    given. The old values are kept in `overrides`; the answer's status becomes `teacher`, and a
-    regrade never changes it again. `text`: what the teacher says is written (it becomes the
-    displayed reading). The crop's label follows (grader.teacher_labels.relabel)."""
+    given. The old values are kept in `overrides` with the reason, who (`by`) and when; the
+    answer's status becomes `teacher`, and a regrade never changes it again. `text`: what the
+    teacher says is written (it becomes the displayed reading). The crop's label follows
+    (grader.teacher_labels.relabel)."""
     answer = session.get(Answer, answer_id)
     if answer is None:
         raise StoreError(f"no answer {answer_id} in the gradebook")
@@ -530,7 +538,8 @@ def override_answer(session: Session, answer_id: int, points: float,
     if verdict not in TEACHER_VERDICTS:
         raise GraderError(f"verdict must be correct, partial or incorrect, got {verdict!r}")
     override = Override(answer_id=answer.id, old_points=answer.points, new_points=float(points),
-                        old_verdict=answer.verdict, new_verdict=verdict, reason=reason)
+                        old_verdict=answer.verdict, new_verdict=verdict, reason=reason,
+                        by=by[:100])
     session.add(override)
     answer.points, answer.verdict = float(points), verdict
     answer.status, answer.overridden = Status.TEACHER, True
@@ -541,14 +550,14 @@ def override_answer(session: Session, answer_id: int, points: float,
 
 def override_group(session: Session, assignment_id: str, question_id: str, normalized: str,
                    points: float, verdict: str | None = None,
-                   reason: str = "") -> list[Override]:
+                   reason: str = "", by: str = "") -> list[Override]:
     """Override every answer to `question_id` whose normalised reading is `normalized`."""
     answers = session.scalars(_answers_query(assignment_id).where(
         Answer.question_id == question_id, Answer.normalized == normalized)).all()
     if not answers:
         raise StoreError(f"no answers {normalized!r} to question {question_id} of "
                          f"{assignment_id!r}")
-    return [override_answer(session, a.id, points, verdict, reason) for a in answers]
+    return [override_answer(session, a.id, points, verdict, reason, by) for a in answers]
 
 
 # --- rescoring (the loop that decides is grader.grading.regrade) ------------------------------
@@ -575,9 +584,13 @@ def who(submission: Submission) -> str:
 
 # --- gradebook ---------------------------------------------------------------------------------
 
+# GradebookRow.status: what a teacher (and a school's admin) needs to know about a row.
+MISSING, INCOMPLETE, IN_REVIEW, GRADED = "missing", "incomplete", "in review", "graded"
+
+
 @dataclass
 class GradebookRow:
-    student_id: str  # "" for a page no student is matched to yet
+    student_id: str
     name: str
     class_name: str
     scores: dict[str, float | None]  # question id -> points (None: that page not handed in)
@@ -585,10 +598,29 @@ class GradebookRow:
     max_points: float
     to_review: int
     submission_ids: list[int]
+    status: str = GRADED  # missing (no page) | incomplete (a page missing) | in review | graded
+    email: str = ""
 
     @property
     def percent(self) -> float:
         return round(100.0 * self.total / self.max_points, 1) if self.max_points else 0.0
+
+    @property
+    def missing(self) -> bool:
+        return self.status == MISSING
+
+
+@dataclass(frozen=True)
+class UnassignedPage:
+    """A graded page no student is matched to: listed apart, never in a student's row."""
+
+    submission_id: int
+    photo_name: str
+    page: int | None
+    name_text: str  # the name box as read, to help the teacher pick the student
+    total: float
+    max_points: float
+    to_review: int
 
 
 @dataclass
@@ -597,54 +629,154 @@ class Gradebook:
     title: str
     key_version: int
     questions: list[tuple[str, str, float]]  # (id, label, points) in key order
-    rows: list[GradebookRow]
+    rows: list[GradebookRow]  # every roster student of the assignment's classes, handed in or not
+    unassigned: list[UnassignedPage] = field(default_factory=list)
+    pages: int = 1  # pages of the worksheet
+
+    @property
+    def max_points(self) -> float:
+        return sum(points for _, _, points in self.questions)
 
 
 def gradebook(session: Session, assignment_id: str) -> Gradebook:
-    """One row per student (pages of a multi-page assignment combined; for a page graded twice
-    from different photos the latest counts), then one row per unassigned page."""
+    """One row per roster student (pages of a multi-page assignment combined; for a page graded
+    twice from different photos the latest counts), `missing` for a student with no page; pages
+    matched to no student in `unassigned`, apart from the rows and their counts.
+
+    Which students: the roster's students of every class that has a page in this assignment
+    (a teacher with two classes does not see the other class as missing); the whole roster
+    while no page is matched to a student yet."""
     key, version = load_key(session, assignment_id)
     questions = [(q.id, q.label, float(q.points)) for q in key.questions]
     max_points = sum(p for _, _, p in questions)
     per_student: dict[str, list[Submission]] = defaultdict(list)
-    rows: list[GradebookRow] = []
-    unassigned: list[Submission] = []
+    unassigned: list[UnassignedPage] = []
     for submission in list_submissions(session, assignment_id):
         if submission.student_id is None:
-            unassigned.append(submission)
+            total, page_max = submission_total(submission)
+            unassigned.append(UnassignedPage(
+                submission.id, submission.photo_name, submission.page, submission.name_text, total,
+                page_max, sum(a.status == Status.REVIEW for a in submission.answers)))
         else:
             per_student[submission.student_id].append(submission)
-    for student_id, submissions in per_student.items():
-        student = submissions[0].student
-        assert student is not None  # student_id is a foreign key to students
-        rows.append(_row(student_id, student.name, student.class_name, submissions, questions,
-                         max_points))
-    rows.sort(key=lambda r: (r.class_name, r.name, r.student_id))
-    for submission in unassigned:
-        rows.append(_row("", who(submission), "",
-                         [submission], questions, max_points))
-    return Gradebook(assignment_id, key.title, version.version, questions, rows)
+    rows = [_row(student, per_student.get(student.id, []), questions, max_points, key.pages)
+            for student in _students_in_scope(session, per_student)]
+    return Gradebook(assignment_id, key.title, version.version, questions, rows, unassigned,
+                     key.pages)
 
 
-def _row(student_id: str, name: str, class_name: str, submissions: list[Submission],
-         questions: list[tuple[str, str, float]], max_points: float) -> GradebookRow:
+def _students_in_scope(session: Session, per_student: dict[str, list[Submission]]) -> list[Student]:
+    students = list_students(session)
+    classes = {s.class_name for s in students if s.id in per_student}
+    if not classes:
+        return students
+    return [s for s in students if s.class_name in classes or s.id in per_student]
+
+
+def _row(student: Student, submissions: list[Submission], questions: list[tuple[str, str, float]],
+         max_points: float, pages: int) -> GradebookRow:
     latest: dict[str, Answer] = {}
     for submission in submissions:  # oldest first, so a later photo of a page wins
         for answer in submission.answers:
             latest[answer.question_id] = answer
     scores = {qid: (latest[qid].points if qid in latest else None) for qid, _, _ in questions}
-    return GradebookRow(student_id, name, class_name, scores,
-                        sum(v for v in scores.values() if v is not None), max_points,
-                        sum(1 for a in latest.values() if a.status == Status.REVIEW),
-                        [s.id for s in submissions])
+    to_review = sum(1 for a in latest.values() if a.status == Status.REVIEW)
+    handed_in = {s.page for s in submissions}
+    status = (MISSING if not submissions else INCOMPLETE if len(handed_in) < pages
+              else IN_REVIEW if to_review else GRADED)
+    return GradebookRow(student.id, student.name, student.class_name, scores,
+                        sum(v for v in scores.values() if v is not None), max_points, to_review,
+                        [s.id for s in submissions], status, student.email)
+
+
+@dataclass(frozen=True)
+class TermCell:
+    points: float | None  # None: missing, or not this student's class's assignment
+    max_points: float
+    status: str  # a GradebookRow status, or "" where the assignment is not the student's class's
+
+    @property
+    def percent(self) -> float | None:
+        if self.points is None or not self.max_points:
+            return None
+        return round(100.0 * self.points / self.max_points, 1)
+
+
+@dataclass
+class TermRow:
+    student_id: str
+    name: str
+    class_name: str
+    email: str
+    cells: dict[str, TermCell]  # assignment id -> cell
+
+    @property
+    def total(self) -> float:
+        """Points over the student's assignments; a missing one counts 0 of its maximum."""
+        return sum(c.points or 0.0 for c in self.cells.values() if c.status)
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.max_points for c in self.cells.values() if c.status)
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.total / self.max_points, 1) if self.max_points else 0.0
+
+    @property
+    def missing(self) -> int:
+        return sum(c.status == MISSING for c in self.cells.values())
+
+
+@dataclass
+class TermGradebook:
+    assignments: list[tuple[str, str, float]]  # (id, title, max points), oldest first
+    rows: list[TermRow]
+    unassigned: int  # pages matched to no student, over all these assignments
+
+
+def term_gradebook(session: Session, assignment_ids: Sequence[str] | None = None) -> TermGradebook:
+    """One row per student (every roster student any assignment counts), a cell per assignment
+    (as named, else every assignment with a graded page, oldest first): the term's gradebook.
+    An assignment nobody's page was graded for yet is left out unless named, so a key written
+    ahead does not make the whole class `missing`."""
+    if assignment_ids:
+        books = [gradebook(session, assignment_id) for assignment_id in assignment_ids]
+    else:
+        books = [book for book in (gradebook(session, a.id) for a in list_assignments(session)[::-1])
+                 if book.unassigned or any(row.submission_ids for row in book.rows)]
+    students = {s.id: s for s in list_students(session)}
+    in_scope = {row.student_id for book in books for row in book.rows}
+    rows = []
+    for student_id in (s for s in students if s in in_scope):
+        student = students[student_id]
+        cells = {}
+        for book in books:
+            row = next((r for r in book.rows if r.student_id == student_id), None)
+            cells[book.assignment_id] = (
+                TermCell(None, book.max_points, "") if row is None
+                else TermCell(None if row.missing else row.total, book.max_points, row.status))
+        rows.append(TermRow(student.id, student.name, student.class_name, student.email, cells))
+    return TermGradebook([(b.assignment_id, b.title, b.max_points) for b in books], rows,
+                         sum(len(b.unassigned) for b in books))
+
+
+def _last_override(answer: Answer) -> Override | None:
+    """The override that set the answer's points now (None when not overridden)."""
+    return answer.overrides[-1] if answer.overridden and answer.overrides else None
 
 
 def answer_rows(session: Session, assignment_id: str) -> list[dict]:
     """One plain row per stored answer (the long export): student, page, question, reading,
-    confidence, verdict, points, max, status, margin, overridden, photo."""
+    confidence, verdict, points, max, status, margin, whether the teacher overrode it, the
+    grader's own points before, the teacher's reason, who and when (UTC), and the photo."""
     rows = []
-    for submission in list_submissions(session, assignment_id):
+    for submission in session.scalars(select(Submission).where(
+            Submission.assignment_id == assignment_id, Submission.status == PAGE_OK)
+            .options(selectinload(Submission.answers).selectinload(Answer.overrides),
+                     selectinload(Submission.student)).order_by(Submission.id)):
         for answer in submission.answers:
+            last = _last_override(answer)
             rows.append({
                 "student_id": submission.student_id or "",
                 "name": submission.student.name if submission.student else "",
@@ -654,9 +786,87 @@ def answer_rows(session: Session, assignment_id: str) -> list[dict]:
                 "points": answer.points, "max": answer.max_points, "status": answer.status,
                 "margin": None if answer.margin is None else round(answer.margin, 4),
                 "overridden": answer.overridden, "photo": submission.photo_name,
+                "grader_points": answer.overrides[0].old_points if last else None,
+                "reason": last.reason if last else "", "by": last.by if last else "",
+                "when": last.created_at.strftime("%Y-%m-%d %H:%M:%S UTC") if last else "",
                 "submission_id": submission.id, "answer_id": answer.id,
             })
     return rows
+
+
+@dataclass(frozen=True)
+class SheetAnswer:
+    """One marked answer on a student's returned sheet."""
+
+    question_id: str
+    text: str
+    verdict: str
+    status: str
+    points: float
+    max_points: float
+    crop_png: bytes | None
+    reason: str  # the teacher's reason for an override ("" when none)
+
+
+@dataclass(frozen=True)
+class SheetPage:
+    page: int
+    photo_sha256: str
+    source_page: int
+    answers: list[SheetAnswer]
+
+
+@dataclass(frozen=True)
+class StudentSheet:
+    """What goes back to one student for one assignment: their pages and the total."""
+
+    student_id: str
+    name: str
+    class_name: str
+    pages: list[SheetPage]
+    total: float
+    max_points: float  # of the whole assignment
+
+    @property
+    def to_review(self) -> int:
+        return sum(a.status == Status.REVIEW for p in self.pages for a in p.answers)
+
+
+def student_sheets(session: Session, assignment_id: str,
+                   student_id: str | None = None) -> list[StudentSheet]:
+    """The marked sheets to return: one per roster student with a page (in the roster's order:
+    class, then name), or only `student_id`'s; for a page graded twice, the latest photo."""
+    key, _ = load_key(session, assignment_id)
+    query = (select(Submission).where(Submission.assignment_id == assignment_id,
+                                      Submission.status == PAGE_OK,
+                                      Submission.student_id.is_not(None))
+             .options(selectinload(Submission.answers).selectinload(Answer.overrides))
+             .order_by(Submission.id))
+    if student_id is not None:
+        query = query.where(Submission.student_id == student_id)
+    latest: dict[str, dict[int, Submission]] = defaultdict(dict)
+    for submission in session.scalars(query):
+        assert submission.student_id is not None
+        latest[submission.student_id][submission.page or 1] = submission  # later photo wins
+    sheets = []
+    for student in list_students(session):
+        if student.id not in latest:
+            continue
+        pages = [_sheet_page(s) for _, s in sorted(latest[student.id].items())]
+        total = sum(a.points for p in pages for a in p.answers)
+        sheets.append(StudentSheet(student.id, student.name, student.class_name, pages, total,
+                                   float(sum(q.points for q in key.questions))))
+    return sheets
+
+
+def _sheet_page(submission: Submission) -> SheetPage:
+    answers = []
+    for answer in submission.answers:
+        last = _last_override(answer)
+        answers.append(SheetAnswer(answer.question_id, answer.text, answer.verdict, answer.status,
+                                   answer.points, answer.max_points, answer.crop_png,
+                                   last.reason if last else ""))
+    return SheetPage(submission.page or 1, submission.photo_sha256, submission.source_page, answers)
 
 
 @dataclass
@@ -755,7 +965,7 @@ def restore(session: Session, removed: Removed) -> str:
 WITHDRAWN = "override withdrawn"
 
 
-def withdraw_override(session: Session, answer_id: int) -> Override:
+def withdraw_override(session: Session, answer_id: int, by: str = "") -> Override:
     """Give an answer back its grader's score (the one before the teacher's first override).
     The history is kept: the withdrawal is one more row in `overrides`, so it can be undone by
     overriding again."""
@@ -766,7 +976,8 @@ def withdraw_override(session: Session, answer_id: int) -> Override:
         raise GraderError(f"question {answer.question_id}: there is no override to withdraw")
     first = answer.overrides[0]
     row = Override(answer_id=answer.id, old_points=answer.points, new_points=first.old_points,
-                   old_verdict=answer.verdict, new_verdict=first.old_verdict, reason=WITHDRAWN)
+                   old_verdict=answer.verdict, new_verdict=first.old_verdict, reason=WITHDRAWN,
+                   by=by[:100])
     session.add(row)
     answer.points, answer.verdict, answer.overridden = first.old_points, first.old_verdict, False
     answer.status = (first.old_verdict if first.old_verdict in (Verdict.REVIEW, Verdict.BLANK)

@@ -7,6 +7,7 @@ PDF at 200 dpi, so a printed sheet has exactly the geometry the registration exp
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from grader.answer_key import AnswerKey, Question
 from grader.errors import GraderError
 from grader.layout import (
     DPI,
+    HEADER_BOTTOM_PX,
     MARKER_MARGIN_PX,
     MARKER_PX,
     marker_origins_px,
@@ -34,6 +36,7 @@ from grader.layout import (
 BOX_BORDER_PX = 3
 BOX_GREY = 70  # dark enough to photograph, lighter than ink so the crops can tell them apart
 TEXT_GREY = 25
+WORKING_GREY = 170  # a working space's frame: visibly not an answer box
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,45 @@ def unprintable_warning(key: AnswerKey, students: Sequence[Student] = ()) -> str
             f"the others by hand on the printed sheet, or add them as grader/fonts/README.md describes.")
 
 
+# A word that belongs to a written expression: numbers, operators, brackets, one-letter
+# variables and their products ("125", "+", "=", "3(2x+3)", "x²", "-4", "1/2", "25%").
+_MATH_WORD = re.compile(r"^[0-9a-zA-Z.,%()\[\]+\-−×÷*/=<>≤≥^²³√πx?_]+$")
+_OPERATOR_OR_DIGIT = re.compile(r"[0-9+\-−×÷*/=<>≤≥^²³√]")
+
+
+def _is_math(word: str) -> bool:
+    """A word of an expression: made of expression characters, with a digit or an operator in
+    it (so that plain words like "as" or "a" stay words), or a single-letter variable."""
+    return bool(_MATH_WORD.match(word)) and (bool(_OPERATOR_OR_DIGIT.search(word)) or len(word) == 1
+                                             and word.isalpha() and word not in "aAI")
+
+
+def unbreakable_chunks(text: str) -> list[str]:
+    """The text's words with every run of expression words glued into one chunk, so a prompt
+    wraps between words but never inside `125 + 348 =` (a line break there reads as two
+    things). CJK text without spaces wraps between characters, expressions in it kept whole."""
+    if _needs_cjk(text) and " " not in text.strip():
+        return [m.group(0) for m in re.finditer(r"[0-9a-zA-Z.,%()+\-−×÷*/=<>^]+|.", text)]
+    chunks: list[str] = []
+    glued = False
+    for word in text.split():
+        math = _is_math(word)
+        if math and glued and chunks:
+            chunks[-1] += " " + word
+        else:
+            chunks.append(word)
+        glued = math
+    return chunks
+
+
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
-    """Greedy word wrap (character wrap for CJK text, which has no spaces)."""
-    tokens = list(text) if _needs_cjk(text) and " " not in text else text.split(" ")
-    joiner = "" if _needs_cjk(text) and " " not in text else " "
+    """Greedy wrap between unbreakable chunks: words, whole expressions, or (CJK text, which
+    has no spaces) characters."""
+    chunks = unbreakable_chunks(text)
+    joiner = "" if _needs_cjk(text) and " " not in text.strip() else " "
     lines: list[str] = []
     current = ""
-    for token in tokens:
+    for token in chunks:
         trial = token if not current else current + joiner + token
         if draw.textlength(trial, font=font) <= width or not current:
             current = trial
@@ -112,6 +147,16 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
     if current:
         lines.append(current)
     return lines
+
+
+def prompt_fits(prompt: str, width_px: int, height_px: int, size: int) -> bool:
+    """Whether a prompt prints in a slot of this size (200 dpi pixels) at `size` px or larger,
+    wrapped as `_wrap` wraps it: what a layout asks before it puts the prompt there."""
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    font = _text_font(prompt, size)
+    lines = _wrap(draw, prompt, font, width_px)
+    return len(lines) * round(size * 1.2) <= height_px and all(draw.textlength(line, font=font) <= width_px
+                                                              for line in lines)
 
 
 def _draw_fitted(draw, text: str, rect: tuple[int, int, int, int], size: int, min_size: int = 18) -> None:
@@ -169,6 +214,26 @@ def _draw_header(draw, key: AnswerKey, page: int, student: Student | None, width
     pages = f"page {page} of {key.pages}" if key.pages > 1 else ""
     info = "   ".join(x for x in (key.id, pages, f"student {student.id}" if student else "") if x)
     draw.text((left, box_bottom + 14), info, fill=TEXT_GREY, font=_font(24))
+    _draw_layout_lines(draw, key, box_left + box_w, box_bottom + 14)
+
+
+def _draw_layout_lines(draw, key: AnswerKey, right: int, top: int) -> None:
+    """The key's `layout` extras: Class and Date lines right-aligned under the name box, the
+    instructions on one line across the page above the questions (left of the QR code)."""
+    fields = [name for name, wanted in (("Class", key.layout.class_line), ("Date", key.layout.date_line))
+              if wanted]
+    font, line_w = _font(24), 190
+    x = right
+    for name in reversed(fields):
+        x -= line_w
+        draw.line((x, top + 26, x + line_w - 20, top + 26), fill=BOX_GREY, width=2)
+        x -= round(draw.textlength(name, font=font)) + 8
+        draw.text((x, top), name, fill=TEXT_GREY, font=font)
+        x -= 30
+    if key.layout.instructions:
+        left = MARKER_MARGIN_PX
+        _draw_fitted(draw, key.layout.instructions,
+                     (left, HEADER_BOTTOM_PX - 36, qr_rect_px(key.paper)[0] - 20 - left, 34), 26, 18)
 
 
 def _prompt_rect(question: Question, others: Sequence[Question], width: int, height: int) -> tuple[int, int, int, int]:
@@ -188,6 +253,12 @@ def _draw_question(draw, question: Question, others: Sequence[Question], width: 
     x0, y0 = round(x * width), round(y * height)
     x1, y1 = round((x + w) * width) - 1, round((y + h) * height) - 1
     draw.rectangle((x0, y0, x1, y1), outline=BOX_GREY, width=BOX_BORDER_PX)
+    if question.working_box is not None:
+        wx, wy, ww, wh = question.working_box
+        draw.rectangle((round(wx * width), round(wy * height), round((wx + ww) * width) - 1,
+                        round((wy + wh) * height) - 1), outline=WORKING_GREY, width=2)
+        draw.text((round(wx * width) + 8, round(wy * height) + 4), "working", fill=WORKING_GREY,
+                  font=_font(20))
     px, py, pw, ph = _prompt_rect(question, others, width, height)
     label = f"{question.label}."
     label_font = _font(34, bold=True)

@@ -54,6 +54,11 @@ def files() -> FileStore:
     return FileStore.for_engine(engine())
 
 
+def teacher() -> str:
+    """Who an override is recorded as made by ($GRADER_TEACHER, else "app")."""
+    return Settings.from_env().teacher
+
+
 @st.cache_resource(show_spinner="Loading the handwriting model ...")
 def _recognizer(models_dir: str) -> Reader:
     return load_reader(models_dir)
@@ -80,17 +85,18 @@ def show_flash() -> None:
         getattr(st, kind)(text.replace("\n", "  \n"))
 
 
-def act(action: Callable[[], str | None], *args) -> None:
+def act(action: Callable[[], str | None], *args) -> bool:
     """Run one user action (a button's callback): its message on success, the GraderError's
     message (written for teachers) on failure; nothing half-done stays in the database because
-    each action runs in its own write session."""
+    each action runs in its own write session. True when it succeeded."""
     try:
         message = action(*args)
     except GraderError as error:
         flash("error", str(error))
-        return
+        return False
     if message:
         flash("success", message)
+    return True
 
 
 # --- state kept in the URL -----------------------------------------------------------------------

@@ -1,14 +1,18 @@
-"""Review: the answers the grader was unsure of, most doubtful first, each with its crop, the
+"""Review: the answers the grader was unsure of, most doubtful first, each with the whole
+registered page (its box outlined; Streamlit's full-screen button enlarges it), its crop, the
 reading, the accepted answers and the suggested verdict; one click decides (Correct, Incorrect,
-then Points: that order on a phone too). A teacher's override can be withdrawn (asked first,
-undo after; the history stays). The group view grades every identical (normalised) reading of a
-question at once. The filters live in the URL with the assignment."""
+then Points: that order on a phone too). One answer is the current one: keys A (correct; C is
+Streamlit's own), X (incorrect), N and P (next, previous) act on it. A teacher's override can be
+withdrawn (asked first, undo after; the history stays). The group view grades every identical
+(normalised) reading of a question at once, and stays open after it. The filters and the open
+tab live in the URL with the assignment. Every message names whose answer changed."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from grader import db, store
+from grader.app_support import page_with_box
 from grader.store import AnswerView
 from grader.vocab import Status, verdict_for_points
 from pages._common import (
@@ -16,22 +20,26 @@ from pages._common import (
     act,
     delete_button,
     engine,
+    files,
     from_url,
     pick_assignment,
     show_flash,
     show_undo,
+    teacher,
     to_url,
 )
 
 PAGE_SIZE = 15
+CURSOR = "review-at"  # the current answer's index in the filtered list
 FILTERS = {"To review": Status.REVIEW, "All answers": None}
 
 
 def override(answer_id: int, points: float, reason: str = "", text: str | None = None) -> str:
     with db.write_session(engine()) as session:
-        change = store.override_answer(session, answer_id, points, reason=reason, text=text)
-        return (f"Question {change.answer.question_id}: {change.old_points:g} → "
-                f"{change.new_points:g} ({change.new_verdict}).")
+        change = store.override_answer(session, answer_id, points, reason=reason, text=text,
+                                        by=teacher())
+        return (f"{store.who(change.answer.submission)}, {change.answer.question_id}: "
+                f"{change.old_points:g} → {change.new_points:g} ({change.new_verdict}).")
 
 
 def override_with_inputs(answer_id: int, points: float | None, default_reason: str,
@@ -46,20 +54,28 @@ def override_with_inputs(answer_id: int, points: float | None, default_reason: s
     return override(answer_id, points, reason, written if written and written != reading else None)
 
 
+def decide(answer_id: int, points: float | None, default_reason: str, advance: bool,
+           reading: str = "") -> None:
+    """A card's button: the override, then (in a list the answer stays in) the next answer
+    becomes the current one."""
+    if act(override_with_inputs, answer_id, points, default_reason, reading) and advance:
+        st.session_state[CURSOR] = st.session_state.get(CURSOR, 0) + 1
+
+
 def override_group(assignment_id: str, question_id: str, normalized: str, points: float) -> str:
     with db.write_session(engine()) as session:
         changes = store.override_group(session, assignment_id, question_id, normalized, points,
-                                       reason="graded as a group")
+                                       reason="graded as a group", by=teacher())
     return f"Question {question_id}: {len(changes)} answers “{normalized}” set to {points:g}."
 
 
 def withdraw(session, answer_id: int) -> Undo:
     """The grader's own score back; undone by setting the teacher's points again."""
-    row = store.withdraw_override(session, answer_id)
+    row = store.withdraw_override(session, answer_id, by=teacher())
     points, verdict = row.old_points, row.old_verdict
     return Undo(f"your override of question {row.answer.question_id} ({points:g} points)",
                 lambda s: store.override_answer(s, answer_id, points, verdict,
-                                                reason="override restored"))
+                                                reason="override restored", by=teacher()))
 
 
 def suggestion(answer: AnswerView) -> str:
@@ -71,12 +87,24 @@ def suggestion(answer: AnswerView) -> str:
     return f"{answer.verdict} {score}"
 
 
-def show_answer(answer: AnswerView, key) -> None:
+def show_page(answer: AnswerView, key, container) -> None:
+    """The whole registered page with this answer's box outlined, when its thumbnail was kept."""
+    thumbnail = files().thumbnail(answer.photo_sha256, answer.source_page) if answer.photo_sha256 else None
+    if thumbnail is not None:
+        container.image(page_with_box(thumbnail, key.question(answer.question_id).box),
+                        width="stretch", caption="the whole page (hover: full screen)")
+
+
+def show_answer(answer: AnswerView, key, current: bool, advance: bool) -> None:
+    """One card. The current card's buttons answer to the keys A and X."""
     question = key.question(answer.question_id)
-    crop, about, actions = st.columns([3, 3, 3])
+    page, crop, about, actions = st.columns([2, 3, 3, 3])
+    show_page(answer, key, page)
     if answer.crop_png:
         crop.image(answer.crop_png, width="stretch")
-    about.markdown(f"**{question.label}.** {question.prompt or ''}  \n"
+    about.markdown(("**▶ current answer** (keys A correct, X incorrect, N/P next/previous)  \n"
+                    if current else "")
+                   + f"**{question.label}.** {question.prompt or ''}  \n"
                    f"Read: **{answer.text or '—'}** (confidence {answer.confidence:.2f})  \n"
                    f"Accepted: {' | '.join(question.answers)}  \n"
                    f"Suggested: {suggestion(answer)}  \n{answer.who}")
@@ -86,18 +114,18 @@ def show_answer(answer: AnswerView, key) -> None:
         # Row by row, so that a phone, which stacks columns, keeps the order Correct,
         # Incorrect, Points.
         left, right = st.columns(2)
-        left.form_submit_button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=act,
-                                args=(override_with_inputs, answer.id, answer.max_points,
-                                      "marked correct", answer.text), width="stretch")
-        right.form_submit_button("✗ Incorrect", key=f"no-{answer.id}", on_click=act,
-                                 args=(override_with_inputs, answer.id, 0.0, "marked incorrect",
-                                       answer.text), width="stretch")
+        left.form_submit_button("✓ Correct", key=f"ok-{answer.id}", type="primary", on_click=decide,
+                                args=(answer.id, answer.max_points, "marked correct", advance, answer.text),
+                                width="stretch", shortcut="A" if current else None)
+        right.form_submit_button("✗ Incorrect", key=f"no-{answer.id}", on_click=decide,
+                                 args=(answer.id, 0.0, "marked incorrect", advance, answer.text),
+                                 width="stretch", shortcut="X" if current else None)
         left, right = st.columns(2, vertical_alignment="bottom")
         left.number_input("Points", 0.0, float(answer.max_points), float(answer.points), 0.5,
                           key=f"points-{answer.id}")
-        right.form_submit_button("Set points", key=f"set-{answer.id}", on_click=act,
-                                 args=(override_with_inputs, answer.id, None, "points set",
-                                       answer.text), width="stretch")
+        right.form_submit_button("Set points", key=f"set-{answer.id}", on_click=decide,
+                                 args=(answer.id, None, "points set", advance, answer.text),
+                                 width="stretch")
         st.text_input("Reason (optional)", key=f"reason-{answer.id}",
                       placeholder="e.g. right method, slip at the end")
         st.text_input("What is written (optional)", value=answer.text, key=f"text-{answer.id}",
@@ -105,6 +133,23 @@ def show_answer(answer: AnswerView, key) -> None:
     if answer.status == Status.TEACHER:
         delete_button("Withdraw my override", f"withdraw-{answer.id}", withdraw, answer.id,
                       container=actions)
+
+
+def move_cursor(delta: int, count: int) -> None:
+    """N / P: the next or previous answer becomes current, turning the page with it."""
+    at = min(count - 1, max(0, st.session_state.get(CURSOR, 0) + delta))
+    st.session_state[CURSOR] = at
+    st.session_state["review-page"] = at // PAGE_SIZE + 1
+
+
+def current_index(count: int, page: int) -> int:
+    """The current answer, kept on the page shown (a page picked by hand starts at its top)
+    and within the list (which shrinks as answers leave 'To review')."""
+    at = min(max(0, st.session_state.get(CURSOR, 0)), count - 1)
+    if not (page - 1) * PAGE_SIZE <= at < page * PAGE_SIZE:
+        at = (page - 1) * PAGE_SIZE
+    st.session_state[CURSOR] = at
+    return at
 
 
 def answers_view(assignment_id: str, key) -> None:
@@ -122,13 +167,23 @@ def answers_view(assignment_id: str, key) -> None:
     if not answers:
         st.success("Nothing to review here." if FILTERS[choice] else "No answers yet.")
         return
-    pages = max(1, -(-len(answers) // PAGE_SIZE))
-    page = (st.number_input(f"Page (of {pages})", 1, pages, 1, key="review-page")
+    count = len(answers)
+    pages = max(1, -(-count // PAGE_SIZE))
+    if st.session_state.get("review-page", 1) > pages:
+        st.session_state["review-page"] = pages
+    page = (st.number_input(f"Page (of {pages})", 1, pages, key="review-page")
             if pages > 1 else 1)
-    st.caption(f"{len(answers)} answers; the most doubtful first.")
-    for answer in answers[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
+    at = current_index(count, page)
+    st.caption(f"{count} answers; the most doubtful first.")
+    back, forward = st.columns(2)
+    back.button("◀ Previous answer", key="review-prev", shortcut="P", on_click=move_cursor,
+                args=(-1, count), disabled=at == 0, width="stretch")
+    forward.button("Next answer ▶", key="review-next", shortcut="N", on_click=move_cursor,
+                   args=(1, count), disabled=at == count - 1, width="stretch")
+    advance = FILTERS[choice] is None  # in 'To review' a decided answer leaves the list itself
+    for index in range((page - 1) * PAGE_SIZE, min(count, page * PAGE_SIZE)):
         with st.container(border=True):
-            show_answer(answer, key)
+            show_answer(answers[index], key, index == at, advance)
 
 
 def groups_view(assignment_id: str, key) -> None:
@@ -177,8 +232,13 @@ if assignment_id is None:
     st.stop()
 with db.read_session(engine()) as session:
     current_key, _ = store.load_key(session, assignment_id)
-answers_tab, groups_tab = st.tabs(["Answers", "Groups"])
-with answers_tab:
-    answers_view(assignment_id, current_key)
-with groups_tab:
-    groups_view(assignment_id, current_key)
+# The tabs keep their state (and the URL's `review-tab`), so grading a group reruns into Groups again;
+# only the open tab is drawn.
+answers_tab, groups_tab = st.tabs(["Answers", "Groups"], key="review-tab", on_change="rerun",
+                                  bind="query-params")
+if groups_tab.open:
+    with groups_tab:
+        groups_view(assignment_id, current_key)
+else:
+    with answers_tab:
+        answers_view(assignment_id, current_key)

@@ -84,6 +84,13 @@ BAD_CASES = [
      ["field 'match.treshold'", "not a known field"]),
     ("    points: 2", "    points: -1", ["question 'q1'", "field 'points'", "greater than 0"]),
     ("id: fractions-week3\n", "", ["field 'id'", "required"]),
+    # issue 21: layout options and working space, validated like every other field
+    ("pages: 2\n", "pages: 2\nlayout: {class_line: true, colour: red}\n",
+     ["field 'layout.colour'", "not a known field"]),
+    ("pages: 2\n", "pages: 2\nlayout: {instructions: '" + "x" * 161 + "'}\n",
+     ["field 'layout.instructions'", "160"]),
+    ("    points: 2", "    points: 2\n    working: -0.1", ["question 'q1'", "field 'working'"]),
+    ("    points: 2", "    points: 2\n    working: 0.8", ["question 'q1'", "field 'working'", "0.6"]),
 ]
 
 
@@ -102,6 +109,33 @@ def test_overlapping_boxes_name_both_questions():
     text = (GOOD.replace("    page: 2\n", "    page: 1\n")
             .replace("[0.12, 0.30, 0.30, 0.06]", "[0.35, 0.22, 0.30, 0.06]"))
     with pytest.raises(AnswerKeyInvalid, match=r"question 'q2', field 'box': expected boxes that do not overlap.*'q1'"):
+        parse_answer_key(text, "k.yaml")
+
+
+def test_layout_options_and_working_space_are_read():
+    text = (GOOD.replace("pages: 2\n", "pages: 2\nlayout: {class_line: true, date_line: true, "
+                         "instructions: Show your working.}\n")
+            .replace("    points: 2", "    points: 2\n    working: 0.1"))
+    key = parse_answer_key(text, "k.yaml")
+    assert (key.layout.class_line, key.layout.date_line, key.layout.instructions) == \
+        (True, True, "Show your working.")
+    assert key.questions[0].working_box == pytest.approx((0.12, 0.272, 0.30, 0.1))
+    assert key.questions[1].working_box is None
+    assert parse_answer_key(GOOD, "k.yaml").layout.class_line is False  # all off by default
+
+
+@pytest.mark.parametrize("box, working, fragment", [
+    ("[0.12, 0.30, 0.30, 0.06]", 0.1, "covers question 'q2'"),  # q2's box under q1's space
+    ("[0.12, 0.90, 0.30, 0.06]", 0.1, "ends on the page"),  # q2 low on the page, space below it
+])
+def test_working_space_must_stay_clear_and_on_the_page(box, working, fragment):
+    text = GOOD.replace("    page: 2\n", "    page: 1\n").replace("[0.12, 0.30, 0.30, 0.06]", box)
+    worked = "q1" if "covers" in fragment else "q2"
+    if worked == "q1":
+        text = text.replace("    points: 2", f"    points: 2\n    working: {working}")
+    else:
+        text = text.replace("    answers: [half]", f"    answers: [half]\n    working: {working}")
+    with pytest.raises(AnswerKeyInvalid, match=rf"question '{worked}', field 'working'.*{fragment}"):
         parse_answer_key(text, "k.yaml")
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from grader import db, store
+from grader import db, item_analysis, store
 from grader.demo import DEMO_PHOTOS, DEMO_ROSTER, demo_photo, seed_demo
 from grader.files import FileStore
 from grader.orm import Answer, Assignment, Override, Student, Submission
@@ -239,10 +239,42 @@ def test_review_marks_one_answer_and_a_whole_group(monkeypatch, seeded):
         answer = session.get(Answer, answer_id)
         assert (answer.points, answer.verdict, answer.status) == (0.0, "incorrect", "teacher")
         assert len(answer.overrides) == 1
+    app.session_state["review-tab"] = "Groups"  # what the tab click does in a browser
+    app.run()
+    assert not any(b.key.startswith("no-") for b in app.button)  # only the open tab is drawn
     group = next(b for b in app.button if b.key.startswith("gok-"))
     group.click().run()
     assert any("set to" in s.value for s in app.success)
     assert count(seeded, Override.id) > 1
+    # the Groups tab stays open after grading a group (issue 21)
+    assert app.session_state["review-tab"] == "Groups"
+    assert any(b.key.startswith("gok-") for b in app.button)
+
+
+def test_review_card_shows_the_page_names_the_student_and_moves_on(monkeypatch, seeded):
+    app = open_app(monkeypatch, seeded, "pages/review.py")
+    app.radio(key="review-filter").set_value("All answers").run()
+    cards = [b.key.split("-")[1] for b in app.button if b.key.startswith("no-")]
+    assert len(cards) > 2
+    # every card has the whole page (its kept thumbnail, box outlined) beside the crop
+    assert len(app.get("image")) == 2 * len(cards)
+    # the current answer is the first; its buttons answer to A and X, Next/Previous to N and P
+    shortcuts = {b.key: b.proto.shortcut.upper() for b in app.button if b.proto.shortcut}
+    assert shortcuts == {f"ok-{cards[0]}": "A", f"no-{cards[0]}": "X",
+                         "review-prev": "P", "review-next": "N"}
+    app.button(key=f"ok-{cards[0]}").click().run()
+    with db.read_session(db.open_engine(seeded)) as session:
+        answer = session.get(Answer, int(cards[0]))
+        name = store.who(answer.submission)
+        expected = f"{name}, {answer.question_id}: "
+    assert any(s.value.startswith(expected) and "→" in s.value for s in app.success), \
+        [s.value for s in app.success]
+    # in 'All answers' the decided answer stays; the next one becomes current
+    shortcuts = {b.key: b.proto.shortcut.upper() for b in app.button if b.proto.shortcut}
+    assert shortcuts[f"ok-{cards[1]}"] == "A"
+    app.button(key="review-prev").click().run()
+    shortcuts = {b.key: b.proto.shortcut.upper() for b in app.button if b.proto.shortcut}
+    assert shortcuts[f"ok-{cards[0]}"] == "A"
 
 
 def test_review_sets_points_with_a_reason(monkeypatch, seeded):
@@ -269,6 +301,20 @@ def test_gradebook_table_matches_the_store(monkeypatch, seeded):
     assert list(table["total"]) == [r.total for r in book.rows]
     assert app.get("vega_lite_chart"), "per-question charts are drawn"
     assert any(b.proto.label == "Download gradebook (CSV)" for b in app.get("download_button"))
+
+
+def test_gradebook_shows_class_statistics_and_their_csv(monkeypatch, seeded):
+    app = open_app(monkeypatch, seeded, "pages/gradebook.py")
+    with db.read_session(db.open_engine(seeded)) as session:
+        analysis = item_analysis.class_stats(store.gradebook(session, "arithmetic-basics"))
+    assert analysis.students > 0 and analysis.mean_percent is not None
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Mean"] == f"{analysis.mean_percent:g} %"
+    assert metrics["Median"] == f"{analysis.median_percent:g} %"
+    items = next(d.value for d in app.dataframe if "facility" in d.value.columns)
+    assert list(items["facility"]) == [i.facility for i in analysis.items]
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert "Download statistics (CSV)" in labels
 
 
 def test_grade_without_a_model_says_why_and_grades_nothing(monkeypatch, seeded, tmp_path):

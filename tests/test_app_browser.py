@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pypdfium2 as pdfium
 import pytest
 
 from grader import db, export, store
@@ -77,10 +78,29 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
             page.goto(f"{base}/review")
             page.get_by_role("heading", name="Review", exact=True).wait_for()
             wait_idle(page)
+            # issue 21: the Groups tab stays open after grading a group
+            page.get_by_role("tab", name="Groups").click()
+            wait_idle(page)
+            with db.read_session(db.open_engine(gradebook)) as session:
+                written = next(a for a in store.list_answers(session, KEY) if a.status != "blank")
+            question = key.question(written.question_id)
+            select_option(page, "Question", f"{question.label}. {question.prompt or ''}")
+            page.get_by_role("button", name="✓ all").first.click()
+            wait_idle(page)
+            page.get_by_text("set to").first.wait_for()
+            assert page.get_by_role("tab", name="Groups").get_attribute("aria-selected") == "true"
+            page.get_by_role("tab", name="Answers").click()
+            wait_idle(page)
             page.get_by_text("All answers").click()
             wait_idle(page)
             select_option(page, "Question", "q1")
             page.get_by_text("1 answers; the most doubtful first.").wait_for()
+            # issue 21: the key X marks the current answer incorrect, the message names the student
+            page.evaluate("() => document.activeElement && document.activeElement.blur()")
+            page.keyboard.press("x")
+            wait_idle(page)
+            page.get_by_text(f"{student.name}, q1:").first.wait_for()
+            page.get_by_text("(incorrect)").first.wait_for()
             # The answer's form sends the typed points and reason with the click on Set points.
             page.locator('[data-testid="stNumberInputField"]').first.fill("0.5")
             page.get_by_placeholder("e.g. right method").first.fill("checked by hand")
@@ -95,6 +115,16 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download gradebook (CSV)").click()
             data = Path(download.value.path()).read_bytes()
+
+            step = "marked sheet and term"  # issue 21: what goes back to the student and school
+            page.get_by_text("mark them provisional", exact=False).click()
+            wait_idle(page)
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download this student's sheet (PDF)").click()
+            sheet_pdf = Path(download.value.path()).read_bytes()
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download term (CSV)").click()
+            term_data = Path(download.value.path()).read_bytes()
         except Exception:
             page.screenshot(path=str(shots / f"failed-at-{step}.png"), full_page=True)
             raise
@@ -106,6 +136,12 @@ def test_upload_grade_override_and_export(browser_kit, gradebook, tmp_path):
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     row = next(r for r in rows if r["student_id"] == student.id)
     assert row["q1"] == "0.5"
+    text = pdfium.PdfDocument(sheet_pdf)[0].get_textpage().get_text_range()
+    assert student.name in text and "Total " in text and "checked by hand" in text
+    with db.read_session(db.open_engine(gradebook)) as session:
+        assert term_data == export.term_csv(store.term_gradebook(session), "percent").encode("utf-8")
+    term_rows = list(csv.DictReader(io.StringIO(term_data.decode("utf-8-sig"))))
+    assert float(next(r for r in term_rows if r["student_id"] == student.id)["percent"]) > 0
 
 
 PHONE = {"width": 390, "height": 844}

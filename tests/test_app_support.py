@@ -17,6 +17,7 @@ from grader.app_support import (
 )
 from grader.errors import AnswerKeyInvalid
 from grader.store import AnswerGroup
+from grader.worksheet import prompt_fits
 
 
 @pytest.mark.parametrize("cell, expected", [
@@ -49,6 +50,23 @@ def test_a_form_key_of_23_questions_lays_out_on_two_pages_without_overlap():
     key = parse_answer_key(key_yaml_from_form("long-quiz", "Long quiz", "A4", rows))
     assert key.pages == 2 and len(key.questions_on_page(2)) == 1
     assert auto_box(0) == (1, [0.22, 0.1735, 0.24, 0.056]) and auto_box(22)[0] == 2
+
+
+def test_a_form_key_puts_short_prompts_in_two_columns_and_sentences_in_one():
+    short = [{"id": f"q{i}", "kind": "number", "answers": "1", "prompt": f"{100 + i} + 348 ="}
+             for i in range(22)]
+    key = parse_answer_key(key_yaml_from_form("sums", "Sums", "A4", short))
+    assert key.pages == 1 and {q.box[0] for q in key.questions} == {0.22, 0.70}
+    sentence = "Translate into English: the cat sleeps on the warm windowsill"
+    long = [{"id": f"t{i}", "kind": "text", "answers": "x", "prompt": sentence} for i in range(12)]
+    key = parse_answer_key(key_yaml_from_form("words", "Words", "A4", long))
+    assert key.pages == 2 and {q.box[0] for q in key.questions} == {0.62}
+    # the sentence prints in its wide slot at readable size, as it would not in a column
+    assert prompt_fits(sentence, round((0.62 - 0.05 - 0.012 - 0.045) * 1654), 131, 26)
+    assert not prompt_fits(sentence, round((0.22 - 0.05 - 0.012 - 0.045) * 1654), 131, 26)
+    # a page of short prompts, then a page where a long one makes it one column
+    mixed = parse_answer_key(key_yaml_from_form("mixed", "Mixed", "A4", short + long[:1]))
+    assert mixed.pages == 2 and mixed.questions_on_page(2)[0].box[0] == 0.62
 
 
 def test_a_form_key_with_a_mistake_is_refused_naming_the_field():

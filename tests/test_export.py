@@ -45,7 +45,7 @@ def test_gradebook_csv_reads_back_with_pandas_and_holds_no_formula(gradebook_db,
     assert raw.startswith(BOM.encode("utf-8"))
     table = pd.read_csv(out, encoding="utf-8-sig", dtype={"student_id": str})
     assert list(table.columns) == (["student_id", "name", "class"] + [q.id for q in key.questions]
-                                   + ["total", "max", "percent", "to_review"])
+                                   + ["total", "max", "percent", "to_review", "status"])
     full = sum(q.points for q in key.questions)
     rows = table.set_index("student_id")
     assert rows.loc["s1", "total"] == full and rows.loc["s1", "percent"] == 100.0

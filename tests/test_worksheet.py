@@ -7,17 +7,20 @@ import cv2
 import numpy as np
 import pytest
 
+from grader.answer_key import AnswerKey
 from grader.errors import GraderError
 from grader.imageio import load_images
 from grader.layout import (
+    HEADER_BOTTOM_PX,
     QrInfo,
     marker_corners_px,
+    name_box_px,
     page_size_px,
     parse_qr_payload,
     qr_payload,
     qr_rect_px,
 )
-from grader.worksheet import Student, render_page, worksheet_pdf_bytes
+from grader.worksheet import Student, render_page, unbreakable_chunks, worksheet_pdf_bytes
 from tests.paper_data import blank_page, key
 
 
@@ -108,3 +111,57 @@ def test_roster_makes_one_sheet_per_student():
 def test_page_out_of_range():
     with pytest.raises(GraderError, match="no page 3"):
         render_page(key("algebra-basics"), 3)
+
+
+@pytest.mark.parametrize("text, chunks", [
+    ("125 + 348 =", ["125 + 348 ="]),
+    ("0.5 + 0.25 =", ["0.5 + 0.25 ="]),
+    ("Write 25% as a decimal", ["Write", "25%", "as", "a", "decimal"]),
+    ("Solve 2x + 3 = 7 for x", ["Solve", "2x + 3 = 7", "for", "x"]),
+    ("-12 ÷ -4 =", ["-12 ÷ -4 ="]),
+    ("Expand 3(2x+3)", ["Expand", "3(2x+3)"]),
+    ("计算 12 + 5 =", ["计算", "12 + 5 ="]),
+    ("写出12+5=的答案", ["写", "出", "12+5=", "的", "答", "案"]),
+])
+def test_prompts_wrap_between_words_never_inside_an_expression(text, chunks):
+    assert unbreakable_chunks(text) == chunks
+
+
+def ink_bands(strip: np.ndarray) -> int:
+    """Lines of text in a strip of the page: runs of rows with ink in them."""
+    inked = (strip < 128).any(axis=1)
+    return int(np.count_nonzero(inked[1:] & ~inked[:-1]) + inked[0])
+
+
+def test_an_expression_prompt_is_printed_on_one_line():
+    """q10's `0.5 + 0.25 =` sits in a narrow two-column slot: it used to break before the `=`."""
+    k = key("arithmetic-basics")
+    page = cv2.cvtColor(render_page(k, 1), cv2.COLOR_BGR2GRAY)
+    height, width = page.shape
+    q = k.question("q10")
+    x, y, w, h = q.box
+    # the prompt's strip: right of the label "10." (bold, about 60 px) up to the box
+    strip = page[round(y * height) + 4: round((y + h) * height) - 4,
+                 round(0.05 * width) + 70: round(x * width) - 8]
+    assert ink_bands(strip) == 1
+
+
+def test_layout_lines_instructions_and_working_space_are_printed():
+    """Class and Date lines under the name box, the instructions above the questions and a
+    framed working space under a box, each only when the key asks for it."""
+    plain = key("arithmetic-basics")
+    data = plain.model_dump()
+    data["layout"] = {"class_line": True, "date_line": True, "instructions": "Show your working."}
+    data["questions"][9]["working"] = 0.05  # q10, at the bottom of the left column
+    laid = AnswerKey.model_validate(data)
+    before = cv2.cvtColor(render_page(plain, 1), cv2.COLOR_BGR2GRAY)
+    after = cv2.cvtColor(render_page(laid, 1), cv2.COLOR_BGR2GRAY)
+    height, width = after.shape
+    box_left, box_top, box_w, box_h = name_box_px(plain.paper)
+    lines_strip = (slice(box_top + box_h + 10, box_top + box_h + 45), slice(box_left + box_w - 480, box_left + box_w))
+    assert (before[lines_strip] < 128).sum() == 0 and (after[lines_strip] < 200).sum() > 300
+    instructions = (slice(HEADER_BOTTOM_PX - 36, HEADER_BOTTOM_PX), slice(64, 900))
+    assert (before[instructions] < 128).sum() == 0 and (after[instructions] < 128).sum() > 100
+    wx, wy, ww, wh = laid.question("q10").working_box
+    frame = (slice(round(wy * height), round((wy + wh) * height)), slice(round(wx * width), round((wx + ww) * width)))
+    assert (before[frame] < 250).sum() == 0 and (after[frame] < 250).sum() > 500

@@ -16,7 +16,8 @@ Safety by default:
 
 The package: settings (ApiSettings), schemas (bodies, the OpenAPI contract), limits (body
 size), runtime (shared recogniser, batcher, engine, limiters), inputs (request parsing), routes
-(the endpoints) and errors (named errors -> JSON), composed here by `create_app`.
+(the endpoints), results (marked sheets, term gradebook, import files, XLSX) and errors (named
+errors -> JSON), composed here by `create_app`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from fastapi_offline import FastAPIOffline
 from grader.api.errors import ApiError, install_error_handlers
 from grader.api.inputs import checked_assignment_id, decode_base64, upload_label
 from grader.api.limits import BodyLimit
-from grader.api.routes import guarded, public
+from grader.api.results import router as results_router
+from grader.api.routes import guarded, public, require_token
 from grader.api.runtime import ApiState
 from grader.api.server import protocol_with
 from grader.api.settings import ApiSettings
@@ -65,4 +67,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(public)
     app.include_router(guarded)
+    app.include_router(results_router(require_token))
     return app

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from grader import db, store
 from grader.errors import GraderError
 from grader.orm import Answer, Submission
+from grader.settings import Settings
 
 # The Review screen's reasons when the teacher types none (pages/review.py).
 DEFAULT_REASONS = {"correct": "marked correct", "incorrect": "marked incorrect", "points": "points set"}
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                        else (0.0, "incorrect") if args.incorrect else (args.points, "points"))
         change = store.override_answer(session, answer.id, points,
                                        reason=args.reason.strip() or DEFAULT_REASONS[how],
-                                       text=args.text)
+                                       text=args.text, by=_author())
         result = {"answer_id": answer.id, "student": answer.submission.student_id,
                   "question": answer.question_id, "reading": answer.text,
                   "old_points": change.old_points, "points": change.new_points,
@@ -82,3 +83,10 @@ def find_answer(session, args: argparse.Namespace) -> Answer:
                           f"{args.question!r} (answers {ids}, one per graded page); pick one "
                           "with --answer ID")
     return found[0]
+
+
+def _author() -> str:
+    """Who the override is recorded as made by: $GRADER_TEACHER, else "command line" (the
+    settings' default, "app", names the Review screen)."""
+    teacher = Settings.from_env().teacher
+    return "command line" if teacher == Settings.teacher else teacher
