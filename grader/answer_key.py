@@ -29,15 +29,21 @@ class Match(BaseModel):
 
     The forms a right answer may take, and their defaults (README "How answers are judged"):
 
-    | option | default | kinds | what it accepts |
-    |---|---|---|---|
-    | `equivalent_forms` | number: true; math: numbers only | number, math | number: 0.5 = 1/2 = .50 = 50 %; math, when true: expressions equal once multiplied out (4(x+2) = 4x+8, x+1 = 1+x); math by default compares numbers by value and expressions as written; false: as written (1/2 is not 0.5) |
-    | `stacked_fractions` | true | number, math | a fraction written stacked (3 over 4) is `3/4`; false sends it to review |
-    | `times_signs` | true | number, math | `×`, `*`, `·` (and `x` between digits of a number) are one sign |
-    | `leading_plus` | true | number, math | `+5` is `5` |
-    | `trailing_zeros` | true | number, math | `3.0` is `3`, `2.50` is `2.5` |
-    | `units` | none | every kind | the listed units may follow the answer (`[cm, 厘米]`: `3 cm`, `3厘米`, `3`) |
-    | `chinese_numerals` | false | number, math, chinese | a number written in Chinese numerals is that number (三百五十 = 350, 三百五 = 350); a key answer `350` is asked of the model as 三百五十 too |
+    - `equivalent_forms` (number, math; number: true, math: numbers only): number: 0.5 = 1/2 =
+      .50 = 50 %; math, when true: expressions equal once multiplied out (4(x+2) = 4x+8,
+      x+1 = 1+x); math by default compares numbers by value and expressions as written; false:
+      as written (1/2 is not 0.5).
+    - `stacked_fractions` (number, math; true): a fraction written stacked (3 over 4) is `3/4`;
+      false sends it to review.
+    - `times_signs` (number, math; true): `×`, `*`, `·` (and `x` between the digits of a number)
+      are one sign.
+    - `leading_plus` (number, math; true): `+5` is `5`.
+    - `trailing_zeros` (number, math; true): `3.0` is `3`, `2.50` is `2.5`.
+    - `units` (every kind; none): the listed units may follow the answer (`[cm, 厘米]`: `3 cm`,
+      `3厘米`, `3`).
+    - `chinese_numerals` (number, math, chinese; false): a number written in Chinese numerals is
+      that number (三百五十 = 350, 三百五 = 350); a key answer `350` is asked of the model as
+      三百五十 too; a key answer in numerals accepts the other numerals of its value, not digits.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -330,6 +336,9 @@ def _expectation(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required but missing"
     if kind == "extra_forbidden":
+        if len(error["loc"]) >= 2 and error["loc"][-2] == "match":
+            return ("is not a known match option (check the spelling); the options are "
+                    + ", ".join(Match.model_fields))
         return "is not a known field (check the spelling)"
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")

@@ -125,6 +125,7 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+_CN_ABBREVIATED = {"百": 10, "千": 100, "万": 1000}  # the unit a bare last digit after these stands for
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,10 @@ def _parse_chinese_numeral(text: str) -> int | None:
         else:
             total += (section + (digit or 0)) * _CN_BIG_UNITS[ch]
             section, digit = 0, None
+    if digit is not None and len(text) >= 2 and text[-2] in _CN_ABBREVIATED:
+        # As people say it: a last digit straight after 百, 千 or 万 counts in the next unit
+        # down (三百五 = 350, 一千二 = 1200, 两万五 = 25000); 三百零五 is 305.
+        return total + section + digit * _CN_ABBREVIATED[text[-2]]
     return total + section + (digit or 0)
 
 

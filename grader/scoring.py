@@ -52,7 +52,6 @@ from rapidfuzz.distance import Levenshtein
 
 from grader import algebra
 from grader.answer_key import Match
-from grader.paths import MODELS_DIR
 from grader.normalize import (
     NormalizeOptions,
     chinese_numeral,
@@ -61,6 +60,7 @@ from grader.normalize import (
     parse_choice,
     parse_number,
 )
+from grader.paths import MODELS_DIR
 from grader.vocab import AUTO_MODE_BY_KIND, Kind, Mode, ReviewReason, Status, Verdict
 
 # A question's match rules with every default filled in: the answer key's own `Match`, whose
@@ -230,9 +230,11 @@ def _passes(reading: str, answer: str, mode: str, kind: str, rules: Rules) -> tu
                                equivalent_forms=rules.numbers_by_value(kind))
             if ok and not rules.trailing_zeros and a.form in _PLAIN and b.form in _PLAIN:
                 ok = reading.lstrip("+") == answer.lstrip("+")  # the key asks for 3, not 3.0
+            if ok and reading.startswith("+") and not answer.startswith("+"):
+                ok = rules.leading_plus  # normalised away unless the key refuses it
             return ok, ok
-        if mode == Mode.NUMERIC:
-            return False, False
+        if mode == Mode.NUMERIC and b is not None:
+            return False, False  # the key's number, and the reading is no number
     if reading == answer:
         return True, True
     if rules.expressions_by_value(kind):
@@ -247,10 +249,14 @@ def _passes(reading: str, answer: str, mode: str, kind: str, rules: Rules) -> tu
 _PLAIN = frozenset({"integer", "decimal"})
 
 
-def _numbers_allowed(a, b, rules: Rules, numeric: bool) -> bool:
-    """Chinese numerals count as numbers only where the key allows them (`chinese_numerals`);
-    a question compared as text compares numbers only when one of them is a Chinese numeral."""
-    if "chinese" in (a.form, b.form):
+def _numbers_allowed(reading, answer, rules: Rules, numeric: bool) -> bool:
+    """Chinese numerals count as numbers only where the key allows them (`chinese_numerals`):
+    a key's number then accepts its numerals (350: 三百五十, 三百五) and a key's numeral the
+    other numerals of its value (三百五十: 三百五), but not digits: a key that gives the answer
+    in characters asks for characters. Text questions compare numbers only that way."""
+    if answer.form == "chinese":
+        return rules.chinese_numerals and reading.form == "chinese"
+    if reading.form == "chinese":
         return rules.chinese_numerals
     return numeric
 
@@ -351,8 +357,6 @@ def _written_forms(answer: str, kind: str, rules: Rules) -> list[str]:
             numeral = chinese_numeral(value, colloquial=colloquial)
             if numeral:
                 forms += [numeral, numeral.replace("二千", "两千").replace("二百", "两百")]
-        if parsed.form == "chinese":
-            forms.append(str(value))
     if rules.expressions_by_value(kind):
         expanded = algebra.expanded_form(normalize(answer, kind, rules.options()))
         if expanded:

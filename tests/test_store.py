@@ -4,7 +4,6 @@ review queries, overrides, regrade, gradebook rows, concurrency and clear errors
 from __future__ import annotations
 
 import math
-
 import multiprocessing
 import sqlite3
 
