@@ -1,20 +1,29 @@
-"""Grading bench: throughput and memory on 12-megapixel photos, verdict accuracy and review rate
-on generated sheets, and the trade-off curve of the review thresholds.
+"""Grading bench: throughput and memory on 12-megapixel photos, and how far a teacher can trust
+the automatic verdicts on handwriting the model never trained on, per kind.
 
     nice -n 10 .venv/bin/python bench/grading.py            # full run
     nice -n 10 .venv/bin/python bench/grading.py --quick    # smaller sets, same figures
+    nice -n 10 .venv/bin/python bench/grading.py --skip-throughput --choose --records /tmp/r.pkl
+        # choose the per-kind thresholds and write models/thresholds.json (issue 19)
 
 1. Throughput: N photos (4000x3000 JPEG) of the 20-question arithmetic sheet, graded by
    `grader.grading.grade_photos` with 2 worker processes into a fresh SQLite gradebook; pages per
    minute over the whole batch (decode, registration, crops, recogniser, scoring, storing), and
    peak resident memory of the main process and of the largest worker.
-2. Accuracy: sheets of every demo key filled with answers a class might write (right ones, near
-   misses one character away, other questions' answers, blanks) in the non-reserved handwriting
-   fonts of grader.simulate, photographed, graded once; each answer's reading and likelihoods are
-   kept so the verdict can be recomputed for any thresholds. A verdict is wrong when an
-   automatically graded answer (status auto or blank) gets full points while the written answer
-   is not accepted, or the reverse. Thresholds are chosen on the validation seeds (fewest reviews
-   with < 1 % wrong among auto-graded) and reported on separate test seeds.
+2. Accuracy, on two kinds of pages graded once each (readings and likelihoods kept, so that the
+   verdict can be recomputed for any thresholds):
+   - generated hands: every demo key filled with answers a class might write (right ones, near
+     misses one character away, other questions' answers, blanks) in the handwriting fonts of
+     grader.simulate bent by the hand warp of the training degradations, half the fractions
+     written stacked; validation seeds and test seeds;
+   - real writers: pages written in the ink of the real packs' held-back writers
+     (bench/real_pages.py), split once more into a side the thresholds are chosen on and a side
+     they are reported on (other writers).
+   Per kind and overall it prints: automatic verdicts right (a right answer found blank
+   counts as a wrong automatic verdict), right answers marked incorrect automatically,
+   the share of written answers sent to review, blank recall and false blanks. `--choose` picks
+   each kind's thresholds on the validation pages (fewest reviews among those meeting the
+   targets on every validation set; see `choose_kind`) and writes them for the runtime.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import pickle
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -264,10 +273,20 @@ class Record:
     group: str  # the key (generated) or the real group (zh-words, ...)
     evidence: Evidence | None = None
     text: str = ""
+    reading: tuple | None = None  # (confidence, reading_ll, answer_lls): evidence recomputable
 
     @property
     def kind(self) -> str:
         return str(self.question.kind)
+
+    def refreshed(self) -> "Record":
+        """The record with its evidence (and whether it is right) recomputed by today's scoring
+        code from the kept readings: a change to the match rules needs no new readings."""
+        if self.reading is None:
+            return self
+        evidence = None if self.blank_detected else answer_evidence(self.question, self.text, *self.reading)
+        right = bool(self.written) and truly_right(self.question, self.written)
+        return replace(self, evidence=evidence, right=right)
 
 
 def _records(key: AnswerKey, image, written: dict[str, str], recognizer: Reader, source: str,
@@ -281,7 +300,8 @@ def _records(key: AnswerKey, image, written: dict[str, str], recognizer: Reader,
         evidence = None if blank else answer_evidence(q, item.result.text, item.result.confidence,
                                                       item.reading_ll, item.answer_lls)
         out.append(Record(q, text, bool(text) and truly_right(q, text), blank, source, group,
-                          evidence, item.result.text))
+                          evidence, item.result.text,
+                          (item.result.confidence, item.reading_ll, item.answer_lls)))
     return out
 
 
@@ -336,10 +356,6 @@ class Figures:
     @property
     def review_share(self) -> float:
         return self.review / self.written if self.written else 0.0
-
-    def meets(self) -> bool:
-        return (self.auto_right >= TARGET_RIGHT and self.marked_wrong <= TARGET_MARKED_WRONG
-                and self.review_share <= TARGET_REVIEW)
 
 
 def figures(records: list[Record], config: ScoringConfig) -> Figures:
@@ -397,45 +413,94 @@ def review_reasons(records: list[Record], config: ScoringConfig) -> str:
 GRID = {
     "accept_confidence": (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98),
     "rescue_margin": (0.0, 0.5, 1.0, 2.0, 3.0),
-    "reject_margin": (3.0, 5.0, 8.0, 12.0, 16.0, 25.0),
-    "reject_min_confidence": (0.1, 0.3, 0.5, 0.7, 0.9),
+    "reject_margin": (3.0, 5.0, 8.0, 12.0, 16.0, 25.0, 35.0, 50.0),
+    "reject_min_confidence": (0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.98),
     "one_off_to_review": (False, True),
 }
 
 
-def choose_kind(kind: str, sets: list[list[Record]]) -> tuple[dict, str, list[Figures]]:
-    """The thresholds for one kind: the fewest reviews among those that meet the targets on
-    every validation set (generated hands, real writers); failing that, the fewest right answers
-    marked incorrect, then the fewest wrong automatic verdicts, among those within the review
-    target on every set; failing that, the fewest reviews."""
-    sets = [[r for r in s if r.kind == kind] for s in sets]
-    sets = [s for s in sets if s]
+@dataclass
+class Candidate:
+    """One kind's thresholds and their figures on every validation set."""
+
+    values: dict
+    figs: list[Figures]
+
+    @property
+    def review(self) -> float:
+        return max(f.review_share for f in self.figs)
+
+    @property
+    def marked(self) -> float:
+        return max(f.marked_wrong for f in self.figs)
+
+    @property
+    def wrong(self) -> float:
+        return max(1 - f.auto_right for f in self.figs)
+
+    @property
+    def safe(self) -> bool:
+        """No more right answers marked incorrect, nor wrong automatic verdicts, than the
+        targets allow, on every set."""
+        return self.marked <= TARGET_MARKED_WRONG and self.wrong <= 1 - TARGET_RIGHT
+
+    @property
+    def cautious(self) -> tuple:
+        """Ties (the validation pages cannot tell the values apart) go to the most cautious
+        values: the widest reject margin and confidence floor, the strictest acceptance."""
+        v = self.values
+        return (-v["reject_margin"], -v["reject_min_confidence"], not v["one_off_to_review"],
+                -v["accept_confidence"], v["rescue_margin"])
+
+
+def candidates(kind: str, sets: list[list[Record]]) -> list[Candidate]:
+    """Every combination of GRID for one kind, with its figures on each validation set."""
+    sets = [s for s in ([r for r in s if r.kind == kind] for s in sets) if s]
     names = list(GRID)
-    best: tuple | None = None
+    out = []
     for values in itertools.product(*GRID.values()):
         chosen = dict(zip(names, values))
-        config = ScoringConfig.with_kinds(ScoringConfig(), {kind: chosen})
-        figs = [figures(s, config) for s in sets]
-        review = max(f.review_share for f in figs)
-        meets = all(f.meets() for f in figs)
-        within = review <= TARGET_REVIEW
-        rank = (not meets, not within,
-                0 if meets else max(f.marked_wrong for f in figs),
-                0 if meets else max(1 - f.auto_right for f in figs), review)
-        if best is None or rank < best[0]:
-            best = (rank, chosen, figs)
-    assert best is not None
-    rank, chosen, figs = best
-    rule = ("meets the targets on every validation set, fewest reviews" if not rank[0] else
-            "targets missed: fewest right answers marked incorrect within 10 % review" if not rank[1] else
-            "targets missed, review over 10 %")
-    return chosen, rule, figs
+        config = ScoringConfig(**chosen)  # the kind's own values, as for_kind(kind) gives them
+        out.append(Candidate(chosen, [figures(s, config) for s in sets]))
+    return out
+
+
+def choose_kind(kind: str, sets: list[list[Record]]) -> tuple[Candidate, str, Candidate]:
+    """The thresholds for one kind, on every validation set (generated hands, real writers):
+    the fewest reviews among those within every target; failing that, the fewest reviews among
+    the safe ones (right answers are not marked incorrect, automatic verdicts are right: the
+    teacher looks at more answers instead, as the issue weighs it); failing that, the fewest
+    right answers marked incorrect. Also returned: the best within the 10 % review target (the
+    fewest right answers marked incorrect), for the note's trade-off."""
+    pool = candidates(kind, sets)
+    within = [c for c in pool if c.review <= TARGET_REVIEW]
+    safe = [c for c in pool if c.safe]
+    meets = [c for c in safe if c.review <= TARGET_REVIEW]
+    if meets:
+        chosen = min(meets, key=lambda c: (c.review, c.cautious))
+        rule = "meets every target on every validation set; fewest reviews"
+    elif safe:
+        chosen = min(safe, key=lambda c: (c.review, c.cautious))
+        rule = "TARGET MISSED: review over 10 % to keep right answers from being marked incorrect"
+    else:
+        chosen = min(pool, key=lambda c: (c.marked, c.wrong, c.review, c.cautious))
+        rule = "TARGET MISSED: no thresholds are safe; fewest right answers marked incorrect"
+    alternative = min(within or pool, key=lambda c: (c.marked, c.wrong, c.review, c.cautious))
+    return chosen, rule, alternative
+
+
+def _shown(c: Candidate) -> str:
+    values = ", ".join(f"{k} {v}" for k, v in c.values.items())
+    return f"{values} (validation: " + "; ".join(
+        f"right {f.auto_right:.1%}, marked wrong {f.marked_wrong:.1%}, review {f.review_share:.1%}"
+        for f in c.figs) + ")"
 
 
 def accuracy(args, recognizer: Reader) -> None:
     started = time.perf_counter()
     if args.records and args.records.exists():  # the readings of an earlier run (outside git)
-        gen_val, gen_test, real_val, real_test = pickle.loads(args.records.read_bytes())
+        gen_val, gen_test, real_val, real_test = (
+            [r.refreshed() for r in records] for records in pickle.loads(args.records.read_bytes()))
     else:
         gen_val = collect_generated(args.per_key, 100, recognizer)
         gen_test = collect_generated(args.per_key, 200, recognizer)
@@ -461,19 +526,25 @@ def accuracy(args, recognizer: Reader) -> None:
         print(f"\nreview reasons, real report side: {review_reasons(real_test, current)}")
         return
     kinds: dict[str, dict] = {}
+    alternatives: dict[str, dict] = {}
     print("\nChosen per kind on the validation pages (generated validation seeds + real choose side):")
     for kind in KINDS:
-        chosen, rule, figs = choose_kind(kind, [gen_val, real_val])
-        kinds[kind] = chosen
-        shown = ", ".join(f"{k} {v}" for k, v in chosen.items())
-        print(f"  {kind}: {shown} ({rule}; validation: " + "; ".join(
-            f"right {f.auto_right:.1%}, marked wrong {f.marked_wrong:.1%}, review {f.review_share:.1%}"
-            for f in figs) + ")")
+        chosen, rule, alternative = choose_kind(kind, [gen_val, real_val])
+        kinds[kind], alternatives[kind] = chosen.values, alternative.values
+        print(f"  {kind}: {rule}:\n    {_shown(chosen)}")
+        if alternative is not chosen:
+            print(f"    within 10 % review at best: {_shown(alternative)}")
     config = ScoringConfig.with_kinds(ScoringConfig(), kinds)
     print_table("Chosen thresholds, generated hands, test seeds", gen_test, config)
     print_table("Chosen thresholds, real writers, report side (other writers than chosen on)", real_test, config)
     print(f"\nreview reasons, real report side: {review_reasons(real_test, config)}")
     print(f"review reasons, generated test: {review_reasons(gen_test, config)}")
+    if alternatives != kinds:
+        other = ScoringConfig.with_kinds(ScoringConfig(), alternatives)
+        print_table("Not chosen: the best within 10 % review per kind, real writers, report side",
+                    real_test, other)
+        print_table("Not chosen: the best within 10 % review per kind, generated hands, test seeds",
+                    gen_test, other)
     spec = getattr(recognizer, "spec", None)
     data = {"model_version": getattr(spec, "version", "unknown"),
             "chosen_on": (f"bench/grading.py --choose --per-key {args.per_key} --real-pages "

@@ -205,6 +205,9 @@ def test_blank_scores_zero_with_status_blank():
 
 
 LN = math.log
+# The mechanism of the verdict, under the built-in thresholds; the per-kind ones the runtime reads
+# (models/thresholds.json, chosen by bench/grading.py) are checked at the end of this file.
+BUILT_IN = ScoringConfig()
 
 
 def test_confident_right_reading_is_correct():
@@ -215,7 +218,8 @@ def test_confident_right_reading_is_correct():
 
 def test_key_nearly_as_likely_as_the_reading_rescues_a_misread_stroke():
     # Greedy decoding read "3/9", but the model finds "3/4" about as likely: right answer.
-    r = score_answer(question("number", ["3/4"]), "3/9", 0.45, LN(0.45), {"3/4": LN(0.40)})
+    r = score_answer(question("number", ["3/4"]), "3/9", 0.45, LN(0.45), {"3/4": LN(0.40)},
+                     BUILT_IN)
     assert (r.verdict, r.points) == ("correct", 2.0)
 
 
@@ -237,7 +241,8 @@ def test_a_reading_missing_only_small_marks_is_never_auto_zero(reading, answers,
 
 def test_unlikely_answer_is_not_rescued_by_fuzzy_threshold():
     # "recieve" passes fuzzy 85, but the model is sure it does not say "receive".
-    r = score_answer(question("text", ["receive"]), "recieve", 0.95, LN(0.9), {"receive": -12.0})
+    r = score_answer(question("text", ["receive"]), "recieve", 0.95, LN(0.9), {"receive": -12.0},
+                     BUILT_IN)
     assert (r.verdict, r.points) == ("incorrect", 0.0)
 
 
@@ -248,7 +253,7 @@ def test_explicit_fuzzy_key_accepts_misspelling():
 
 
 def test_confident_wrong_reading_is_incorrect():
-    r = score_answer(question("number", ["12"]), "17", 0.96, LN(0.95), {"12": -9.0})
+    r = score_answer(question("number", ["12"]), "17", 0.96, LN(0.95), {"12": -9.0}, BUILT_IN)
     assert (r.verdict, r.status, r.points) == ("incorrect", "auto", 0.0)
 
 
@@ -440,3 +445,20 @@ def test_per_kind_thresholds_apply_to_their_kind_only():
     with pytest.raises(ValueError, match="unknown thresholds"):
         ScoringConfig.with_kinds(ScoringConfig(), {"text": {"reject_margn": 20.0}})
 
+
+
+def test_the_runtime_thresholds_were_chosen_for_the_shipped_model():
+    """models/thresholds.json is written by `bench/grading.py --choose` for one model; a new
+    model needs its own (the note of issue 19 gives the command)."""
+    import json
+
+    from grader.paths import MODELS_DIR
+    from grader.scoring import DEFAULT_CONFIG, THRESHOLDS_FILE, load_scoring_config
+
+    thresholds = json.loads(THRESHOLDS_FILE.read_text(encoding="utf-8"))
+    spec = json.loads((MODELS_DIR / "model.json").read_text(encoding="utf-8"))
+    assert thresholds["model_version"] == spec["version"]
+    assert set(thresholds["kinds"]) >= {"number", "math", "text", "chinese"}
+    assert DEFAULT_CONFIG == load_scoring_config()
+    for kind, values in thresholds["kinds"].items():
+        assert {k: getattr(DEFAULT_CONFIG.for_kind(kind), k) for k in values} == values
