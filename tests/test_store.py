@@ -19,9 +19,14 @@ from grader.orm import Answer, Base, Override, Submission
 from grader.paths import ANSWER_KEYS_DIR
 from grader.pipeline import GradedAnswer, GradedPage
 from grader.roster import RosterEntry
-from grader.scoring import Rules, blank_answer, candidate_strings, score_answer
+from grader.scoring import Rules, ScoringConfig, blank_answer, candidate_strings, score_answer
 
 KEY_PATH = ANSWER_KEYS_DIR / "arithmetic-basics.yaml"
+
+
+# The store is exercised with the built-in thresholds: the readings below sit where those put
+# them (review, incorrect); the per-kind thresholds the runtime reads are tested in test_scoring.
+BUILT_IN = ScoringConfig()
 
 
 def graded_page(key, readings: dict[str, tuple[str, float]], student: str | None = None,
@@ -41,7 +46,7 @@ def graded_page(key, readings: dict[str, tuple[str, float]], student: str | None
         right = text_ in q.answers
         lls = {c: (-1.0 if right else -9.0 + ll_gap) if c in q.answers else -math.inf
                for c in candidate_strings(q)}
-        result = score_answer(q, text_, confidence, -1.0, lls)
+        result = score_answer(q, text_, confidence, -1.0, lls, BUILT_IN)
         answers.append(GradedAnswer(result, normalize(text_, q.kind, Rules.of(q.match).options()),
                                     b"crop", b"ink", -1.0, lls))
     return GradedPage(key.id, 1, student, "qr" if student else "none", "", "markers", 0.3, answers)
@@ -257,7 +262,7 @@ def test_override_group_and_regrade_keeps_overrides(engine, key):
     assert edited != original
     with db.write_session(engine) as session:
         store.save_answer_key(session, edited)
-        report = regrade(session, key.id)
+        report = regrade(session, key.id, config=BUILT_IN)
     assert report.key_version == 2 and report.kept_overrides == 3
     assert [(c.student, c.question_id, c.old_points, c.new_points) for c in report.changes] == \
         [("s2", "q4", 0.0, key.question("q4").points)]
@@ -266,7 +271,7 @@ def test_override_group_and_regrade_keeps_overrides(engine, key):
         q3 = store.list_answers(session, key.id, question_id="q3")
         assert {(a.points, a.status, a.overridden) for a in q3} == {(1.0, "teacher", True)}
         assert session.scalar(select(func.count()).select_from(Override)) == 3
-        again = regrade(session, key.id)
+        again = regrade(session, key.id, config=BUILT_IN)
         assert again.changes == [] and again.summary().startswith("no scores change")
 
 
