@@ -25,18 +25,55 @@ PAPERS: tuple[str, ...] = ("A4", "Letter")
 
 class Match(BaseModel):
     """Scoring rules of one question (grader.scoring interprets them); the defaults here are the
-    only ones: a key without a `match` block, or with some fields left out, gets them."""
+    only ones: a key without a `match` block, or with some fields left out, gets them.
+
+    The forms a right answer may take, and their defaults (README "How answers are judged"):
+
+    - `equivalent_forms` (number, math; number: true, math: numbers only): number: 0.5 = 1/2 =
+      .50 = 50 %; math, when true: expressions equal once multiplied out (4(x+2) = 4x+8,
+      x+1 = 1+x); math by default compares numbers by value and expressions as written; false:
+      as written (1/2 is not 0.5).
+    - `stacked_fractions` (number, math; true): a fraction written stacked (3 over 4) is `3/4`;
+      false sends it to review.
+    - `times_signs` (number, math; true): `×`, `*`, `·` (and `x` between the digits of a number)
+      are one sign.
+    - `leading_plus` (number, math; true): `+5` is `5`.
+    - `trailing_zeros` (number, math; true): `3.0` is `3`, `2.50` is `2.5`.
+    - `units` (every kind; none): the listed units may follow the answer (`[cm, 厘米]`: `3 cm`,
+      `3厘米`, `3`).
+    - `chinese_numerals` (number, math, chinese; false): a number written in Chinese numerals is
+      that number (三百五十 = 350, 三百五 = 350); a key answer `350` is asked of the model as
+      三百五十 too; a key answer in numerals accepts the other numerals of its value, not digits.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: Mode = Mode.AUTO
     threshold: float = Field(85.0, ge=0, le=100)  # rapidfuzz similarity, 0-100
     tolerance: float = Field(0.0, ge=0)  # absolute numeric tolerance
-    equivalent_forms: bool = True  # 0.5 = 1/2 = .50
+    equivalent_forms: bool | None = None  # None: the kind's default (table above)
+    stacked_fractions: bool = True
+    times_signs: bool = True
+    leading_plus: bool = True
+    trailing_zeros: bool = True
+    units: tuple[str, ...] = Field(default=(), max_length=20)
+    chinese_numerals: bool = False
     case_sensitive: bool = False
     ignore_spaces: bool = True
     normalize_width: bool = True  # full-width -> half-width (Ｘ -> X)
     partial_credit: Literal["none", "fuzzy_band", "per_token"] = "none"
+
+    @field_validator("units", mode="before")
+    @classmethod
+    def _units_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            if any(not isinstance(u, str) or not u.strip() or len(u) > 20 for u in value):
+                raise ValueError("expected a list of units such as [cm, 厘米] (non-empty text, "
+                                 "at most 20 characters each)")
+            return tuple(u.strip() for u in value)
+        return value
 
     @classmethod
     def of(cls, match: Any) -> "Match":
@@ -52,7 +89,18 @@ class Match(BaseModel):
 
     def options(self) -> NormalizeOptions:
         """How readings and answers are normalised before they are compared."""
-        return NormalizeOptions(self.case_sensitive, self.ignore_spaces, self.normalize_width)
+        return NormalizeOptions(self.case_sensitive, self.ignore_spaces, self.normalize_width,
+                                self.times_signs, self.leading_plus)
+
+    def numbers_by_value(self, kind: str) -> bool:
+        """Whether numbers compare by value alone (0.5 = 1/2): the key's `equivalent_forms`, else
+        true for number and math questions."""
+        return self.equivalent_forms if self.equivalent_forms is not None else True
+
+    def expressions_by_value(self, kind: str) -> bool:
+        """Whether math expressions compare once multiplied out (4(x+2) = 4x+8): only when the
+        key says `equivalent_forms: true`."""
+        return kind == Kind.MATH and self.equivalent_forms is True
 
 
 def _as_text(value: Any) -> Any:
@@ -318,6 +366,9 @@ def _expectation(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required but missing"
     if kind == "extra_forbidden":
+        if len(error["loc"]) >= 2 and error["loc"][-2] == "match":
+            return ("is not a known match option (check the spelling); the options are "
+                    + ", ".join(Match.model_fields))
         return "is not a known field (check the spelling)"
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")

@@ -27,6 +27,7 @@ from grader.paths import ANSWER_KEYS_DIR
 from grader.reader import Reader, load_reader
 from grader.roster import RosterEntry
 from grader.simulate import PhotoParams, fill_answers, sample_answers, simulate_photo
+from grader.vocab import Kind
 from grader.worksheet import render_page
 
 DEMO_ROSTER = (
@@ -93,11 +94,20 @@ def _claim_empty(engine: Engine, folder: Path) -> int | None:
 
 def demo_photo(key: AnswerKey, student: RosterEntry, rng: np.random.Generator) -> bytes:
     """A JPEG phone photo of the student's own sheet (QR names the student), filled in with
-    mostly right, some wrong and a few blank answers."""
+    mostly right, some wrong and a few blank answers; on a number sheet every other fraction
+    is written stacked (3 over 4), as children write them."""
     page = render_page(key, 1, student.id, student.name)
-    filled = fill_answers(page, key, 1, sample_answers(key, 1, rng), rng)
+    answers = sample_answers(key, 1, rng)
+    filled = fill_answers(page, key, 1, answers, rng, stacked=stacked_questions(key, answers))
     params = PhotoParams.random(rng, severity=0.4, frame=(1600, 1200))
     return simulate_photo(filled, rng, params).jpeg
+
+
+def stacked_questions(key: AnswerKey, answers: dict[str, str]) -> set[str]:
+    """Every other number question (in key order) whose written answer is a fraction `a/b`:
+    the ones the demo writes stacked."""
+    fractions = [q.id for q in key.questions if q.kind == Kind.NUMBER and answers.get(q.id, "").count("/") == 1]
+    return set(fractions[::2])
 
 
 def desk_photo(rng: np.random.Generator) -> bytes:

@@ -53,18 +53,22 @@ class NormalizeOptions:
     case_sensitive: bool = False
     ignore_spaces: bool = True
     normalize_width: bool = True
+    times_signs: bool = True  # number and math: `*`, `·` (and `x` between digits in a number) are `×`
+    leading_plus: bool = True  # number and math: `+5` is `5`
 
 
-def _map_signs(text: str, kind: str | None) -> str:
+def _map_signs(text: str, kind: str | None, times_signs: bool = True) -> str:
     for sign in _MINUS_SIGNS:
         text = text.replace(sign, "-")
     for sign, ascii_sign in _PUNCTUATION.items():
-        if sign == "\u00b7" and kind not in _ARITHMETIC_KINDS:
+        if sign == "\u00b7" and (kind not in _ARITHMETIC_KINDS or not times_signs):
             continue
         text = text.replace(sign, ascii_sign)
     if kind in _ARITHMETIC_KINDS:
-        text = text.replace("*", _TIMES).replace(_DIVIDE, "/")
-    if kind in _X_IS_TIMES_KINDS:
+        text = text.replace(_DIVIDE, "/")
+        if times_signs:
+            text = text.replace("*", _TIMES)
+    if kind in _X_IS_TIMES_KINDS and times_signs:
         # Only between digits: "2x7" is a product, a lone "x" stays what it is.
         text = re.sub(r"(?<=\d)\s*[xX]\s*(?=\d)", _TIMES, text)
     return text
@@ -73,7 +77,7 @@ def _map_signs(text: str, kind: str | None) -> str:
 def _normalize_once(text: str, kind: str | None, options: NormalizeOptions) -> str:
     if options.normalize_width:
         text = unicodedata.normalize("NFKC", text)
-    text = _map_signs(text, kind)
+    text = _map_signs(text, kind, options.times_signs)
     if not options.case_sensitive:
         text = text.casefold()
     if kind in _WORD_KINDS:
@@ -83,6 +87,9 @@ def _normalize_once(text: str, kind: str | None, options: NormalizeOptions) -> s
         text = "".join(text.split())
     else:
         text = " ".join(text.split())
+    if options.leading_plus and kind in _ARITHMETIC_KINDS and text.startswith("+"):
+        # A plus in front of a positive answer says nothing a teacher marks (`+5` is `5`).
+        text = text.lstrip("+ ")
     return text
 
 
@@ -118,6 +125,7 @@ _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四":
               "七": 7, "八": 8, "九": 9}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+_CN_ABBREVIATED = {"百": 10, "千": 100, "万": 1000}  # the unit a bare last digit after these stands for
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,42 @@ def _parse_chinese_numeral(text: str) -> int | None:
         else:
             total += (section + (digit or 0)) * _CN_BIG_UNITS[ch]
             section, digit = 0, None
+    if digit is not None and len(text) >= 2 and text[-2] in _CN_ABBREVIATED:
+        # As people say it: a last digit straight after 百, 千 or 万 counts in the next unit
+        # down (三百五 = 350, 一千二 = 1200, 两万五 = 25000); 三百零五 is 305.
+        return total + section + digit * _CN_ABBREVIATED[text[-2]]
     return total + section + (digit or 0)
+
+
+def chinese_numeral(n: int, *, colloquial: bool = False) -> str | None:
+    """The usual Chinese numeral of 0 <= n < 100,000,000 (350 -> 三百五十, 1008 -> 一千零八,
+    12 -> 十二); colloquial drops the last unit as people say it (350 -> 三百五, 110 -> 一百一).
+    None outside the range. `parse_number` reads all of these back (and 两 for 二)."""
+    if not 0 <= n < 100_000_000:
+        return None
+    if n == 0:
+        return "零"
+    digits = "零一二三四五六七八九"
+    units = ["", "十", "百", "千", "万", "十", "百", "千"]
+    out, zero = "", False
+    text = str(n)
+    for i, ch in enumerate(text):
+        place = len(text) - 1 - i
+        d = int(ch)
+        if d == 0:
+            zero = True
+            if place == 4 and out and not out.endswith("万"):
+                out += "万"  # 10,500 -> 一万零五百: the myriad is said even when its digit is 0
+            continue
+        if zero and out:
+            out += "零"
+        zero = False
+        out += digits[d] + units[place]
+    if out.startswith("一十"):
+        out = out[1:]
+    if colloquial and len(out) >= 3 and out[-1] in "十百千" and out[-3] in "百千万" and out[-2] in digits:
+        return out[:-1]
+    return out
 
 
 def parse_number(text: str) -> ParsedNumber | None:

@@ -149,6 +149,8 @@ class Answer(Base):
     max_points: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(10))  # auto|review|blank|teacher
     margin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # why the grader left it to the teacher (grader.vocab.ReviewReason); None when decided
+    review_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     overridden: Mapped[bool] = mapped_column(Boolean, default=False)
     model_version: Mapped[str | None] = mapped_column(String(100), nullable=True)  # who read it
 

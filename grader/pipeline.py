@@ -33,6 +33,7 @@ from grader.scoring import (
     candidate_strings,
     score_answer,
 )
+from grader.stacked_fractions import STACKABLE_KINDS, find_fraction_bar
 from grader.vocab import Kind
 
 
@@ -123,7 +124,7 @@ def read_and_score(crops: Sequence[AnswerCrop], questions: dict[str, Question],
         lls = recognizer.string_log_likelihoods(lp, [reading.text] + candidates, question.kind)
         reading_ll, answer_lls = float(lls[0]), dict(zip(candidates, map(float, lls[1:])))
         result = score_answer(question, reading.text, reading.confidence, reading_ll,
-                              answer_lls, config)
+                              answer_lls, config, written_stacked=_refused_stack(crop, question))
         scored[crop.question_id] = GradedAnswer(
             result, normalize(reading.text, question.kind, Rules.of(question.match).options()),
             _png(crop.color), _png(crop.ink), reading_ll, answer_lls)
@@ -136,6 +137,14 @@ def read_and_score(crops: Sequence[AnswerCrop], questions: dict[str, Question],
                                                     "", _png(crop.color), None, None, None)
         out.append(scored[crop.question_id])
     return out
+
+
+def _refused_stack(crop: AnswerCrop, question: Question) -> bool:
+    """Whether the crop holds a stacked fraction the question's key does not accept (looked for
+    only then: the recogniser reads stacked fractions as a/b whatever the key says)."""
+    if Rules.of(question.match).stacked_fractions or question.kind not in STACKABLE_KINDS:
+        return False
+    return find_fraction_bar(crop.ink) is not None
 
 
 def _png(image: np.ndarray | None) -> bytes | None:

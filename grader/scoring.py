@@ -38,40 +38,58 @@ on validation data by `bench/grading.py`. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
+from grader import algebra
 from grader.answer_key import Match
 from grader.normalize import (
     NormalizeOptions,
+    chinese_numeral,
     normalize,
     numbers_equal,
     parse_choice,
     parse_number,
 )
-from grader.vocab import AUTO_MODE_BY_KIND, Kind, Mode, Status, Verdict
+from grader.paths import MODELS_DIR
+from grader.vocab import AUTO_MODE_BY_KIND, Kind, Mode, ReviewReason, Status, Verdict
 
 # A question's match rules with every default filled in: the answer key's own `Match`, whose
 # defaults are the only ones (`Rules.of(question.match)` accepts a Match, a mapping or None).
 Rules = Match
 
 
+# The thresholds a kind may set for itself (`ScoringConfig.kinds`): the two of an automatic
+# "correct" and the three of an automatic "incorrect".
+KIND_THRESHOLDS = ("accept_confidence", "rescue_margin", "reject_margin", "reject_min_confidence",
+                   "one_off_to_review")
+
+
 @dataclass(frozen=True)
 class ScoringConfig:
     """Every threshold of the verdict in one place (chosen on validation data, see bench/grading.py).
 
-    accept_confidence: an accepted reading at least this confident is `correct` without review.
+    An automatic "correct" is decided by
+    accept_confidence: an accepted reading at least this confident is `correct` without review;
     rescue_margin: a reading that is not accepted still scores `correct` when the accepted answers
         are at most this many nats less likely than it (delta >= -rescue_margin).
-    reject_margin: `incorrect` when the accepted answers are at least this many nats less likely
-        than the reading (delta <= -reject_margin) ...
-    reject_min_confidence: ... and the reading is at least this confident.
+    An automatic "incorrect" (stronger evidence: it must not mark a right answer wrong) by
+    reject_margin: the accepted answers are at least this many nats less likely than the reading
+        (delta <= -reject_margin) ...
+    reject_min_confidence: ... and the reading is at least this confident ...
+    one_off_to_review: ... and, when true, the reading is not one character away from an accepted
+        answer (a misread stroke looks exactly like that: 千 read as 十).
+    Every one of these five may differ per question kind: `kinds` holds (kind, {name: value})
+    pairs, and `for_kind(kind)` gives the config a question of that kind is scored with.
     text_only_reject_confidence: without likelihoods, a reading that is not accepted is
         `incorrect` from this confidence on.
     partial_min_confidence: partial credit comes from the reading's text alone, so below this
@@ -81,27 +99,54 @@ class ScoringConfig:
     credit_step: partial credit is rounded down to a multiple of this many points.
     """
 
-    # Chosen by bench/grading.py on generated validation sheets (fewest reviews with < 1 % wrong
-    # verdicts among auto-graded answers), recogniser crnn-2 (step 51907): 2.2 % review, 0.85 %
-    # wrong on validation; 1.3 % and 0.68 % (8/1184) on the test seeds. (crnn-1 at step 11987
-    # had 7.0 / 0.3 here: 4.4 % review, 0.96 % wrong on the test seeds.) With crnn-3 (step
-    # 64000) the same values give 1.7 % review, 0.25 % wrong on validation and 1.2 %, 0.17 %
-    # (2/1185) on test. The rule alone would now pick reject_margin 3.0 (validation 0.9 % /
-    # 0.59 %, test 0.8 % / 0.50 %): under a point fewer reviews for about three times the wrong
-    # verdicts, so these were kept. With crnn-4 (step 153036): 1.3 % review, 0.34 % (4/1184)
-    # wrong on validation, 0.8 % and 0 % (0/1190) on test; the rule again picks reject_margin
-    # 3.0 (validation 0.4 % / 0.59 %, test 0.2 % / 0.42 %), kept at 8.0 for the same reason.
+    # The built-in values, used where models/thresholds.json is missing or names no kind. They were
+    # chosen by bench/grading.py on generated validation sheets in training fonts (fewest reviews
+    # with < 1 % wrong verdicts among auto-graded answers) for crnn-2 and kept through crnn-4;
+    # on real writers they trust the model's confidence too much (issue 19), which is why the
+    # runtime reads the per-kind thresholds chosen on held-back writers (`load_scoring_config`).
     accept_confidence: float = 0.3
     rescue_margin: float = 2.0
     reject_margin: float = 8.0
     reject_min_confidence: float = 0.1
+    one_off_to_review: bool = False
     text_only_reject_confidence: float = 0.8
     partial_min_confidence: float = 0.6
     fuzzy_band_width: float = 20.0
     credit_step: float = 0.5
+    kinds: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def for_kind(self, kind: str) -> "ScoringConfig":
+        """The thresholds a question of `kind` is scored with (its own where `kinds` has them)."""
+        for name, values in self.kinds:
+            if name == kind:
+                return replace(self, kinds=(), **dict(values))
+        return self
+
+    @classmethod
+    def with_kinds(cls, base: "ScoringConfig", kinds: Mapping[str, Mapping[str, Any]]) -> "ScoringConfig":
+        """base with per-kind thresholds (names from KIND_THRESHOLDS only)."""
+        for kind, values in kinds.items():
+            unknown = set(values) - set(KIND_THRESHOLDS)
+            if unknown:
+                raise ValueError(f"kind {kind!r}: unknown thresholds {sorted(unknown)}; "
+                                 f"expected some of {list(KIND_THRESHOLDS)}")
+        return replace(base, kinds=tuple((str(k), tuple(sorted(v.items()))) for k, v in kinds.items()))
 
 
-DEFAULT_CONFIG = ScoringConfig()
+THRESHOLDS_FILE = MODELS_DIR / "thresholds.json"
+
+
+def load_scoring_config(path: Path = THRESHOLDS_FILE) -> ScoringConfig:
+    """The thresholds the runtime scores with: the per-kind values that bench/grading.py
+    --choose wrote for the shipped model (`{"model_version", "chosen_on", "kinds": {kind:
+    {threshold: value}}}`), over the built-in ones; the built-in ones alone without the file."""
+    if not path.is_file():
+        return ScoringConfig()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return ScoringConfig.with_kinds(ScoringConfig(), data.get("kinds", {}))
+
+
+DEFAULT_CONFIG = load_scoring_config()
 
 
 class QuestionLike(Protocol):
@@ -177,19 +222,51 @@ def _passes(reading: str, answer: str, mode: str, kind: str, rules: Rules) -> tu
         letter = parse_choice(reading)
         ok = letter is not None and letter == parse_choice(answer)
         return ok, ok
-    if mode == Mode.NUMERIC or (mode == Mode.EXACT and kind == Kind.MATH):
+    numeric = mode == Mode.NUMERIC or (mode == Mode.EXACT and kind == Kind.MATH)
+    if numeric or rules.chinese_numerals:
         a, b = parse_number(reading), parse_number(answer)
-        if a is not None and b is not None:
+        if a is not None and b is not None and _numbers_allowed(a, b, rules, numeric):
             ok = numbers_equal(a, b, tolerance=rules.tolerance,
-                               equivalent_forms=rules.equivalent_forms)
+                               equivalent_forms=rules.numbers_by_value(kind))
+            if ok and not rules.trailing_zeros and a.form in _PLAIN and b.form in _PLAIN:
+                ok = reading.lstrip("+") == answer.lstrip("+")  # the key asks for 3, not 3.0
+            if ok and reading.startswith("+") and not answer.startswith("+"):
+                ok = rules.leading_plus  # normalised away unless the key refuses it
             return ok, ok
-        if mode == Mode.NUMERIC:
-            return False, False
+        if mode == Mode.NUMERIC and b is not None:
+            return False, False  # the key's number, and the reading is no number
     if reading == answer:
         return True, True
+    if rules.expressions_by_value(kind):
+        same = algebra.canonical(reading)
+        if same is not None and same == algebra.canonical(answer):
+            return True, True
     if mode == Mode.FUZZY:
         return _similarity(reading, answer) >= rules.threshold, False
     return False, False
+
+
+_PLAIN = frozenset({"integer", "decimal"})
+
+
+def _numbers_allowed(reading, answer, rules: Rules, numeric: bool) -> bool:
+    """Chinese numerals count as numbers only where the key allows them (`chinese_numerals`):
+    a key's number then accepts its numerals (350: 三百五十, 三百五) and a key's numeral the
+    other numerals of its value (三百五十: 三百五), but not digits: a key that gives the answer
+    in characters asks for characters. Text questions compare numbers only that way."""
+    if answer.form == "chinese":
+        return rules.chinese_numerals and reading.form == "chinese"
+    if reading.form == "chinese":
+        return rules.chinese_numerals
+    return numeric
+
+
+def _without_unit(text: str, units: Sequence[str]) -> str:
+    """The answer without one of the key's optional units at its end (`3cm` -> `3`)."""
+    for unit in sorted(units, key=len, reverse=True):
+        if unit and text.endswith(unit) and len(text) > len(unit):
+            return text[: -len(unit)].rstrip()
+    return text
 
 
 def match_text(reading: str, question: QuestionLike,
@@ -197,10 +274,11 @@ def match_text(reading: str, question: QuestionLike,
     """Compare a reading's text with the question's accepted answers under its match rules."""
     rules = Rules.of(question.match)
     mode = resolve_mode(rules.mode, question.kind)
-    norm_reading = normalize(reading, question.kind, rules.options())
+    units = [normalize(u, question.kind, rules.options()) for u in rules.units]
+    norm_reading = _without_unit(normalize(reading, question.kind, rules.options()), units)
     best: TextMatch | None = None
     for answer in question.answers:
-        norm_answer = normalize(str(answer), question.kind, rules.options())
+        norm_answer = _without_unit(normalize(str(answer), question.kind, rules.options()), units)
         accepted, exact = _passes(norm_reading, norm_answer, mode, question.kind, rules)
         similarity = 100.0 if exact else _similarity(norm_reading, norm_answer)
         credit = 1.0 if accepted else _partial_credit(reading, str(answer), similarity, question,
@@ -254,10 +332,45 @@ def _number_forms(value: Fraction) -> list[str]:
     return forms
 
 
-def candidate_strings(question: QuestionLike, limit: int = 12) -> list[str]:
+def _written_forms(answer: str, kind: str, rules: Rules) -> list[str]:
+    """Ways a child writes the same answer that the key's match options accept (Match's table):
+    another times or divide sign, a leading plus, a trailing zero, an optional unit, the Chinese
+    numeral of a number, and (math with equivalent forms) the expression multiplied out."""
+    forms: list[str] = []
+    arithmetic = kind in (Kind.MATH, Kind.NUMBER)
+    parsed = parse_number(normalize(answer, kind, rules.options()))
+    if arithmetic and rules.times_signs:
+        forms.append(answer.replace("*", "×").replace("x", "×") if kind == Kind.NUMBER
+                     else answer.replace("*", "×"))
+        if kind == Kind.NUMBER:
+            forms.append(answer.replace("×", "x"))
+    if arithmetic:
+        forms += [answer.replace("÷", "/"), answer.replace("/", "÷")]
+    if arithmetic and parsed is not None:
+        if rules.leading_plus and parsed.value > 0 and not answer.startswith("+"):
+            forms.append("+" + answer)
+        if rules.trailing_zeros and parsed.form == "integer":
+            forms.append(answer + ".0")
+    if rules.chinese_numerals and parsed is not None and parsed.value.denominator == 1:
+        value = int(parsed.value)
+        for colloquial in (False, True):
+            numeral = chinese_numeral(value, colloquial=colloquial)
+            if numeral:
+                forms += [numeral, numeral.replace("二千", "两千").replace("二百", "两百")]
+    if rules.expressions_by_value(kind):
+        expanded = algebra.expanded_form(normalize(answer, kind, rules.options()))
+        if expanded:
+            forms.append(expanded)
+    for unit in rules.units:
+        forms += [answer + unit, f"{answer} {unit}"]
+    return forms
+
+
+def candidate_strings(question: QuestionLike, limit: int = 24) -> list[str]:
     """The strings whose CTC likelihood the recogniser is asked for: the accepted answers as
-    written, their case variants when case does not count, the times/divide signs a child may
-    use instead, and (numeric questions with equivalent forms) the other forms of the value.
+    written, their case variants when case does not count, the forms the key's match options
+    accept (`_written_forms`), and (numeric questions with equivalent forms) the other forms of
+    the value (3/4, 0.75, .75).
     """
     rules = Rules.of(question.match)
     mode = resolve_mode(rules.mode, question.kind)
@@ -272,12 +385,9 @@ def candidate_strings(question: QuestionLike, limit: int = 12) -> list[str]:
         if not rules.case_sensitive and any(ch.isalpha() for ch in answer):
             for variant in (answer.lower(), answer.upper(), answer[:1].upper() + answer[1:]):
                 add(variant)
-        if question.kind in (Kind.MATH, Kind.NUMBER):
-            add(answer.replace("*", "×").replace("x", "×") if question.kind == Kind.NUMBER
-                else answer.replace("*", "×"))
-            add(answer.replace("÷", "/"))
-            add(answer.replace("/", "÷"))
-        if mode == Mode.NUMERIC and rules.equivalent_forms:
+        for form in _written_forms(answer, question.kind, rules):
+            add(form)
+        if mode == Mode.NUMERIC and rules.numbers_by_value(question.kind):
             parsed = parse_number(normalize(answer, question.kind, rules.options()))
             if parsed is not None:
                 for form in _number_forms(parsed.value):
@@ -301,6 +411,7 @@ class ScoredAnswer:
         blank answers.
     delta: log-likelihood of the accepted answers minus that of the reading (nats); None
         without likelihoods.
+    reason: for `review`, why (grader.vocab.ReviewReason; shown to the teacher).
     """
 
     question_id: str
@@ -314,6 +425,7 @@ class ScoredAnswer:
     delta: float | None = None
     matched: str | None = None
     similarity: float = 0.0
+    reason: ReviewReason | None = None  # why it is in review (None when decided)
 
 
 def blank_answer(question: QuestionLike) -> ScoredAnswer:
@@ -322,10 +434,52 @@ def blank_answer(question: QuestionLike) -> ScoredAnswer:
                         float(question.points), None)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the verdict is decided from, computed once per reading (the thresholds of
+    `ScoringConfig` are applied by `verdict_of`, so a bench can try many of them cheaply).
+
+    own: the reading is an accepted answer (exactly, or by the key's explicit fuzzy rule).
+    delta: key_margin; None without likelihoods.
+    marks_only: the reading is an accepted answer without its small marks (`175` for `1.75`).
+    one_off: the reading is one character away from an accepted answer (normalised).
+    stacked_refused: the answer was written as a stacked fraction and the key does not accept one.
+    """
+
+    text: str
+    confidence: float
+    text_match: TextMatch
+    own: bool
+    delta: float | None
+    marks_only: bool
+    one_off: bool
+    stacked_refused: bool = False
+
+
+def answer_evidence(question: QuestionLike, text: str, confidence: float,
+                    reading_ll: float | None = None,
+                    answer_lls: Mapping[str, float] | None = None,
+                    written_stacked: bool = False) -> Evidence:
+    """The evidence about one non-blank answer (see `score_answer`)."""
+    rules = Rules.of(question.match)
+    text_match = match_text(text, question)
+    delta = key_margin(reading_ll, answer_lls)
+    # In `auto` mode fuzzy matching only absorbs recogniser noise: with likelihoods to ask, a
+    # fuzzy-only match must be confirmed by them (an unlikely answer is not rescued). A key that
+    # asks for `fuzzy` explicitly accepts misspellings, so its fuzzy match counts as is.
+    own = text_match.accepted and (text_match.exact or rules.mode == Mode.FUZZY or delta is None)
+    confidence = min(max(float(confidence), 0.0), 1.0)
+    stacked_refused = written_stacked and not rules.stacked_fractions and question.kind in (Kind.NUMBER, Kind.MATH)
+    return Evidence(text, confidence, text_match, own, delta,
+                    not own and only_marks_differ(text, question),
+                    not own and one_character_off(text, question), stacked_refused)
+
+
 def score_answer(question: QuestionLike, text: str, confidence: float,
                  reading_ll: float | None = None,
                  answer_lls: Mapping[str, float] | None = None,
-                 config: ScoringConfig = DEFAULT_CONFIG) -> ScoredAnswer:
+                 config: ScoringConfig = DEFAULT_CONFIG,
+                 written_stacked: bool = False) -> ScoredAnswer:
     """Verdict, points and margin for one non-blank answer.
 
     text, confidence: the recogniser's reading and its calibrated confidence.
@@ -333,21 +487,39 @@ def score_answer(question: QuestionLike, text: str, confidence: float,
     answer_lls: candidate string -> CTC log-likelihood (see `candidate_strings`); strings the
         charset cannot write have -inf and add nothing. None or empty (or no reading_ll): judge
         by the text and the confidence alone.
+    config: the thresholds; the question's kind picks its own (`ScoringConfig.for_kind`).
+    written_stacked: the crop held a stacked fraction (read as a/b).
     """
-    rules = Rules.of(question.match)
-    text_match = match_text(text, question, config)
-    delta = key_margin(reading_ll, answer_lls)
-    # In `auto` mode fuzzy matching only absorbs recogniser noise: with likelihoods to ask, a
-    # fuzzy-only match must be confirmed by them (an unlikely answer is not rescued). A key that
-    # asks for `fuzzy` explicitly accepts misspellings, so its fuzzy match counts as is.
-    own = text_match.accepted and (text_match.exact or rules.mode == Mode.FUZZY or delta is None)
-    confidence = min(max(float(confidence), 0.0), 1.0)
-    decision, margin = _decide(own, confidence, delta, config)
-    if decision == Verdict.INCORRECT and not own and only_marks_differ(text, question):
+    evidence = answer_evidence(question, text, confidence, reading_ll, answer_lls, written_stacked)
+    return verdict_of(question, evidence, config)
+
+
+def verdict_of(question: QuestionLike, evidence: Evidence, config: ScoringConfig = DEFAULT_CONFIG) -> ScoredAnswer:
+    """The verdict the thresholds of the question's kind give this evidence."""
+    config = config.for_kind(question.kind)
+    decision, margin, reason = _decide(evidence.own, evidence.confidence, evidence.delta, config)
+    if decision == Verdict.INCORRECT and evidence.marks_only:
         # A decimal point, slash or minus is a few pixels: the model misses them confidently.
         # The reading is the key without its small marks, so the teacher decides.
-        decision, margin = Verdict.REVIEW, -1e-6
-    return _scored(question, text, confidence, text_match, decision, margin, delta, config)
+        decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.SMALL_MARK
+    elif decision == Verdict.INCORRECT and evidence.one_off and config.one_off_to_review:
+        decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.ONE_CHARACTER
+    elif decision == Verdict.CORRECT and evidence.stacked_refused:
+        decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.STACKED_FRACTION
+    elif decision == Verdict.REVIEW and evidence.one_off:
+        reason = ReviewReason.ONE_CHARACTER
+    return _scored(question, evidence.text, evidence.confidence, evidence.text_match, decision,
+                   margin, evidence.delta, config, reason)
+
+
+def one_character_off(text: str, question: QuestionLike) -> bool:
+    """Whether the normalised reading is one edit (a character changed, added or dropped) from
+    a normalised accepted answer: what a misread stroke looks like, and a slip too."""
+    options = Rules.of(question.match).options()
+    reading = normalize(text, question.kind, options)
+    return bool(reading) and any(
+        Levenshtein.distance(reading, normalize(str(a), question.kind, options)) == 1
+        for a in question.answers)
 
 
 # Marks small enough for the recogniser to miss with confidence (tiny decimal points are among
@@ -386,29 +558,32 @@ def _logit(p: float) -> float:
 
 
 def _decide(own: bool, confidence: float, delta: float | None,
-            config: ScoringConfig) -> tuple[Verdict, float]:
-    """(correct | incorrect | review, margin)."""
+            config: ScoringConfig) -> tuple[Verdict, float, ReviewReason | None]:
+    """(correct | incorrect | review, margin, why in review)."""
     if own:  # the reading is an accepted answer: how sure is the model of its reading?
         distance = _logit(confidence) - _logit(config.accept_confidence)
-        return ((Verdict.CORRECT, distance) if distance >= 0
-                else (Verdict.REVIEW, min(distance, -1e-6)))
+        return ((Verdict.CORRECT, distance, None) if distance >= 0
+                else (Verdict.REVIEW, min(distance, -1e-6), ReviewReason.LOW_CONFIDENCE))
     if delta is None:  # text only
         distance = _logit(confidence) - _logit(config.text_only_reject_confidence)
-        return ((Verdict.INCORRECT, distance) if distance >= 0
-                else (Verdict.REVIEW, min(distance, -1e-6)))
+        return ((Verdict.INCORRECT, distance, None) if distance >= 0
+                else (Verdict.REVIEW, min(distance, -1e-6), ReviewReason.LOW_CONFIDENCE))
     to_rescue = delta + config.rescue_margin  # >= 0: the key is about as likely as the reading
     to_reject = -config.reject_margin - delta  # >= 0: the key is far less likely
     sure = _logit(confidence) - _logit(config.reject_min_confidence)
     if to_rescue >= 0:
-        return Verdict.CORRECT, to_rescue
+        return Verdict.CORRECT, to_rescue, None
     if to_reject >= 0 and sure >= 0:
-        return Verdict.INCORRECT, min(to_reject, sure)
-    return Verdict.REVIEW, min(-min(-to_rescue, max(-to_reject, -sure)), -1e-6)
+        return Verdict.INCORRECT, min(to_reject, sure), None
+    # Not far enough from the key: the key is nearly as likely as the reading; far enough, but
+    # the reading itself is unsure.
+    reason = ReviewReason.CLOSE_CALL if to_reject < 0 else ReviewReason.LOW_CONFIDENCE
+    return Verdict.REVIEW, min(-min(-to_rescue, max(-to_reject, -sure)), -1e-6), reason
 
 
 def _scored(question: QuestionLike, text: str, confidence: float, text_match: TextMatch,
             decision: Verdict, margin: float, delta: float | None,
-            config: ScoringConfig) -> ScoredAnswer:
+            config: ScoringConfig, reason: ReviewReason | None = None) -> ScoredAnswer:
     points = float(question.points)
     partial_points = _round_points(points, text_match.credit, config.credit_step)
     if decision == Verdict.CORRECT:
@@ -420,8 +595,10 @@ def _scored(question: QuestionLike, text: str, confidence: float, text_match: Te
         if score > 0 and confidence < config.partial_min_confidence:
             verdict, status = Verdict.REVIEW, Status.REVIEW
             margin = min(confidence - config.partial_min_confidence, -1e-6)
+            reason = ReviewReason.LOW_CONFIDENCE
     else:
         verdict, status = Verdict.REVIEW, Status.REVIEW
         score = points if text_match.accepted else partial_points
     return ScoredAnswer(question.id, text, confidence, verdict, status, score, points,
-                        float(margin), delta, text_match.matched, text_match.similarity)
+                        float(margin), delta, text_match.matched, text_match.similarity,
+                        reason if status == Status.REVIEW else None)

@@ -8,6 +8,7 @@ the numpy Generator.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -78,9 +79,32 @@ def render_handwriting(text: str, height_px: int, rng: np.random.Generator, font
     return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
+def render_stacked_fraction(text: str, height_px: int, rng: np.random.Generator) -> np.ndarray:
+    """`a/b` written as a child writes it on paper: a over a bar over b, in one hand (ink
+    coverage mask as `render_handwriting`); the whole fraction is about height_px high."""
+    numerator, denominator = text.split("/", 1)
+    font = pick_font(numerator + denominator, rng)
+    part = max(8, int(height_px * 0.42))
+    top = render_handwriting(numerator, part, rng, font)
+    bottom = render_handwriting(denominator, part, rng, font)
+    width = int(max(top.shape[1], bottom.shape[1]) * rng.uniform(1.3, 1.7)) + 4
+    gap = max(2, int(part * rng.uniform(0.12, 0.25)))
+    bar = max(2, int(part * rng.uniform(0.06, 0.1)))
+    out = np.zeros((top.shape[0] + bottom.shape[0] + 2 * gap + bar, width), np.uint8)
+    for block, y in ((top, 0), (bottom, top.shape[0] + 2 * gap + bar)):
+        x = (width - block.shape[1]) // 2 + int(rng.integers(-2, 3))
+        x = min(max(x, 0), width - block.shape[1])
+        out[y:y + block.shape[0], x:x + block.shape[1]] = np.maximum(
+            out[y:y + block.shape[0], x:x + block.shape[1]], block)
+    y_bar = top.shape[0] + gap
+    cv2.line(out, (0, y_bar + int(rng.integers(-1, 2))), (width - 1, y_bar + bar // 2), 255, bar)
+    return out
+
+
 def fill_answers(page_bgr: np.ndarray, key: AnswerKey, page: int, answers: dict[str, str],
-                 rng: np.random.Generator) -> np.ndarray:
-    """Write each answer (question id -> text) inside its box in a random hand, size and ink."""
+                 rng: np.random.Generator, stacked: Collection[str] = ()) -> np.ndarray:
+    """Write each answer (question id -> text) inside its box in a random hand, size and ink;
+    the questions in `stacked` whose answer is a fraction `a/b` get it written stacked."""
     out = page_bgr.copy()
     height, width = out.shape[:2]
     for question in key.questions_on_page(page):
@@ -90,7 +114,10 @@ def fill_answers(page_bgr: np.ndarray, key: AnswerKey, page: int, answers: dict[
         x, y, w, h = question.box
         bx0, by0 = round(x * width) + 8, round(y * height) + 8  # stay clear of the 3 px border
         bw, bh = round(w * width) - 16, round(h * height) - 16
-        mask = render_handwriting(text, round(bh * rng.uniform(0.55, 0.8)), rng)
+        if question.id in stacked and text.count("/") == 1:
+            mask = render_stacked_fraction(text, round(bh * rng.uniform(0.8, 0.95)), rng)
+        else:
+            mask = render_handwriting(text, round(bh * rng.uniform(0.55, 0.8)), rng)
         scale = min(1.0, bw / mask.shape[1], bh / mask.shape[0])
         if scale < 1.0:
             mask = cv2.resize(mask, (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale))),

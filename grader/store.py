@@ -41,7 +41,7 @@ from grader.errors import GraderError, StoreError
 from grader.orm import Answer, Assignment, KeyVersion, Override, Student, Submission
 from grader.roster import RosterEntry
 from grader.teacher_labels import relabel
-from grader.vocab import TEACHER_VERDICTS, Status, Verdict, verdict_for_points
+from grader.vocab import TEACHER_VERDICTS, ReviewReason, Status, Verdict, verdict_for_points
 
 if TYPE_CHECKING:  # the pipeline imports OpenCV and the recogniser; the store does not need them
     from grader.pipeline import GradedPage
@@ -263,7 +263,8 @@ def save_graded_page(session: Session, graded: "GradedPage", key_version: KeyVer
             confidence=result.confidence, reading_ll=finite(item.reading_ll),
             answer_lls=finite_map(item.answer_lls), verdict=result.verdict,
             points=result.points, max_points=result.max_points, status=result.status,
-            margin=result.margin, overridden=False, model_version=graded.model_version or None))
+            margin=result.margin, review_reason=result.reason, overridden=False,
+            model_version=graded.model_version or None))
     if existing is None:
         session.add(submission)
     session.flush()
@@ -366,7 +367,8 @@ def submission_total(submission: Submission) -> tuple[float, float]:
 
 def submission_result(submission: Submission, photo: str | None = None) -> dict:
     """The per-photo JSON of `grade --json` (and the API): photo, assignment, page, student,
-    total, max and one entry per question (id, text, confidence, verdict, score, max, status)."""
+    total, max and one entry per question (id, text, confidence, verdict, score, max, status,
+    and for an answer in review the reason: grader.vocab.ReviewReason)."""
     total, maximum = submission_total(submission)
     return {
         "photo": photo if photo is not None else submission.photo_name,
@@ -377,7 +379,9 @@ def submission_result(submission: Submission, photo: str | None = None) -> dict:
         "max": maximum,
         "questions": [{"id": a.question_id, "text": a.text, "confidence": round(a.confidence, 4),
                        "verdict": a.verdict, "score": a.points, "max": a.max_points,
-                       "status": a.status} for a in submission.answers],
+                       "status": a.status,
+                       **({"reason": a.review_reason} if a.status == Status.REVIEW else {})}
+                      for a in submission.answers],
     }
 
 
@@ -479,13 +483,25 @@ class AnswerView:
     who: str  # whose page (grader.store.who)
     photo_sha256: str = ""  # the page's photo and page in it: where its kept thumbnail is
     source_page: int = 0
+    review_reason: str | None = None  # why in review, in words (ReviewReason.explain)
 
     @classmethod
     def of(cls, answer: Answer) -> "AnswerView":
+        reason = answer.review_reason if answer.status == Status.REVIEW else None
         return cls(answer.id, answer.question_id, answer.text, answer.confidence, answer.verdict,
                    answer.status, answer.points, answer.max_points, answer.crop_png,
                    who(answer.submission), answer.submission.photo_sha256,
-                   answer.submission.source_page)
+                   answer.submission.source_page, _explain(reason))
+
+
+def _explain(reason: str | None) -> str | None:
+    """A stored review reason in words; an unknown code (a newer grader's) as it is."""
+    if not reason:
+        return None
+    try:
+        return ReviewReason(reason).explain()
+    except ValueError:
+        return reason
 
 
 def answer_views(session: Session, assignment_id: str, question_id: str | None = None,
@@ -567,6 +583,7 @@ def set_score(answer: Answer, result: "ScoredAnswer", normalized: str) -> None:
     normalised under the key's rules (which answers group together)."""
     answer.points, answer.verdict = result.points, result.verdict
     answer.status, answer.margin = result.status, result.margin
+    answer.review_reason = result.reason
     answer.normalized = normalized
 
 

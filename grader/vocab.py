@@ -64,6 +64,29 @@ class Status(StrEnum):
     TEACHER = "teacher"
 
 
+class ReviewReason(StrEnum):
+    """Why an answer waits for the teacher (stored with the answer; `explain` is what the review
+    screen shows)."""
+
+    LOW_CONFIDENCE = "low_confidence"
+    CLOSE_CALL = "close_call"
+    ONE_CHARACTER = "one_character"
+    SMALL_MARK = "small_mark"
+    STACKED_FRACTION = "stacked_fraction"
+
+    def explain(self) -> str:
+        return _REVIEW_REASON_TEXT[self]
+
+
+_REVIEW_REASON_TEXT = {
+    ReviewReason.LOW_CONFIDENCE: "low confidence: the handwriting is hard to read",
+    ReviewReason.CLOSE_CALL: "two answers nearly as likely: the key and what was read",
+    ReviewReason.ONE_CHARACTER: "what was read differs from the key by one character",
+    ReviewReason.SMALL_MARK: "what was read is the key without a small mark (. / , -)",
+    ReviewReason.STACKED_FRACTION: "written as a stacked fraction, which the key does not accept",
+}
+
+
 def verdict_for_points(points: float, max_points: float) -> Verdict:
     """The verdict that points out of max_points mean: all, none, or some."""
     if points >= max_points:

@@ -107,7 +107,9 @@ def show_answer(answer: AnswerView, key, current: bool, advance: bool) -> None:
                    + f"**{question.label}.** {question.prompt or ''}  \n"
                    f"Read: **{answer.text or '—'}** (confidence {answer.confidence:.2f})  \n"
                    f"Accepted: {' | '.join(question.answers)}  \n"
-                   f"Suggested: {suggestion(answer)}  \n{answer.who}")
+                   f"Suggested: {suggestion(answer)}  \n"
+                   + (f"Why in review: {answer.review_reason}  \n" if answer.review_reason else "")
+                   + answer.who)
     # One form per answer: the points and reason typed travel with whichever button is
     # clicked (outside a form a click can overtake the value still being typed).
     with actions.form(key=f"form-{answer.id}", border=False):

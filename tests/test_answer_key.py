@@ -54,7 +54,7 @@ def test_demo_keys():
     keys = {k.id: k for k in list_answer_keys()}
     assert {"arithmetic-basics", "algebra-basics", "english-vocabulary", "chinese-dictation"} <= set(keys)
     kinds = {"arithmetic-basics": "number", "algebra-basics": "math", "english-vocabulary": "text",
-             "chinese-dictation": "chinese"}
+             "chinese-dictation": "chinese", "chinese-numerals": "chinese"}
     for key_id, kind in kinds.items():
         key = keys[key_id]
         assert 10 <= len(key.questions) <= 20
@@ -62,6 +62,8 @@ def test_demo_keys():
         for q in key.questions:  # room for handwriting, clear of the header
             assert 0.05 <= q.box[3] <= 0.07 and 0.25 <= q.box[2] <= 0.40 and q.box[1] > 0.15
     assert keys["algebra-basics"].pages == 2
+    # Chinese numerals (issue 19): every answer in characters, the key allowing other numerals
+    assert all(q.match.chinese_numerals for q in keys["chinese-numerals"].questions)
     answers = [a for q in keys["arithmetic-basics"].questions for a in q.answers]
     assert any(a.startswith("-") for a in answers) and any("/" in a for a in answers) and any("." in a for a in answers)
 
@@ -81,7 +83,15 @@ BAD_CASES = [
     ("paper: A4", "paper: A5", ["line 3", "field 'paper'", "'A4'", "'Letter'"]),
     ("    match: {mode: auto}", "    match: {mode: fuzzzy}", ["question 'q1'", "field 'match.mode'", "'fuzzy'"]),
     ("    match: {mode: auto}", "    match: {mode: auto, treshold: 80}",
-     ["field 'match.treshold'", "not a known field"]),
+     ["field 'match.treshold'", "not a known match option", "threshold"]),
+    # the forms a right answer takes (issue 19): an option the grader does not know is named
+    ("    match: {mode: auto}", "    match: {mode: auto, chinese_numeral: true}",
+     ["line 14", "question 'q1'", "field 'match.chinese_numeral'", "not a known match option",
+      "chinese_numerals", "equivalent_forms", "units"]),
+    ("    match: {mode: auto}", "    match: {units: [cm, '']}",
+     ["question 'q1'", "field 'match.units'", "list of units"]),
+    ("    match: {mode: auto}", "    match: {leading_plus: maybe}",
+     ["question 'q1'", "field 'match.leading_plus'", "'maybe'"]),
     ("    points: 2", "    points: -1", ["question 'q1'", "field 'points'", "greater than 0"]),
     ("id: fractions-week3\n", "", ["field 'id'", "required"]),
     # issue 21: layout options and working space, validated like every other field

@@ -76,7 +76,7 @@ def test_every_screen_shows_the_seeded_gradebook(monkeypatch, seeded, page):
 def test_load_demo_assignments_from_an_empty_gradebook(monkeypatch, empty):
     app = open_app(monkeypatch, empty, "pages/assignments.py")
     app.button(key="load-demo").click().run()
-    assert count(empty, Assignment.id) == 4
+    assert count(empty, Assignment.id) == 5
     assert any("demo assignments" in s.value for s in app.success)
 
 

@@ -55,7 +55,7 @@ def test_start_says_what_to_do_and_what_the_demo_holds(monkeypatch, seeded):
     links = [link.proto.page for link in app.get("page_link")]
     assert any("assignments" in p for p in links) and any("grade" in p for p in links)
     summary = " ".join(i.value for i in app.info)
-    assert "4 assignments" in summary and "6 graded photos" in summary and "failed" in summary
+    assert "5 assignments" in summary and "6 graded photos" in summary and "failed" in summary
     assert not any(b.key == "finish-demo" for b in app.button)
 
 

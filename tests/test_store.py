@@ -4,6 +4,7 @@ overrides, regrade, gradebook rows, concurrency and clear errors."""
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import sqlite3
 
@@ -19,9 +20,14 @@ from grader.orm import Answer, Base, Override, Submission
 from grader.paths import ANSWER_KEYS_DIR
 from grader.pipeline import GradedAnswer, GradedPage
 from grader.roster import RosterEntry
-from grader.scoring import Rules, blank_answer, candidate_strings, score_answer
+from grader.scoring import Rules, ScoringConfig, blank_answer, candidate_strings, score_answer
 
 KEY_PATH = ANSWER_KEYS_DIR / "arithmetic-basics.yaml"
+
+
+# The store is exercised with the built-in thresholds: the readings below sit where those put
+# them (review, incorrect); the per-kind thresholds the runtime reads are tested in test_scoring.
+BUILT_IN = ScoringConfig()
 
 
 def graded_page(key, readings: dict[str, tuple[str, float]], student: str | None = None,
@@ -29,7 +35,8 @@ def graded_page(key, readings: dict[str, tuple[str, float]], student: str | None
     """A graded page built from readings (text, confidence) through the real scoring.
 
     Likelihoods: the reading has ll -1; each accepted answer -1 when the reading is right,
-    else -1 - 8 (the model sure it was not written) shifted by ll_gap.
+    else -1 - 8 (the model sure it was not written) shifted by ll_gap; the other written forms
+    the key accepts (`+15`, `15.0`) have none (-inf: the model finds forms not written unlikely).
     """
     answers = []
     for q in key.questions_on_page(1):
@@ -38,8 +45,9 @@ def graded_page(key, readings: dict[str, tuple[str, float]], student: str | None
             continue
         text_, confidence = readings[q.id]
         right = text_ in q.answers
-        lls = {c: (-1.0 if right else -9.0 + ll_gap) for c in candidate_strings(q)}
-        result = score_answer(q, text_, confidence, -1.0, lls)
+        lls = {c: (-1.0 if right else -9.0 + ll_gap) if c in q.answers else -math.inf
+               for c in candidate_strings(q)}
+        result = score_answer(q, text_, confidence, -1.0, lls, BUILT_IN)
         answers.append(GradedAnswer(result, normalize(text_, q.kind, Rules.of(q.match).options()),
                                     b"crop", b"ink", -1.0, lls))
     return GradedPage(key.id, 1, student, "qr" if student else "none", "", "markers", 0.3, answers)
@@ -267,7 +275,7 @@ def test_override_group_and_regrade_keeps_overrides(engine, key):
     assert edited != original
     with db.write_session(engine) as session:
         store.save_answer_key(session, edited)
-        report = regrade(session, key.id)
+        report = regrade(session, key.id, config=BUILT_IN)
     assert report.key_version == 2 and report.kept_overrides == 3
     assert [(c.student, c.question_id, c.old_points, c.new_points) for c in report.changes] == \
         [("s2", "q4", 0.0, key.question("q4").points)]
@@ -276,7 +284,7 @@ def test_override_group_and_regrade_keeps_overrides(engine, key):
         q3 = store.list_answers(session, key.id, question_id="q3")
         assert {(a.points, a.status, a.overridden) for a in q3} == {(1.0, "teacher", True)}
         assert session.scalar(select(func.count()).select_from(Override)) == 3
-        again = regrade(session, key.id)
+        again = regrade(session, key.id, config=BUILT_IN)
         assert again.changes == [] and again.summary().startswith("no scores change")
 
 

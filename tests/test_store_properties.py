@@ -45,5 +45,7 @@ def test_a_graded_page_reads_back_as_it_was_graded(readings, student, ll_gap):
     assert result["total"] == page.total and result["max"] == page.max_points
     expected = [{"id": a.result.question_id, "text": a.result.text, "confidence": round(a.result.confidence, 4),
                  "verdict": a.result.verdict, "score": a.result.points, "max": a.result.max_points,
-                 "status": a.result.status} for a in page.answers]
+                 "status": a.result.status,
+                 **({"reason": a.result.reason} if a.result.status == "review" else {})}
+                for a in page.answers]
     assert result["questions"] == expected

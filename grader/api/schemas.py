@@ -39,6 +39,8 @@ class QuestionResult(BaseModel):
     score: float
     max: float
     status: Status
+    reason: str | None = Field(None, description="Why the answer is in review (status review): "
+                               "low_confidence, close_call, one_character, small_mark, stacked_fraction")
 
 
 class PhotoResult(BaseModel):
