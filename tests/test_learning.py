@@ -30,6 +30,7 @@ from grader.vocab import Status, Verdict
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "arithmetic-basics"
+IN_REVIEW = "english-vocabulary"  # the demo assignment with answers in review (crnn-5, issue 19's thresholds)
 SHIPPED = ModelSpec.load(MODELS_DIR).version
 
 
@@ -111,7 +112,7 @@ def test_a_wrong_answer_without_text_gives_no_label(url):
         answer_id = answer.id
         store.override_answer(session, answer.id, answer.max_points)
         store.override_answer(session, answer.id, 0.0)  # then judged wrong: the label goes
-        other = store.list_answers(session, ASSIGNMENT, status=Status.REVIEW)[0]
+        other = store.list_answers(session, IN_REVIEW, status=Status.REVIEW)[0]
         store.override_answer(session, other.id, 0.0, reason="marked incorrect")
         other_id = other.id
     assert answer_id not in labels(engine) and other_id not in labels(engine)
@@ -147,10 +148,13 @@ def test_auto_labels_only_for_sure_accepted_readings(url):
 # --- review and override from the command line ------------------------------------------------
 
 def test_review_and_override_commands_record_what_the_review_screen_records(url, monkeypatch):
+    mixed = cli("review", "--db", url, "--assignment", IN_REVIEW, "--all", "--json")
+    assert mixed.returncode == 0, mixed.stderr
+    statuses = [e["status"] for e in json.loads(mixed.stdout)]
+    assert statuses[0] == Status.REVIEW and Status.AUTO in statuses  # to review first
     listed = cli("review", "--db", url, "--assignment", ASSIGNMENT, "--all", "--json")
     assert listed.returncode == 0, listed.stderr
     entries = json.loads(listed.stdout)
-    assert entries[0]["status"] == Status.REVIEW  # to review first
     target = next(e for e in entries if e["student"] and e["status"] == Status.AUTO)
     done = cli("override", "--db", url, "--assignment", ASSIGNMENT, "--student", target["student"],
                "--question", target["question"], "--incorrect", "--text", "99", "--json")
