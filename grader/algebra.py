@@ -144,13 +144,17 @@ def parse_polynomial(text: str) -> Polynomial | None:
 def canonical(text: str) -> tuple | None:
     """A comparable value of an expression or an equation (`2(x+1)=y`: each side's polynomial,
     in order); None when some side is not an expression."""
+    polys = _sides(text)
+    return None if polys is None else tuple(tuple(sorted(p.items())) for p in polys)
+
+
+def _sides(text: str) -> list[Polynomial] | None:
+    """Each side of an expression or an equation as a polynomial; None when some side is not one."""
     sides = text.split("=")
     if len(sides) > 2:
         return None
     polys = [parse_polynomial(side) for side in sides]
-    if any(p is None for p in polys):
-        return None
-    return tuple(tuple(sorted(p.items())) for p in polys if p is not None)
+    return None if any(p is None for p in polys) else [p for p in polys if p is not None]
 
 
 def _coefficient(value: Fraction) -> str:
@@ -179,11 +183,8 @@ def expanded_form(text: str) -> str | None:
     """The expression multiplied out in the usual order (`4(x+2)` -> `4x+8`, `(x+1)(x-1)` ->
     `xx-1`... written `x` twice: the charset has no powers); None when it is not one or when
     it is already written that way."""
-    sides = text.split("=")
-    if len(sides) > 2:
+    polys = _sides(text)
+    if polys is None:
         return None
-    polys = [parse_polynomial(side) for side in sides]
-    if any(p is None for p in polys):
-        return None
-    out = "=".join(_format(p) for p in polys if p is not None)
+    out = "=".join(_format(p) for p in polys)
     return None if out == text else out
