@@ -136,43 +136,28 @@ OCR_BODY_SCHEMA: dict[str, Any] = {
 }
 
 
-GRADE_BODY_SCHEMA: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["assignment", "photos"],
-                "properties": {
-                    "assignment": {"type": "string", "description": "assignment id (the answer key's id)"},
-                    "photos": {
-                        "type": "array",
-                        "items": {"type": "string", "format": "binary"},
-                        "description": "photos (JPEG, PNG, ...) or PDFs of filled-in worksheets",
+def _photos_body(photos: str) -> dict[str, Any]:
+    """A multipart body of an assignment id and its files (`photos` says which files)."""
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["assignment", "photos"],
+                    "properties": {
+                        "assignment": {"type": "string", "description": "assignment id (the answer key's id)"},
+                        "photos": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": photos,
+                        },
                     },
-                },
+                }
             }
-        }
-    },
-}
+        },
+    }
 
 
-JOBS_BODY_SCHEMA: dict[str, Any] = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["assignment", "photos"],
-                "properties": {
-                    "assignment": {"type": "string", "description": "assignment id (the answer key's id)"},
-                    "photos": {
-                        "type": "array",
-                        "items": {"type": "string", "format": "binary"},
-                        "description": "photos, PDFs, or zips of them",
-                    },
-                },
-            }
-        }
-    },
-}
+GRADE_BODY_SCHEMA = _photos_body("photos (JPEG, PNG, ...) or PDFs of filled-in worksheets")
+JOBS_BODY_SCHEMA = _photos_body("photos, PDFs, or zips of them")
