@@ -15,7 +15,7 @@ from grader import fonts
 from grader.training.data import Sources
 from grader.training.dataset import stacked_fraction_crop
 from grader.training.degradation import photo_crop
-from grader.training.glyphs import Glyph, compose, font_glyph
+from grader.training.glyphs import Glyph, compose, font_digit_images, font_glyph
 
 LATIN_FONTS = (fonts.LATIN_HANDS[0], fonts.LATIN_HANDS[3], fonts.CJK_HANDS[0])  # dkg, Comic Neue, WenKai
 CJK_FONT = fonts.CJK_HANDS[0]
@@ -56,23 +56,9 @@ def fonts_available() -> bool:
 def font_digit_sources() -> Sources:
     """Generator sources built from the project's fonts alone (no cache): 'MNIST-like' digit
     images rendered from the fonts, so number crops can be composed in CI."""
-    import cv2
-
-
-    images, labels = [], []
-    for font in LATIN_FONTS:
-        for d in range(10):
-            g = font_glyph(str(d), font, 40).alpha
-            h, w = g.shape
-            s = 20 / max(h, w)
-            small = cv2.resize(g, (max(1, round(w * s)), max(1, round(h * s))))
-            img = np.zeros((28, 28), np.float32)
-            y, x = (28 - small.shape[0]) // 2, (28 - small.shape[1]) // 2
-            img[y:y + small.shape[0], x:x + small.shape[1]] = small
-            images.append((img * 255).astype(np.uint8))
-            labels.append(d)
-    return Sources(latin_fonts=list(LATIN_FONTS), cjk_fonts=[CJK_FONT], digits=np.stack(images),
-                   digit_labels=np.asarray(labels, np.uint8), medians={}, cn_words=["中国"],
+    digits, digit_labels = font_digit_images(LATIN_FONTS)
+    return Sources(latin_fonts=list(LATIN_FONTS), cjk_fonts=[CJK_FONT], digits=digits,
+                   digit_labels=digit_labels, medians={}, cn_words=["中国"],
                    cn_probs=np.ones(1), en_words=["apple"])
 
 

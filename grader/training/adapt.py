@@ -53,7 +53,7 @@ from grader.teacher_labels import LabelledCrop, label_counts, labelled_crops, re
 from grader.training.data import Sources
 from grader.training.dataset import TRAINING, VALIDATION_SEED, RenderJob, _render_worker_init, render_chunk
 from grader.training.export import FP32_NAME, INT8_NAME, export_onnx, quantize
-from grader.training.glyphs import font_glyph
+from grader.training.glyphs import font_digit_images
 from grader.training.labels import CATEGORIES
 from grader.training.model import CRNN
 from grader.training.train import LineDataset, ctc_loss, evaluate, load_model
@@ -201,20 +201,9 @@ def bundled_sources() -> Sources:
     """Generator sources from the fonts that ship with the project alone (a school's machine
     has no training cache): digits drawn from those fonts stand in for MNIST images."""
     latin, cjk = list(fonts.LATIN_HANDS), list(fonts.CJK_HANDS)
-    images, labels = [], []
-    for font in latin:
-        for digit in range(10):
-            alpha = font_glyph(str(digit), font, 40).alpha
-            h, w = alpha.shape
-            scale = 20 / max(h, w)
-            small = cv2.resize(alpha, (max(1, round(w * scale)), max(1, round(h * scale))))
-            image = np.zeros((28, 28), np.float32)
-            y, x = (28 - small.shape[0]) // 2, (28 - small.shape[1]) // 2
-            image[y:y + small.shape[0], x:x + small.shape[1]] = small
-            images.append((image * 255).astype(np.uint8))
-            labels.append(digit)
-    return Sources(latin_fonts=latin, cjk_fonts=cjk, digits=np.stack(images),
-                   digit_labels=np.asarray(labels, np.uint8), medians={},
+    digits, digit_labels = font_digit_images(latin)
+    return Sources(latin_fonts=latin, cjk_fonts=cjk, digits=digits,
+                   digit_labels=digit_labels, medians={},
                    cn_words=["中国", "学生", "老师", "朋友", "我们"], cn_probs=np.full(5, 0.2),
                    en_words=["apple", "house", "water", "green", "tree"])
 

@@ -9,7 +9,7 @@ baseline. The `render_*` functions (one per category, in RENDERERS) pick among t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,6 +53,25 @@ def font_glyph(text: str, path: str, size: int) -> Glyph:
     img = Image.new("L", (w, h), 0)
     ImageDraw.Draw(img).text((1 - left, 1 - top), text, font=font, fill=255, anchor="ls")
     return Glyph(np.asarray(img, dtype=np.float32) / 255.0, top - 1)
+
+
+def font_digit_images(font_paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Digits 0-9 of each font as MNIST-like images (28x28 uint8, white ink on black, the ink
+    in a 20 px box at the centre) and their labels: stand-ins for MNIST where the training cache
+    is absent (a school's machine, CI)."""
+    images, labels = [], []
+    for font in font_paths:
+        for digit in range(10):
+            alpha = font_glyph(str(digit), font, 40).alpha
+            h, w = alpha.shape
+            scale = 20 / max(h, w)
+            small = cv2.resize(alpha, (max(1, round(w * scale)), max(1, round(h * scale))))
+            image = np.zeros((28, 28), np.float32)
+            y, x = (28 - small.shape[0]) // 2, (28 - small.shape[1]) // 2
+            image[y:y + small.shape[0], x:x + small.shape[1]] = small
+            images.append((image * 255).astype(np.uint8))
+            labels.append(digit)
+    return np.stack(images), np.asarray(labels, np.uint8)
 
 
 def mnist_glyph(src: Sources, digit: int, cap: float, rng: np.random.Generator) -> Glyph:
