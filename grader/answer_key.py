@@ -112,6 +112,11 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+MAX_COMB_CELLS = 40
+COMB_KINDS = (Kind.NUMBER, Kind.TEXT, Kind.CHINESE)  # one character per cell; not math (fractions stack)
+MIN_COMB_CELL = 0.02  # of the page width: about 4 mm, the narrowest cell a child writes a digit in
+
+
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,6 +132,9 @@ class Question(BaseModel):
     # Height (fraction of the page) of a framed space for working printed under the box, as wide
     # as the box; 0: none. Never read by the grader: only the box is cropped.
     working: float = Field(default=0.0, ge=0.0, le=0.6)
+    # Comb box: the box printed as this many cells, one character per cell (0: an open box). Each
+    # cell is cleaned on its own, so its walls never reach the recogniser; empty cells are skipped.
+    comb: int = Field(default=0, ge=0, le=MAX_COMB_CELLS)
 
     @field_validator("id", "label", "prompt", mode="before")
     @classmethod
@@ -172,6 +180,15 @@ class Question(BaseModel):
             return None
         x, y, w, h = self.box
         return x, y + h + WORKING_GAP, w, self.working
+
+    @property
+    def cells(self) -> list[tuple[float, float, float, float]]:
+        """A comb box's cells left to right (x, y, w, h as fractions); [] for an open box."""
+        if self.comb < 2:
+            return []
+        x, y, w, h = self.box
+        step = w / self.comb
+        return [(x + i * step, y, step, h) for i in range(self.comb)]
 
 
 WORKING_GAP = 0.012  # between a box and its working space: more than the crop's margin (18 px)
@@ -456,6 +473,31 @@ def _working_problems(questions: list[Question]) -> list[tuple[tuple, str]]:
     return problems
 
 
+def _comb_problems(questions: list[Question]) -> list[tuple[tuple, str]]:
+    """Comb boxes a child could not answer in: one cell, a kind written across cells (math),
+    cells too narrow for a character, or fewer cells than the canonical answer has characters."""
+    problems: list[tuple[tuple, str]] = []
+    for index, q in enumerate(questions):
+        if not q.comb:
+            continue
+        where = ("questions", index, "comb")
+        if q.comb == 1:
+            problems.append((where, "expected 0 (an open box) or at least 2 cells, got 1"))
+            continue
+        if q.kind not in COMB_KINDS:
+            problems.append((where, f"expected no comb for kind {q.kind.value!r}: comb boxes hold one character "
+                             f"per cell ({', '.join(k.value for k in COMB_KINDS)})"))
+            continue
+        if q.box[2] / q.comb < MIN_COMB_CELL:
+            problems.append((where, f"expected cells at least {MIN_COMB_CELL} of the page wide, but a box "
+                             f"{q.box[2]} wide in {q.comb} cells gives {q.box[2] / q.comb:.4f}"))
+        need = len("".join(q.answers[0].split()))
+        if need > q.comb:
+            problems.append((where, f"expected at least one cell per character of the answer "
+                             f"{q.answers[0]!r} ({need}), got {q.comb}"))
+    return problems
+
+
 def _check_consistency(key: AnswerKey) -> list[tuple[tuple, str]]:
     """Problems across questions: duplicate ids, pages out of range, overlapping boxes."""
     problems: list[tuple[tuple, str]] = []
@@ -474,6 +516,7 @@ def _check_consistency(key: AnswerKey) -> list[tuple[tuple, str]]:
         problems.append((("questions", i, "box"), f"expected boxes that do not overlap, but "
                          f"{list(a.box)} overlaps question {b.id!r} {list(b.box)} on page {a.page}"))
     problems += _working_problems(key.questions)
+    problems += _comb_problems(key.questions)
     if key.templates and len(key.templates) != key.pages:
         problems.append((("templates",), f"expected one template image per page ({key.pages}), "
                          f"got {len(key.templates)}"))

@@ -111,25 +111,64 @@ def fill_answers(page_bgr: np.ndarray, key: AnswerKey, page: int, answers: dict[
         text = answers.get(question.id, "")
         if not text.strip():
             continue
-        x, y, w, h = question.box
-        bx0, by0 = round(x * width) + 8, round(y * height) + 8  # stay clear of the 3 px border
-        bw, bh = round(w * width) - 16, round(h * height) - 16
+        if question.cells:
+            _fill_comb(out, question.cells, text, _pen(rng), rng)
+            continue
+        bh = round(question.box[3] * height) - 16
         if question.id in stacked and text.count("/") == 1:
             mask = render_stacked_fraction(text, round(bh * rng.uniform(0.8, 0.95)), rng)
         else:
             mask = render_handwriting(text, round(bh * rng.uniform(0.55, 0.8)), rng)
-        scale = min(1.0, bw / mask.shape[1], bh / mask.shape[0])
-        if scale < 1.0:
-            mask = cv2.resize(mask, (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale))),
-                              interpolation=cv2.INTER_AREA)
-        mh, mw = mask.shape
+        _paste(out, mask, question.box, None, rng)
+    return out
+
+
+def _pen(rng: np.random.Generator) -> np.ndarray:
+    return np.array(INKS_BGR[int(rng.integers(len(INKS_BGR)))], np.float32)
+
+
+def _paste(out: np.ndarray, mask: np.ndarray, box: tuple[float, float, float, float], ink: np.ndarray | None,
+           rng: np.random.Generator, center: bool = False) -> None:
+    """Ink a mask into a box (fractions of the page), shrunk to fit, 8 px clear of its border;
+    at a random place, or centred; in this ink, or a pen drawn at random (after the place, so
+    that a seed writes the same pages as before comb boxes)."""
+    height, width = out.shape[:2]
+    x, y, w, h = box
+    bx0, by0 = round(x * width) + 8, round(y * height) + 8  # stay clear of the 3 px border
+    bw, bh = round(w * width) - 16, round(h * height) - 16
+    scale = min(1.0, bw / mask.shape[1], bh / mask.shape[0])
+    if scale < 1.0:
+        mask = cv2.resize(mask, (max(1, int(mask.shape[1] * scale)), max(1, int(mask.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+    mh, mw = mask.shape
+    if center:
+        ox, oy = bx0 + (bw - mw) // 2, by0 + (bh - mh) // 2
+    else:
         ox = bx0 + int(rng.integers(0, max(1, bw - mw + 1)))
         oy = by0 + int(rng.integers(0, max(1, bh - mh + 1)))
-        ink = np.array(INKS_BGR[int(rng.integers(len(INKS_BGR)))], np.float32)
-        alpha = (mask.astype(np.float32) / 255.0 * rng.uniform(0.85, 1.0))[:, :, None]
-        region = out[oy : oy + mh, ox : ox + mw].astype(np.float32)
-        out[oy : oy + mh, ox : ox + mw] = (region * (1 - alpha) + ink * alpha).astype(np.uint8)
-    return out
+    if ink is None:
+        ink = _pen(rng)
+    alpha = (mask.astype(np.float32) / 255.0 * rng.uniform(0.85, 1.0))[:, :, None]
+    region = out[oy : oy + mh, ox : ox + mw].astype(np.float32)
+    out[oy : oy + mh, ox : ox + mw] = (region * (1 - alpha) + ink * alpha).astype(np.uint8)
+
+
+def _fill_comb(out: np.ndarray, cells: list[tuple[float, float, float, float]], text: str, ink: np.ndarray,
+               rng: np.random.Generator) -> None:
+    """One character per cell from the first, in one hand; each glyph keeps its height on the
+    line (a `.` sits low, a `-` in the middle), as a child writes them."""
+    chars = "".join(text.split())
+    font_path = pick_font(chars, rng)
+    size = round(cells[0][3] * out.shape[0] * rng.uniform(0.45, 0.6))
+    font = _truetype(font_path, size)
+    _, top, _, bottom = (round(v) for v in font.getbbox("0Agy" + chars))  # every glyph on one baseline
+    for ch, cell in zip(chars, cells):
+        canvas = Image.new("L", (size * 2, bottom - top + 4), 0)
+        ImageDraw.Draw(canvas).text((size // 2, 2 - top), ch, fill=255, font=font)
+        mask = np.asarray(canvas)
+        cols = np.flatnonzero(mask.max(axis=0) > 0)
+        if cols.size:
+            _paste(out, np.ascontiguousarray(mask[:, cols[0] : cols[-1] + 1]), cell, ink, rng, center=True)
 
 
 # --- phone photos --------------------------------------------------------------------------------

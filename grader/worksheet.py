@@ -34,6 +34,7 @@ from grader.layout import (
 )
 
 BOX_BORDER_PX = 3
+CELL_WALL_PX = 2  # a comb box's walls between cells
 BOX_GREY = 70  # dark enough to photograph, lighter than ink so the crops can tell them apart
 TEXT_GREY = 25
 WORKING_GREY = 170  # a working space's frame: visibly not an answer box
@@ -253,6 +254,9 @@ def _draw_question(draw, question: Question, others: Sequence[Question], width: 
     x0, y0 = round(x * width), round(y * height)
     x1, y1 = round((x + w) * width) - 1, round((y + h) * height) - 1
     draw.rectangle((x0, y0, x1, y1), outline=BOX_GREY, width=BOX_BORDER_PX)
+    for cx, _, _, _ in question.cells[1:]:  # a comb box's inner walls
+        wall = round(cx * width)
+        draw.line((wall, y0, wall, y1), fill=BOX_GREY, width=CELL_WALL_PX)
     if question.working_box is not None:
         wx, wy, ww, wh = question.working_box
         draw.rectangle((round(wx * width), round(wy * height), round((wx + ww) * width) - 1,
