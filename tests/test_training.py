@@ -575,3 +575,28 @@ def test_a_run_mixes_in_an_extra_rendered_set(crops, tmp_path, capsys):
                       extra_share=0.5, out_dir=str(tmp_path / "run"), batch_size=2, total_steps=2,
                       eval_samples=6), resume=False)
     assert f"{tmp_path / 'extra' / 'train'} 6 (50% of batches)" in capsys.readouterr().out
+
+
+def test_distillation_keeps_the_teacher_s_output_on_generated_batches(crops, tmp_path, capsys):
+    """--distill: KL(teacher || student) per frame, zero when the two give the same distributions,
+    positive and differentiable when they do not; a run with a teacher trains and records it."""
+    from grader.training.train import frame_kl, train
+
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 10, 7), torch.randn(2, 10, 7)
+    assert float(frame_kl(a, a)) == pytest.approx(0.0, abs=1e-6)
+    assert float(frame_kl(a + 3.0, a)) == pytest.approx(0.0, abs=1e-5)  # the same distributions
+    student = b.clone().requires_grad_(True)
+    kl = frame_kl(student, a)
+    kl.backward()
+    assert float(kl) > 0.1 and student.grad is not None and float(student.grad.abs().sum()) > 0
+
+    _tiny_dataset(tmp_path / "data", crops[:6])
+    teacher_run = tmp_path / "teacher"
+    train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(teacher_run), batch_size=3, total_steps=1,
+                      eval_samples=6), resume=False)
+    train(TrainConfig(data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "run"), batch_size=3,
+                      total_steps=2, eval_samples=6, distill_from=str(teacher_run / "last.pt"), distill_weight=50.0),
+          resume=False, init=teacher_run / "last.pt")
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 2
+    assert "'distill_from': '" in capsys.readouterr().out
