@@ -24,6 +24,11 @@ the automatic verdicts on handwriting the model never trained on, per kind.
    the share of written answers sent to review, blank recall and false blanks. `--choose` picks
    each kind's thresholds on the validation pages (fewest reviews among those meeting the
    targets on every validation set; see `choose_kind`) and writes them for the runtime.
+3. `--auto-labels`: how right the `auto` labels of issue 18 would be (an automatic `correct`
+   whose reading is an accepted answer, at least a margin past its threshold; the label is the
+   reading, right when it is exactly what was written) per least margin, on the validation
+   pages and on the report side, and the least margin at which they are >= 99.5 % right on the
+   validation pages (grader.teacher_labels.AUTO_LABEL_MARGIN is set from it by hand).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from grader.scoring import (  # noqa: E402
     verdict_of,
 )
 from grader.simulate import PhotoParams, fill_answers, simulate_photo  # noqa: E402
+from grader.teacher_labels import AUTO_LABEL_MARGIN, sure_verdict  # noqa: E402
 from grader.worksheet import render_page  # noqa: E402
 
 THROUGHPUT_KEY = "arithmetic-basics"  # 20 questions
@@ -499,6 +505,45 @@ def _shown(c: Candidate) -> str:
         for f in c.figs) + ")"
 
 
+AUTO_LABEL_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+AUTO_LABEL_PRECISION = 0.995  # issue 18: auto labels at least 99.5 % right
+AUTO_LABEL_MIN = 200  # labels on the validation pages below which a rate says too little
+
+
+def auto_labels(records: list[Record], config: ScoringConfig, least: float) -> list[tuple[str, bool]]:
+    """(kind, label right) for every answer that would become an `auto` label at this margin."""
+    out = []
+    for r in records:
+        if not r.written or r.blank_detected or r.evidence is None:
+            continue
+        result = verdict_of(r.question, r.evidence, config)
+        if sure_verdict(r.question, r.text, result.verdict, result.status, result.margin, least):
+            out.append((r.kind, r.text.strip() == r.written.strip()))
+    return out
+
+
+def print_auto_labels(val: list[Record], test: list[Record], config: ScoringConfig) -> None:
+    print("\nAuto labels (issue 18) per least margin: labels (share of written answers) and how many "
+          "are exactly what was written; validation pages | report side and generated test seeds\n")
+    print("| least margin | validation labels | right | report labels | right | wrong by kind (report) |")
+    print("|---|---|---|---|---|---|")
+    written = (sum(bool(r.written) for r in val), sum(bool(r.written) for r in test))
+    chosen = None
+    for least in AUTO_LABEL_GRID:
+        v, t = auto_labels(val, config, least), auto_labels(test, config, least)
+        v_right = sum(ok for _, ok in v) / len(v) if v else 1.0
+        t_right = sum(ok for _, ok in t) / len(t) if t else 1.0
+        wrong = {k: sum(1 for kk, ok in t if kk == k and not ok) for k in KINDS}
+        mark = " (current)" if least == AUTO_LABEL_MARGIN else ""
+        print(f"| {least}{mark} | {len(v)} ({len(v) / max(written[0], 1):.0%}) | {v_right:.2%} | "
+              f"{len(t)} ({len(t) / max(written[1], 1):.0%}) | {t_right:.2%} | "
+              f"{', '.join(f'{k} {n}' for k, n in wrong.items() if n) or '-'} |")
+        if chosen is None and len(v) >= AUTO_LABEL_MIN and v_right >= AUTO_LABEL_PRECISION:
+            chosen = least
+    print(f"\nleast margin with validation labels >= {AUTO_LABEL_PRECISION:.1%} right "
+          f"(at least {AUTO_LABEL_MIN} labels): {chosen}")
+
+
 def accuracy(args, recognizer: Reader) -> None:
     started = time.perf_counter()
     if args.records and args.records.exists():  # the readings of an earlier run (outside git)
@@ -525,6 +570,8 @@ def accuracy(args, recognizer: Reader) -> None:
     print_table(f"Current thresholds ({THRESHOLDS_FILE.name if current.kinds else 'built-in'}), "
                 "generated hands, test seeds", gen_test, current)
     print_table("Current thresholds, real writers, report side", real_test, current)
+    if args.auto_labels:
+        print_auto_labels(gen_val + real_val, gen_test + real_test, current)
     if not args.choose:
         print(f"\nreview reasons, real report side: {review_reasons(real_test, current)}")
         return
@@ -568,6 +615,8 @@ def main() -> int:
                         help="real-writer pages per group (zh-words, zh-numerals, en-words, math) and side")
     parser.add_argument("--choose", action="store_true",
                         help="choose per-kind thresholds on the validation pages and write them")
+    parser.add_argument("--auto-labels", action="store_true",
+                        help="print how right issue 18's auto labels are per least margin, and choose it")
     parser.add_argument("--records", type=Path, help="keep the graded readings in this file (outside "
                         "git: they hold real writers' data) and reuse them on the next run")
     parser.add_argument("--thresholds-out", type=Path, default=THRESHOLDS_FILE,

@@ -122,12 +122,20 @@ def check_typed(text: str) -> str:
 
 def is_sure_auto(answer: Answer, question: Question, margin: float = AUTO_LABEL_MARGIN) -> bool:
     """An automatic `correct` whose own reading is an accepted answer, by at least `margin`."""
-    if answer.overridden or answer.status != Status.AUTO or answer.verdict != Verdict.CORRECT:
+    if answer.overridden or not answer.ink_png:
         return False
-    if answer.margin is None or answer.margin < margin or not answer.ink_png:
+    return sure_verdict(question, answer.text, answer.verdict, answer.status, answer.margin, margin)
+
+
+def sure_verdict(question: Question, text: str, verdict: str | None, status: str | None,
+                 margin: float | None, least: float = AUTO_LABEL_MARGIN) -> bool:
+    """The rule of `auto` labels on a verdict's figures (what bench/grading.py measures it on):
+    an automatic `correct`, at least `least` past its threshold, whose reading is an accepted
+    answer under the question's match rules."""
+    if status != Status.AUTO or verdict != Verdict.CORRECT or margin is None or margin < least:
         return False
     options = Rules.of(question.match).options()
-    reading = normalize(answer.text, question.kind, options)
+    reading = normalize(text, question.kind, options)
     return any(normalize(str(a), question.kind, options) == reading for a in question.answers)
 
 

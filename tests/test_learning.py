@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from grader import db, model_versions, store
 from grader.demo import seed_demo
@@ -265,6 +266,55 @@ def test_a_second_adapt_at_once_is_refused(url):
     with model_versions.adapt_lock(engine):
         with pytest.raises(model_versions.AdaptBusy, match="another adapt of this gradebook"):
             adapt(engine, tiny())
+
+
+ADAPT_DRIVER = """
+import sys
+from grader import db
+from grader.training.adapt import AdaptConfig, adapt
+cfg = AdaptConfig(minutes=0.5, min_crops=10, max_steps=100000, replay_count=24, shipped_val_count=24,
+                  batch_size=8, threads=1)
+adapt(db.open_engine(sys.argv[1]), cfg, lambda fraction, message: print(message, flush=True))
+"""
+
+
+def gradebook_state(engine) -> tuple:
+    with db.read_session(engine) as session:
+        answers = session.execute(select(Answer.id, Answer.text, Answer.verdict, Answer.status)
+                                  .order_by(Answer.id)).all()
+        versions = session.scalar(select(func.count(ModelVersion.id)))
+        check = session.execute(text("PRAGMA integrity_check")).scalar()
+    return answers, versions, check
+
+
+@pytest.mark.parametrize("sig,when", [(signal.SIGKILL, "training on"), (signal.SIGINT, "checking the adapted model")],
+                         ids=["SIGKILL-while-training", "Ctrl-C-while-checking"])
+def test_an_interrupted_adapt_leaves_the_model_and_the_gradebook_as_they_were(url, sig, when, sources):
+    from grader.training.adapt import adapt
+
+    engine = db.open_engine(url)
+    before = gradebook_state(engine)
+    child = subprocess.Popen([sys.executable, "-c", ADAPT_DRIVER, url], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    seen = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        seen.append(line.strip())
+        if line.startswith(when):
+            child.send_signal(sig)
+            break
+    child.wait(timeout=120)
+    assert seen[-1].startswith(when), seen  # killed in the phase meant, before it could finish
+    assert child.returncode != 0
+    assert gradebook_state(engine) == before  # the readings and verdicts untouched, no version
+    assert before[2] == "ok"
+    assert model_versions.models_dir_for(engine) is None  # still the shipped model
+    with model_versions.adapt_lock(engine):  # no stale lock
+        pass
+    if sig == signal.SIGKILL:  # the next adapt runs, and clears what the killed one left
+        report = adapt(engine, tiny(max_steps=1), sources=sources)
+        assert report.steps == 1
+        assert not list(model_versions.data_folder(engine).glob("*.partial"))
 
 
 # --- regrade --reread ------------------------------------------------------------------------------
