@@ -147,12 +147,16 @@ def _refused_stack(crop: AnswerCrop, question: Question) -> bool:
     return find_fraction_bar(crop.ink) is not None
 
 
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
+
+
 def _png(image: np.ndarray | None) -> bytes | None:
-    # Fast zlib level: crops are small and 40 of them per page at the default level cost more
-    # than registering the photo.
+    # 40 crops a page: a fast zlib level with one fixed row filter (SUB). OpenCV 5 tries every
+    # filter per row once a level is given (2.3 ms a colour crop against 0.8 ms with SUB alone,
+    # files 25 % larger), which cost a sixth of a page's CPU time.
     if image is None or image.size == 0:
         return None
-    ok, buffer = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, buffer = cv2.imencode(".png", image, PNG_PARAMS)
     if not ok:
         raise ImageUnreadable("could not encode an answer crop as PNG")
     return buffer.tobytes()
