@@ -26,7 +26,15 @@ from grader.model_spec import ModelSpec
 from grader.orm import Answer, Label, ModelVersion
 from grader.paths import MODELS_DIR
 from grader.recognizer import Recognizer
-from grader.teacher_labels import AUTO, TEACHER, TYPED, is_sure_auto, question_of, refresh_auto_labels
+from grader.teacher_labels import (
+    AUTO,
+    AUTO_LABEL_MARGIN,
+    TEACHER,
+    TYPED,
+    is_sure_auto,
+    question_of,
+    refresh_auto_labels,
+)
 from grader.vocab import Status, Verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +150,8 @@ def test_auto_labels_only_for_sure_accepted_readings(url):
             assert (answer.id in found) == sure
             if sure:
                 assert found[answer.id].source == AUTO and found[answer.id].text == answer.text
-                assert answer.margin >= 4.0 and answer.verdict == Verdict.CORRECT
+                assert answer.margin >= AUTO_LABEL_MARGIN and answer.verdict == Verdict.CORRECT
+                assert answer.text in question_of(session, answer).answers  # exactly an accepted answer
         assert refresh_auto_labels(session) == 0  # idempotent
 
 
