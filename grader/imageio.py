@@ -23,6 +23,13 @@ from grader import limits as budgets
 from grader.errors import ImageUnreadable
 
 PDF_DPI = 200  # scanned sheets are rendered at the worksheet's own resolution
+# A large JPEG is decoded at 1/2 (or 1/4) of its size by libjpeg's DCT scaling, as long as that
+# leaves at least this many pixels: a 12 MP phone photo is decoded at 3 MP, in about a third of
+# the time, and later steps (markers, QR code) work on a quarter of the pixels. The worksheet's
+# 200 dpi template is about 3.9 MP, the page a part of the photo; measured on 70 simulated 12 MP
+# photos (page 30-100 % of the frame, blur, tilt): answers read exactly 1,148 of 1,193 at full
+# size and 1,148 at half; 0.35-0.38 -> 0.28-0.30 CPU s a 20-question page.
+DECODE_MIN_PIXELS = 2_500_000
 
 ImageLimits = budgets.ImageBudget  # the name callers have always used
 DEFAULT_LIMITS = budgets.PHOTO
@@ -89,7 +96,7 @@ def check_image_header(data: bytes, name: str = "", limits: ImageLimits = DEFAUL
 
 
 def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
-    _, _, fmt = _raster_header(data, name, limits)
+    width, height, fmt = _raster_header(data, name, limits)
     if fmt == "JPEG":
         # libjpeg decodes a cut-off JPEG with a grey bottom and only a warning; refuse it instead.
         # The image ends at its EOI marker: a phone's motion photo carries a video after it.
@@ -97,10 +104,19 @@ def _load_raster(data: bytes, name: str, limits: ImageLimits) -> np.ndarray:
         if end is None:
             raise ImageUnreadable(f"{_label(name)}the JPEG file is truncated (incomplete upload or copy?)")
         data = data[:end]
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), _decode_flag(width, height, fmt))
     if image is None:
         image = _decode_with_pil(data, name)
     return image
+
+
+def _decode_flag(width: int, height: int, fmt: str) -> int:
+    """OpenCV's read flag: a JPEG as small as DECODE_MIN_PIXELS allows (1/4 or 1/2), the rest whole."""
+    if fmt == "JPEG":
+        for factor, flag in ((4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
+            if width * height >= DECODE_MIN_PIXELS * factor * factor:
+                return flag
+    return cv2.IMREAD_COLOR
 
 
 def _jpeg_end(data: bytes) -> int | None:

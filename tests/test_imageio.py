@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -97,3 +98,37 @@ def test_text_file_named_jpg_on_disk(tmp_path):
         read_images(path)
     with pytest.raises(ImageUnreadable, match="file not found"):
         read_images(tmp_path / "missing.jpg")
+
+
+@pytest.mark.parametrize("size, expected", [
+    ((4000, 3000), (2000, 1500)),  # a 12 MP phone photo: half size (3 MP)
+    ((8000, 6000), (2000, 1500)),  # 48 MP: a quarter
+    ((2000, 1500), (2000, 1500)),  # 3 MP: whole
+])
+def test_large_jpegs_decode_reduced_but_keep_their_content(size, expected):
+    width, height = size
+    image = np.full((height, width, 3), 230, np.uint8)
+    cv2.rectangle(image, (width // 4, height // 4), (width // 2, height // 2), (0, 0, 0), -1)
+    (decoded,) = load_images(cv2.imencode(".jpg", image)[1].tobytes(), "photo.jpg")
+    assert decoded.shape[1::-1] == expected
+    fx = expected[0] / width  # the dark square is where it was, scaled
+    assert decoded[int(3 * height / 8 * fx), int(3 * width / 8 * fx)].max() < 40
+    assert decoded[int(3 * height / 4 * fx), int(3 * width / 4 * fx)].min() > 200
+
+
+def test_a_large_png_is_decoded_whole():
+    image = np.full((3000, 4000), 230, np.uint8)
+    (decoded,) = load_images(cv2.imencode(".png", image)[1].tobytes(), "scan.png")
+    assert decoded.shape[:2] == (3000, 4000)
+
+
+def test_exif_orientation_applies_to_a_reduced_decode():
+    image = Image.new("RGB", (4000, 3000), (230, 230, 230))
+    image.paste((0, 0, 0), (0, 0, 400, 300))  # dark corner at the top left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif.tobytes(), quality=90)
+    (decoded,) = load_images(buffer.getvalue(), "portrait.jpg")
+    assert decoded.shape[:2] == (2000, 1500)  # turned upright, then halved
+    assert decoded[20, -20].max() < 40 and decoded[20, 20].min() > 200  # the corner went top right
