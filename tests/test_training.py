@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from grader import ctc
-from grader.charset import default_charset
+from grader.charset import default_charset, load_charset
 from grader.lines import BUCKET, HEIGHT, MAX_WIDTH, prepare_line, prepare_line_u8
 from grader.paths import MODELS_DIR
 from grader.recognizer import Recognizer
@@ -97,6 +97,14 @@ def test_learning_rate_warms_up_then_decays_by_elapsed_time():
 def torch_model():
     model, _ = load_model(MODELS_DIR / "crnn.pt")
     return model
+
+
+def test_the_shipped_checkpoint_loads_with_its_charset_so_export_can_run_on_it():
+    """`export --checkpoint models/crnn.pt` re-exports the shipped weights: the exported file
+    names its charset file instead of carrying the charset."""
+    model, ckpt = load_model(MODELS_DIR / "crnn.pt")
+    assert ckpt["charset"] == load_charset(MODELS_DIR / "charset.txt")
+    assert model.head.out_features == len(ckpt["charset"]) + 1
 
 
 def test_onnx_fp32_and_int8_agree_with_pytorch(crops, torch_model):

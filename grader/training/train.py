@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import ctc
-from grader.charset import default_charset
+from grader.charset import default_charset, load_charset
 from grader.lines import FRAMES_PER_PIXEL, WIDTH_MULTIPLE, to_float
 from grader.paths import cache_dir
 from grader.training.data import Sources
@@ -253,6 +253,8 @@ def load_model(path: Path) -> tuple[CRNN, dict]:
     model = CRNN(ModelConfig(**mc))
     model.load_state_dict(ckpt["model"])
     model.eval()
+    if "charset" not in ckpt and "charset_file" in ckpt:  # an exported crnn.pt: the file beside it
+        ckpt["charset"] = load_charset(Path(path).parent / ckpt["charset_file"])
     return model, ckpt
 
 
