@@ -8,6 +8,7 @@ choice among several views of one crop, and the calibrated confidence (grader.co
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,13 @@ class Reading:
     # The model's own reading when the word list replaced it (grader.words), else None.
     model_text: str | None = None
     model_log_likelihood: float | None = None
+
+
+def tidy_spaces(text: str) -> str:
+    """A reading with single spaces between words and none at its ends. The model may emit a
+    space twice in a wide gap between words (space, blank, space: two spaces to CTC), seen on
+    lines read in windows; no answer is told apart by its number of spaces."""
+    return re.sub(" {2,}", " ", text).strip(" ")
 
 
 class ReadingDecoder:
@@ -192,6 +200,8 @@ class ReadingDecoder:
         else:
             own_text = ctc.greedy_decode(lp, alphabet.chars)
             own_ll = ctc.string_log_likelihood(lp, own_text, alphabet.index)
+        if (tidy := tidy_spaces(own_text)) != own_text:
+            own_text, own_ll = tidy, ctc.string_log_likelihood(lp, tidy, alphabet.index)
         text, ll = own_text, float(own_ll)
         word_list = self._word_list(kind, use_words)
         if word_list is not None:

@@ -26,7 +26,7 @@ import torch
 from grader import ctc
 from grader.charset import save_charset
 from grader.errors import ModelUnavailable
-from grader.model_spec import INPUT_NAME, Calibration, LineInput, ModelFiles, ModelOutput, ModelSpec
+from grader.model_spec import INPUT_NAME, LineInput, ModelFiles, ModelOutput, ModelSpec
 from grader.paths import MODELS_DIR, cache_dir
 from grader.training.labels import CATEGORIES
 from grader.training.packs import REAL_MAX_WIDTH
@@ -67,6 +67,14 @@ class _Calibration:
 
 
 def quantize(fp32: Path, out: Path, data: LineDataset, count: int = 320) -> None:
+    """Static QDQ int8 for the convolutions and matrix products, dynamic int8 for the BiLSTM.
+
+    Weights use 7 bits (reduce_range). With 8-bit weights, a CPU without VNNI (AVX2 only, as in
+    many school PCs) multiplies uint8 activations by int8 weights with instructions that add pairs
+    into 16 bits and saturate, so it read differently from a VNNI CPU: crnn-5's first int8 file
+    under valgrind (which offers AVX2, no AVX-512 or VNNI) gave logits up to 16 apart and failed
+    two recogniser tests that pass on a VNNI CPU. With 7 bits the pairs cannot saturate and the
+    logits are bit-identical on both (bench/cpu_consistency.py)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -76,7 +84,7 @@ def quantize(fp32: Path, out: Path, data: LineDataset, count: int = 320) -> None
         static = Path(tmp) / "static.onnx"
         quantize_static(str(pre), str(static), _Calibration(data, count), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        calibrate_method=CalibrationMethod.MinMax,
+                        reduce_range=True, calibrate_method=CalibrationMethod.MinMax,
                         op_types_to_quantize=["Conv", "MatMul", "Gemm"])
         # The BiLSTM stays fp32 under static QDQ and was 38 % of the int8 network's time (ORT
         # profile, batch 32): its weights go int8 with dynamically quantized inputs
@@ -84,7 +92,8 @@ def quantize(fp32: Path, out: Path, data: LineDataset, count: int = 320) -> None
         root = logging.getLogger()
         level, root.level = root.level, logging.ERROR  # its "already quantized?" warning: it is, on purpose
         try:
-            quantize_dynamic(str(static), str(out), op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8)
+            quantize_dynamic(str(static), str(out), op_types_to_quantize=["LSTM"], weight_type=QuantType.QInt8,
+                             reduce_range=True)
         finally:
             root.level = level
 
@@ -135,6 +144,8 @@ def ms_per_crop(paths: list[Path], height: int, batch: int = 32, width: int = 16
 def export(checkpoint: Path, out: Path, val_limit: int = 2000, version: str = MODEL_VERSION,
            max_width: int = TRAINED_MAX_WIDTH) -> ModelSpec:
     model, ckpt = load_model(checkpoint)
+    earlier = _earlier_export(out, ckpt["step"])
+    val_metrics = ckpt.get("metrics") or (earlier.training.get("val_metrics") if earlier else None)
     chars = ckpt["charset"]
     index = {c: i for i, c in enumerate(chars)}
     val = LineDataset.load(cache_dir() / "dataset" / "val", index)
@@ -159,23 +170,25 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000, version: str = MO
         version=version, charset="charset.txt",
         files=ModelFiles(fp32=FP32_NAME, int8=INT8_NAME, checkpoint="crnn.pt"), input=line,
         exported=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        int8={"static_qdq_kept": int8_kept, "calibration_crops": 320, "lstm": "dynamic int8 (DynamicQuantizeLSTM)"},
+        int8={"static_qdq_kept": int8_kept, "calibration_crops": 320, "lstm": "dynamic int8 (DynamicQuantizeLSTM)",
+              "weights": "7-bit (reduce_range): the same readings on CPUs with and without VNNI"},
         training={"step": ckpt["step"],  # all runs: --init carries steps and time forward
                   "elapsed_s": round(ckpt.get("elapsed_s", 0.0) + ckpt.get("prior_s", 0.0)),
-                  "val_metrics": ckpt.get("metrics")},
+                  "val_metrics": val_metrics},
         metrics={"val_exact_fp32": acc_fp32, "val_exact_int8": acc_int8, **speed},
-        confidence=_kept_calibration(out, ckpt["step"]))
+        confidence=earlier.confidence if earlier else None)
     spec.save(out)
     return spec
 
 
-def _kept_calibration(out: Path, step: int) -> Calibration | None:
-    """A confidence calibration fitted earlier for the same weights (same training step)."""
+def _earlier_export(out: Path, step: int) -> ModelSpec | None:
+    """The model.json already in `out` when it describes the same weights (same training step):
+    a re-export (new quantisation, say) keeps its confidence calibration and training metrics."""
     try:
         old = ModelSpec.load(out)
     except ModelUnavailable:  # none yet, or a file this version cannot read: fit afresh
         return None
-    return old.confidence if old.training.get("step") == step else None
+    return old if old.training.get("step") == step else None
 
 
 def main(argv: list[str] | None = None) -> int:
