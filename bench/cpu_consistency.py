@@ -73,7 +73,8 @@ def main() -> int:
         subprocess.run([*me, "--dump", str(native)], check=True)
         subprocess.run([valgrind, "--tool=none", "-q", *me, "--dump", str(emulated)], check=True)
         print(f"{len(idx)} generated validation lines, one thread; AVX2 without VNNI = valgrind's CPU\n")
-        print("| model | max abs logit difference | frames whose best class differs | read right here | read right on AVX2 |")
+        print("| model | max abs logit difference | frames whose best class differs "
+              "| read right here | read right on AVX2 |")
         print("|---|---|---|---|---|")
         for k, path in enumerate(args.models):
             a, b = np.load(native / f"{k}.npz"), np.load(emulated / f"{k}.npz")
@@ -85,7 +86,8 @@ def main() -> int:
                 texts = [ctc.greedy_decode(lp, chars) for f in z.files for lp in ctc.log_softmax(z[f])]
                 return sum(t == val.labels[i] for t, i in zip(texts, idx))
 
-            print(f"| {path} | {diff:.3g} | {frames} of {total} | {right(a)} of {len(idx)} | {right(b)} of {len(idx)} |")
+            n = len(idx)
+            print(f"| {path} | {diff:.3g} | {frames} of {total} | {right(a)} of {n} | {right(b)} of {n} |")
     return 0
 
 
