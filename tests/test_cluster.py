@@ -113,6 +113,14 @@ def test_a_batch_stopped_half_way_and_run_again_grades_only_the_rest(client, pho
     engine.dispose()
 
 
+def test_the_workers_run_with_glibc_s_own_malloc_thresholds(client):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made every page image a fresh mmap, a fifth of a
+    page's CPU time (grader.cluster.WORKER_CONFIG): no worker runs with it, one the nanny
+    restarted after a kill included (the test above), and each still runs on one thread."""
+    envs = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")))
+    assert len(envs) == 2 and set(envs.values()) == {(None, "1")}, envs
+
+
 def test_grade_workers_says_how_many_pages_were_already_graded(photos, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     args = ["grade", "--key", KEY_ID, "--db", url, "--no-progress", "--workers", "2"]
