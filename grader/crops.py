@@ -37,13 +37,21 @@ def _box_px(question: Question, width: int, height: int) -> tuple[int, int, int,
     return round(x * width), round(y * height), round(w * width), round(h * height)
 
 
-def crop_question(page_bgr: np.ndarray, question: Question,
+def crop_question(page_bgr: np.ndarray | RegisteredPage, question: Question,
                   config: PreprocessConfig = DEFAULT_PREPROCESS) -> AnswerCrop:
-    height, width = page_bgr.shape[:2]
+    """One question's crop, from a page image or from a registered page (whose warp then makes
+    only this region)."""
+    if isinstance(page_bgr, RegisteredPage):
+        width, height = page_bgr.size
+    else:
+        height, width = page_bgr.shape[:2]
     bx, by, bw, bh = _box_px(question, width, height)
     x0, y0 = max(0, bx - CROP_MARGIN_PX), max(0, by - CROP_MARGIN_PX)
     x1, y1 = min(width, bx + bw + CROP_MARGIN_PX), min(height, by + bh + CROP_MARGIN_PX)
-    color = page_bgr[y0:y1, x0:x1].copy()
+    if isinstance(page_bgr, RegisteredPage):
+        color = page_bgr.region(x0, y0, x1, y1)
+    else:
+        color = page_bgr[y0:y1, x0:x1].copy()
     gray = cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
     if question.cells:
         ink, blank, ink_box = _comb_ink(gray, question, (x0, y0), (width, height), config)
@@ -106,7 +114,7 @@ def crop_answers(registered: RegisteredPage | np.ndarray, key: AnswerKey, page: 
                  config: PreprocessConfig = DEFAULT_PREPROCESS) -> list[AnswerCrop]:
     """The crops of every question on the registered page, in the key's order."""
     if isinstance(registered, RegisteredPage):
-        image, page = registered.image, page or registered.page
+        page = page or registered.page
     else:
-        image, page = registered, page or 1
-    return [crop_question(image, q, config) for q in key.questions_on_page(page)]
+        page = page or 1
+    return [crop_question(registered, q, config) for q in key.questions_on_page(page)]

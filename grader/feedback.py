@@ -124,7 +124,7 @@ def sheet_image(key: AnswerKey, page: SheetPage, template: np.ndarray,
     else:
         image = template.copy()
     for answer in page.answers:
-        crop = _decode(answer.crop_png)
+        crop = _decode(answer.crop_image)
         if crop is None:
             continue
         bx, by, _, _ = _box_px(key.question(answer.question_id), width, height)

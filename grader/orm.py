@@ -137,7 +137,9 @@ class Answer(Base):
     )
     question_id: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(Integer, default=0)  # order in the key
-    crop_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # colour, teacher
+    # The colour crop for the teacher, as an encoded image: JPEG since 2026-12 (PNG before; every
+    # reader decodes either). The column keeps its first name so no migration rewrites old rows.
+    crop_image: Mapped[bytes | None] = mapped_column("crop_png", LargeBinary, nullable=True)
     ink_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # cleaned, model
     text: Mapped[str] = mapped_column(Text, default="")
     normalized: Mapped[str] = mapped_column(Text, default="")  # groups identical answers

@@ -258,7 +258,7 @@ def save_graded_page(session: Session, graded: "GradedPage", key_version: KeyVer
     for position, item in enumerate(graded.answers):
         result = item.result
         submission.answers.append(Answer(
-            question_id=result.question_id, position=position, crop_png=item.crop_png,
+            question_id=result.question_id, position=position, crop_image=item.crop_image,
             ink_png=item.ink_png, text=result.text, normalized=item.normalized,
             confidence=result.confidence, reading_ll=finite(item.reading_ll),
             answer_lls=finite_map(item.answer_lls), verdict=result.verdict,
@@ -462,8 +462,8 @@ def answer_crops(session: Session, answer_ids: Sequence[int], limit: int = 3) ->
     crops = []
     for answer_id in answer_ids[:limit]:
         answer = session.get(Answer, answer_id)
-        if answer is not None and answer.crop_png:
-            crops.append(answer.crop_png)
+        if answer is not None and answer.crop_image:
+            crops.append(answer.crop_image)
     return crops
 
 
@@ -479,7 +479,7 @@ class AnswerView:
     status: str
     points: float
     max_points: float
-    crop_png: bytes | None
+    crop_image: bytes | None
     who: str  # whose page (grader.store.who)
     photo_sha256: str = ""  # the page's photo and page in it: where its kept thumbnail is
     source_page: int = 0
@@ -489,7 +489,7 @@ class AnswerView:
     def of(cls, answer: Answer) -> "AnswerView":
         reason = answer.review_reason if answer.status == Status.REVIEW else None
         return cls(answer.id, answer.question_id, answer.text, answer.confidence, answer.verdict,
-                   answer.status, answer.points, answer.max_points, answer.crop_png,
+                   answer.status, answer.points, answer.max_points, answer.crop_image,
                    who(answer.submission), answer.submission.photo_sha256,
                    answer.submission.source_page, _explain(reason))
 
@@ -821,7 +821,7 @@ class SheetAnswer:
     status: str
     points: float
     max_points: float
-    crop_png: bytes | None
+    crop_image: bytes | None
     reason: str  # the teacher's reason for an override ("" when none)
 
 
@@ -881,7 +881,7 @@ def _sheet_page(submission: Submission) -> SheetPage:
     for answer in submission.answers:
         last = _last_override(answer)
         answers.append(SheetAnswer(answer.question_id, answer.text, answer.verdict, answer.status,
-                                   answer.points, answer.max_points, answer.crop_png,
+                                   answer.points, answer.max_points, answer.crop_image,
                                    last.reason if last else ""))
     return SheetPage(submission.page or 1, submission.photo_sha256, submission.source_page, answers)
 

@@ -100,8 +100,8 @@ def show_answer(answer: AnswerView, key, current: bool, advance: bool) -> None:
     question = key.question(answer.question_id)
     page, crop, about, actions = st.columns([2, 3, 3, 3])
     show_page(answer, key, page)
-    if answer.crop_png:
-        crop.image(answer.crop_png, width="stretch")
+    if answer.crop_image:
+        crop.image(answer.crop_image, width="stretch")
     about.markdown(("**▶ current answer** (keys A correct, X incorrect, N/P next/previous)  \n"
                     if current else "")
                    + f"**{question.label}.** {question.prompt or ''}  \n"

@@ -178,3 +178,19 @@ def test_crop_margin_is_applied():
     crop = crop_question(page, k.question("q1"))
     x, y, w, h = k.question("q1").box
     assert crop.box_px[2] == round(w * page.shape[1]) + 2 * CROP_MARGIN_PX
+
+
+def test_crops_warped_region_by_region_are_the_whole_pages_pixels(cropped):
+    # Grading warps only the answer boxes, the QR code and the name box of a photo (under half
+    # of the page); the crops must be those of the whole warped page, up to the rounding of the
+    # shifted homography (a few pixels at sharp edges, by a few grey levels).
+    for case, registered, crops in cropped:
+        assert registered.warp._full is None, case.name  # registration and cropping warped no whole page
+        whole = crop_answers(registered.image, case.key, registered.page)
+        differing = total = 0
+        for lazy, full in zip(crops, whole, strict=True):
+            assert lazy.box_px == full.box_px and lazy.blank == full.blank, (case.name, lazy.question_id)
+            assert lazy.ink.shape == full.ink.shape, (case.name, lazy.question_id)
+            diff = np.abs(lazy.color.astype(int) - full.color.astype(int))
+            differing, total = differing + int((diff > 2).sum()), total + diff.size
+        assert differing / total < 1e-3, case.name

@@ -277,6 +277,12 @@ def test_grading_reads_letter_by_letter_so_a_misspelling_is_not_made_the_key(rec
     # word list that would have read the key whatever the student spelled
     assert graded.result.text == own.text
     assert graded.reading_ll == pytest.approx(own.log_likelihood, abs=1e-3)  # read() normalises in float32
+    # Stored for the teacher: the colour crop as JPEG (a piece of a photo), the ink the model
+    # read as lossless PNG (read again at regrade and by adapt).
+    assert graded.crop_image[:3] == b"\xff\xd8\xff" and graded.ink_png[:8] == b"\x89PNG\r\n\x1a\n"
+    colour = cv2.imdecode(np.frombuffer(graded.crop_image, np.uint8), cv2.IMREAD_COLOR)
+    assert colour.shape == crop.color.shape and np.abs(colour.astype(int) - crop.color).mean() < 2
+    assert np.array_equal(cv2.imdecode(np.frombuffer(graded.ink_png, np.uint8), cv2.IMREAD_GRAYSCALE), ink)
 
 
 def test_missing_model_is_a_named_error(tmp_path):
