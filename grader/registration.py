@@ -45,11 +45,13 @@ class PageWarp:
     """A photo seen through its photo -> template homography, warped on demand: the whole
     template page (the app's thumbnail, page matching), or only the regions grading reads (the
     answer boxes, the QR code, the name box: under half of a page). A region is the same pixels
-    as that part of the whole page: warpPerspective maps each output pixel back on its own."""
+    as that part of the whole page: warpPerspective maps each output pixel back on its own (up to
+    the last bits of the moved origin's arithmetic)."""
 
     def __init__(self, photo: np.ndarray, homography: np.ndarray, size: tuple[int, int]):
         self.photo, self.homography, self.size = photo, homography, size
         self._full: np.ndarray | None = None
+        self._inverse_matrix: np.ndarray | None = None
 
     def full(self) -> np.ndarray:
         if self._full is None:
@@ -64,8 +66,17 @@ class PageWarp:
             return np.zeros((max(0, y1 - y0), max(0, x1 - x0), 3), np.uint8)
         if self._full is not None:
             return self._full[y0:y1, x0:x1].copy()
-        shift = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]])
-        return _warp(self.photo, shift @ self.homography, (x1 - x0, y1 - y0))
+        # OpenCV maps each output pixel back through the inverse homography; the region's inverse
+        # is the page's with its origin moved to (x0, y0), so its pixels are the page's (the
+        # inverse is cv2.invert's, as warpPerspective's own: the whole page warps as before).
+        inverse = self._inverse().copy()
+        inverse[:, 2] = inverse[:, 0] * x0 + inverse[:, 1] * y0 + inverse[:, 2]
+        return _warp(self.photo, inverse, (x1 - x0, y1 - y0), inverse_map=True)
+
+    def _inverse(self) -> np.ndarray:
+        if self._inverse_matrix is None:
+            self._inverse_matrix = cv2.invert(np.asarray(self.homography, np.float64))[1]
+        return self._inverse_matrix
 
 
 @dataclass
@@ -444,8 +455,10 @@ def _check_assignment(qr: QrInfo | None, key: AnswerKey) -> None:
 # --- the entry point ------------------------------------------------------------------------------
 
 
-def _warp(photo: np.ndarray, homography: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return cv2.warpPerspective(photo, homography, size, flags=cv2.INTER_LINEAR,
+def _warp(photo: np.ndarray, homography: np.ndarray, size: tuple[int, int],
+          inverse_map: bool = False) -> np.ndarray:
+    flags = cv2.INTER_LINEAR | (cv2.WARP_INVERSE_MAP if inverse_map else 0)
+    return cv2.warpPerspective(photo, homography, size, flags=flags,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
 
 
