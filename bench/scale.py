@@ -14,8 +14,10 @@ worker loads its recogniser, and `grade_photos` grades the whole batch into the 
 - CPU seconds per page: the workers' CPU time plus this process's (the scheduler, the client,
   reading the files and the database writes) divided by the pages, and the two apart;
 - peak resident memory (VmHWM) of each worker process, and of this process;
-- the speed-up of 2 workers over 1, and the engine's cost per task: the CPU seconds per page of
-  1 worker against a serial run in this process (no Dask).
+- the cores the run kept busy (CPU seconds a page x pages a second);
+- the speed-up of 2 workers over 1 (and the most it can be when the batch's own process, which
+  reads the photos, schedules and stores the pages, shares the cores), and the engine's cost
+  per task: the CPU seconds per page of 1 worker against a serial run in this process (no Dask).
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class Run:
     @property
     def per_minute(self) -> float:
         return self.pages / self.seconds * 60
+
+    @property
+    def cores_busy(self) -> float:
+        """The CPU the run kept busy, in cores (at the machine's core count it is full)."""
+        return self.cpu_per_page * self.pages / self.seconds
 
 
 def make_photos(folder: Path, count: int) -> list[Path]:
@@ -147,7 +154,7 @@ def report(run: Run) -> None:
     workers = ", ".join(f"{m:.0f}" for m in run.worker_peak_mb) or "-"
     print(f"{run.database:10s} {who:24s} {run.pages} pages in {run.seconds:6.1f} s = "
           f"{run.per_minute:5.0f} pages/min; {run.cpu_per_page:.2f} CPU s/page "
-          f"({run.main_cpu_per_page:.2f} here); peak RSS workers "
+          f"({run.main_cpu_per_page:.2f} here), {run.cores_busy:.1f} cores busy; peak RSS workers "
           f"[{workers}] MB, main {run.main_peak_mb:.0f} MB; {run.failed} failed{start}", flush=True)
     if run.database_mb:
         print(f"{'':10s} the gradebook grew {run.database_mb:.1f} MB for {run.pages} pages", flush=True)
@@ -193,6 +200,14 @@ def main() -> int:
     for database in args.databases.split(","):
         by = {r.workers: r for r in runs if r.database == database}
         line = f"{database}: 2 workers / 1 worker = {by[2].per_minute / by[1].per_minute:.2f}x"
+        # One worker has a core to itself while this process (reading, scheduling, storing) runs
+        # beside it; two workers and this process share the cores. With every core full, the
+        # ratio is at most cores x (the workers' share of a page's CPU).
+        two = by[2]
+        workers_share = (two.cpu_per_page - two.main_cpu_per_page) / two.cpu_per_page
+        cores = os.cpu_count() or 1
+        line += (f" (at most {min(2.0, cores * workers_share):.2f}x on {cores} cores when this "
+                 f"process's {two.main_cpu_per_page * 1000:.0f} CPU ms a page shares them)")
         if 0 in by:  # in CPU time: wall time on a shared machine says more about the others
             cost = by[1].cpu_per_page - by[0].cpu_per_page
             line += f"; the engine's cost per task (1 worker - serial) {cost * 1000:+.0f} CPU ms/page"
