@@ -162,6 +162,10 @@ def main() -> int:
     parser.add_argument("--crops", type=int, default=30, help="crops per writer per half")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--compare-rejected", action="store_true",
+                        help="when adapt keeps the old model, compare the version it rejected anyway")
+    parser.add_argument("--passes", type=float, default=AdaptConfig.max_passes,
+                        help="passes over the labelled crops at most (0: the time budget decides)")
     parser.add_argument("--out", type=Path, default=None, help="keep the gradebook here")
     args = parser.parse_args()
     if args.seed == 2:
@@ -178,7 +182,8 @@ def main() -> int:
     class_writers = {w: d for w, d in everyone.items() if d["role"] == "class"}
     print("labels:", fill_gradebook(engine, class_writers, shipped), flush=True)
     t0 = time.time()
-    report = adapt(engine, AdaptConfig(minutes=args.minutes, seed=args.seed % 1000),
+    report = adapt(engine, AdaptConfig(minutes=args.minutes, seed=args.seed % 1000, max_passes=args.passes,
+                                       keep_rejected=args.compare_rejected),
                    lambda f, m: None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"adapt: {time.time() - t0:.0f} s, peak RSS of the bench process so far {peak:.0f} MB")
@@ -187,7 +192,11 @@ def main() -> int:
                                                         "shipped_after", "steps")}, ensure_ascii=False))
     with db.read_session(engine) as session:
         new_dir = model_versions.folder_of(engine, report.version, session) if report.adopted else None
-    if new_dir is None:
+    rejected = sorted(model_versions.data_folder(engine).glob("*.rejected")) if args.compare_rejected else []
+    if new_dir is None and rejected:
+        print(f"not adopted; the table below compares the rejected version ({rejected[-1].name}), for the record")
+        new = Recognizer.load(rejected[-1])
+    elif new_dir is None:
         print("not adopted; the table below compares the shipped model with itself")
         new = shipped
     else:

@@ -257,6 +257,22 @@ def test_adapt_refuses_a_model_that_reads_the_held_back_students_worse(url, sour
     assert [p.name for p in model_versions.data_folder(engine).iterdir()] == [".adapt.lock"]
 
 
+def test_passes_bound_the_steps_and_a_rejected_version_is_kept_only_when_asked(url, sources):
+    from grader.training.adapt import adapt
+
+    engine = db.open_engine(url)
+    # one pass over the labelled crops, 4 of them in each batch of 8 (half replay)
+    report = adapt(engine, tiny(lr=0.5, max_steps=1000, max_passes=1, keep_rejected=True), sources=sources)
+    assert report.steps == math.ceil(report.trained_crops / 4)
+    assert not report.adopted
+    kept = [p.name for p in model_versions.data_folder(engine).iterdir() if p.name != ".adapt.lock"]
+    assert len(kept) == 1 and kept[0].endswith(".rejected")
+    assert Recognizer.load(model_versions.data_folder(engine) / kept[0]) is not None  # a whole version
+    assert model_versions.models_dir_for(engine) is None  # never current, never recorded
+    with db.read_session(engine) as session:
+        assert session.scalar(select(func.count(ModelVersion.id))) == 0
+
+
 def test_adapt_without_enough_labels_says_so_and_changes_nothing(url, tmp_path):
     engine = db.open_engine(url)
     before = len(labels(engine))

@@ -77,6 +77,10 @@ class AdaptConfig:
     lr: float = 4e-5
     batch_size: int = 16
     max_steps: int = 1_000_000  # the time budget normally ends training first
+    # Passes over the labelled crops at most (each batch holds batch_size x (1 - replay_share)
+    # of them); 0: as many as the time budget allows.
+    max_passes: float = 0.0
+    keep_rejected: bool = False  # keep a version not adopted as <data folder>/<version>.rejected (benches)
     replay_count: int = 1024
     shipped_val_count: int = 600  # per shipped validation set
     max_loss_points: float = 0.5  # exact-match points the shipped validation may lose
@@ -286,16 +290,19 @@ def fine_tune(model: CRNN, labelled: LineDataset, replay: LineDataset, cfg: Adap
     n_replay = max(1, round(cfg.batch_size * cfg.replay_share))
     n_label = max(1, cfg.batch_size - n_replay)
     combined = _concat(labelled, replay)
+    max_steps = cfg.max_steps
+    if cfg.max_passes > 0:
+        max_steps = min(max_steps, max(1, math.ceil(cfg.max_passes * len(labelled) / n_label)))
     model.train()
     _freeze_batch_norm(model)
     steps = 0
-    while steps < cfg.max_steps and time.time() < deadline:
+    while steps < max_steps and time.time() < deadline:
         anchor = float(labelled.widths[rng.integers(len(labelled))])
         idx = np.concatenate([near_width(labelled.widths, anchor, n_label, rng),
                               len(labelled) + near_width(replay.widths, anchor, n_replay, rng)])
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, (time.time() - start) / max(1e-9, deadline - start),
-                                steps / max(1, cfg.max_steps))
+                                steps / max(1, max_steps))
         x, flat, il, tl = combined.batch(idx)
         loss = ctc_loss(model(x), flat, il, tl)
         opt.zero_grad(set_to_none=True)
@@ -458,6 +465,11 @@ def adapt(engine: Engine, cfg: AdaptConfig = AdaptConfig(), progress: Progress |
                 with db.write_session(engine) as session:
                     model_versions.adopt(session, version, parent, final.name, report.as_json())
         finally:
+            if staged.exists() and cfg.keep_rejected and not report.adopted:
+                rejected = folder / f"{version}.rejected"
+                if rejected.exists():
+                    shutil.rmtree(rejected)
+                staged.rename(rejected)
             if staged.exists():
                 shutil.rmtree(staged)
     report.seconds = time.time() - start
