@@ -58,7 +58,8 @@ def rollback() -> str:
 
 
 if st.button("Learn from my corrections", type="primary", key="learn",
-             help="Fine-tunes the model on the labelled crops (about 5 minutes); a quarter of "
+             help="Fine-tunes the model on the labelled crops (under a minute for a few hundred, "
+                  "at most 5 minutes); a quarter of "
                   "the students are held back to check it, and it is kept only if it reads "
                   "them at least as well."):
     act(learn)

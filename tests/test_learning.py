@@ -301,8 +301,8 @@ import signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from grader import db
 from grader.training.adapt import AdaptConfig, adapt
-cfg = AdaptConfig(minutes=0.5, min_crops=10, max_steps=100000, replay_count=24, shipped_val_count=24,
-                  batch_size=8, threads=1)
+cfg = AdaptConfig(minutes=0.5, min_crops=10, max_steps=100000, max_passes=0, replay_count=24,
+                  shipped_val_count=24, batch_size=8, threads=1)
 adapt(db.open_engine(sys.argv[1]), cfg, lambda fraction, message: print(message, flush=True))
 """
 

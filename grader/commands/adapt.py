@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled crops needed to adapt (default 50)")
     parser.add_argument("--steps", type=int, default=None,
                         help="stop training after this many steps (default: the time budget)")
+    parser.add_argument("--passes", type=float, default=None,
+                        help="passes over the labelled crops at most (default 3; 0: until the time budget)")
     parser.add_argument("--seed", type=int, default=0, help="which students are held back")
     parser.add_argument("--rollback", action="store_true",
                         help="return to the previous model version instead")
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from grader.training.adapt import AdaptConfig, adapt  # torch: only when adapting
 
     cfg = AdaptConfig(minutes=args.minutes, min_crops=args.min_crops, seed=args.seed,
-                      **({"max_steps": args.steps} if args.steps else {}))
+                      **({"max_steps": args.steps} if args.steps else {}),
+                      **({"max_passes": args.passes} if args.passes is not None else {}))
     with db.read_session(engine) as session:
         counts = label_counts(session)
     if not args.json:
