@@ -147,33 +147,31 @@ def _refused_stack(crop: AnswerCrop, question: Question) -> bool:
     return find_fraction_bar(crop.ink) is not None
 
 
+# The cleaned ink the model reads: lossless PNG (it is read again at regrade and by adapt), a fast
+# zlib level with one fixed row filter (SUB). OpenCV 5 tries every filter per row once a level is
+# given (2.3 ms a colour crop against 0.8 ms with SUB alone, files 25 % larger).
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 # The colour crop is a piece of a phone's JPEG photo, shown to the teacher: JPEG again, at a
-# quality whose loss is invisible at the crop's size. Against PNG (the fast level above) it costs
-# 0.18 instead of 1.38 ms a crop and 7.6 instead of 48 KB (a 20-question page: 0.15 instead of
-# 1 MB in the gradebook). The cleaned ink the model reads stays lossless PNG: it is read again.
+# quality whose loss is invisible at the crop's size. Against PNG it costs 0.18 instead of 1.38 ms
+# a crop and 7.6 instead of 48 KB (a 20-question page: 0.15 instead of 1 MB in the gradebook).
 JPEG_PARAMS = [cv2.IMWRITE_JPEG_QUALITY, 90]
 
 
-def _jpeg(image: np.ndarray | None) -> bytes | None:
+def _encoded(image: np.ndarray | None, extension: str, params: list[int]) -> bytes | None:
     if image is None or image.size == 0:
         return None
-    ok, buffer = cv2.imencode(".jpg", image, JPEG_PARAMS)
+    ok, buffer = cv2.imencode(extension, image, params)
     if not ok:
-        raise ImageUnreadable("could not encode an answer crop as JPEG")
+        raise ImageUnreadable(f"could not encode an answer crop as {extension[1:].upper()}")
     return buffer.tobytes()
+
+
+def _jpeg(image: np.ndarray | None) -> bytes | None:
+    return _encoded(image, ".jpg", JPEG_PARAMS)
 
 
 def _png(image: np.ndarray | None) -> bytes | None:
-    # 40 crops a page: a fast zlib level with one fixed row filter (SUB). OpenCV 5 tries every
-    # filter per row once a level is given (2.3 ms a colour crop against 0.8 ms with SUB alone,
-    # files 25 % larger), which cost a sixth of a page's CPU time.
-    if image is None or image.size == 0:
-        return None
-    ok, buffer = cv2.imencode(".png", image, PNG_PARAMS)
-    if not ok:
-        raise ImageUnreadable("could not encode an answer crop as PNG")
-    return buffer.tobytes()
+    return _encoded(image, ".png", PNG_PARAMS)
 
 
 # --- who wrote it -------------------------------------------------------------------------------
