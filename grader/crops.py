@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.answer_key import AnswerKey, Question
 from grader.preprocess import DEFAULT_PREPROCESS, CleanedAnswer, PreprocessConfig, clean_answer
-from grader.registration import RegisteredPage
+from grader.registration import RegisteredPage, page_region, page_size
 
 CROP_MARGIN_PX = 18  # around the box: registration slack and writing that spills over the border
 # A comb box's cell is cleaned with this much of its neighbours on each side (less than a
@@ -41,17 +41,11 @@ def crop_question(page_bgr: np.ndarray | RegisteredPage, question: Question,
                   config: PreprocessConfig = DEFAULT_PREPROCESS) -> AnswerCrop:
     """One question's crop, from a page image or from a registered page (whose warp then makes
     only this region)."""
-    if isinstance(page_bgr, RegisteredPage):
-        width, height = page_bgr.size
-    else:
-        height, width = page_bgr.shape[:2]
+    width, height = page_size(page_bgr)
     bx, by, bw, bh = _box_px(question, width, height)
     x0, y0 = max(0, bx - CROP_MARGIN_PX), max(0, by - CROP_MARGIN_PX)
     x1, y1 = min(width, bx + bw + CROP_MARGIN_PX), min(height, by + bh + CROP_MARGIN_PX)
-    if isinstance(page_bgr, RegisteredPage):
-        color = page_bgr.region(x0, y0, x1, y1)
-    else:
-        color = page_bgr[y0:y1, x0:x1].copy()
+    color = page_region(page_bgr, x0, y0, x1, y1)
     gray = cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
     if question.cells:
         ink, blank, ink_box = _comb_ink(gray, question, (x0, y0), (width, height), config)

@@ -22,7 +22,7 @@ from grader.layout import name_box_px as name_box_border
 from grader.normalize import normalize
 from grader.preprocess import DEFAULT_PREPROCESS, PreprocessConfig, clean_answer
 from grader.reader import Reader
-from grader.registration import RegisteredPage, register
+from grader.registration import RegisteredPage, page_region, register
 from grader.roster import NameMatchConfig, RosterEntry, match_name
 from grader.scoring import (
     DEFAULT_CONFIG,
@@ -212,11 +212,7 @@ def name_box_ink(page_bgr: np.ndarray | RegisteredPage, paper: str,
     x, y, w, h = name_box_px(paper)
     margin = 10
     x0, y0 = max(0, x - margin), max(0, y - margin)
-    if isinstance(page_bgr, RegisteredPage):
-        box = page_bgr.region(x0, y0, x + w + margin, y + h + margin)
-    else:
-        box = page_bgr[y0:y + h + margin, x0:x + w + margin]
-    gray = cv2.cvtColor(box, cv2.COLOR_BGR2GRAY)
+    gray = cv2.cvtColor(page_region(page_bgr, x0, y0, x + w + margin, y + h + margin), cv2.COLOR_BGR2GRAY)
     cleaned = clean_answer(gray, (x - x0, y - y0, x - x0 + w, y - y0 + h), config)
     return None if cleaned.blank else cleaned.ink
 

@@ -98,12 +98,23 @@ class RegisteredPage:
         """The whole registered page, BGR (warped on first use)."""
         return self.warp.full()
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.warp.size
 
-    def region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        return self.warp.region(x0, y0, x1, y1)
+
+def page_size(page: np.ndarray | RegisteredPage | PageWarp) -> tuple[int, int]:
+    """(width, height) of a registered page, as an image or still to be warped."""
+    if isinstance(page, RegisteredPage):
+        page = page.warp
+    return page.size if isinstance(page, PageWarp) else (page.shape[1], page.shape[0])
+
+
+def page_region(page: np.ndarray | RegisteredPage | PageWarp, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """The page's pixels [y0:y1, x0:x1], clipped to the page, as a fresh array: sliced from an
+    image, or warped for that region alone from a page not warped whole."""
+    if isinstance(page, RegisteredPage):
+        page = page.warp
+    if isinstance(page, PageWarp):
+        return page.region(x0, y0, x1, y1)
+    return page[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)].copy()
 
 
 @dataclass
@@ -115,6 +126,9 @@ class Outline:
 # --- markers ----------------------------------------------------------------------------------------
 
 _LOCAL = threading.local()  # one detector per thread: the API grades in a thread pool
+
+
+QUICK_WINDOW_PX = 22  # the quick detector's one threshold window: the full one's middle
 
 
 def _aruco_detector(quick: bool = False) -> cv2.aruco.ArucoDetector:
@@ -135,9 +149,6 @@ def _aruco_detector(quick: bool = False) -> cv2.aruco.ArucoDetector:
         detector = cv2.aruco.ArucoDetector(dictionary, params)
         setattr(_LOCAL, name, detector)
     return detector
-
-
-QUICK_WINDOW_PX = 22
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -409,11 +420,7 @@ def read_qr(registered_bgr: np.ndarray | PageWarp, paper: str) -> QrInfo | None:
     warped), read where the layout puts it (None if unreadable)."""
     x, y, w, h = qr_rect_px(paper)
     pad = 40
-    box = (x - pad, y - pad, x + w + pad, y + h + pad)
-    if isinstance(registered_bgr, PageWarp):
-        crop = _gray(registered_bgr.region(*box))
-    else:
-        crop = _gray(registered_bgr[max(0, box[1]) : box[3], max(0, box[0]) : box[2]])
+    crop = _gray(page_region(registered_bgr, x - pad, y - pad, x + w + pad, y + h + pad))
     detector = cv2.QRCodeDetector()
     # Cheap first; a sharpened copy rescues out-of-focus photos, the binarised ones uneven light.
     variants = (

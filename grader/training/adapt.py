@@ -315,7 +315,7 @@ def fine_tune(model: CRNN, labelled: LineDataset, replay: LineDataset, cfg: Adap
         opt.step()
         steps += 1
         if steps % 5 == 0:
-            done = min(1.0, (time.time() - start) / max(1e-9, deadline - start))
+            done = min(1.0, max((time.time() - start) / max(1e-9, deadline - start), steps / max_steps))
             progress(0.15 + 0.6 * done, f"step {steps}, loss {loss.item():.3f}")
     model.eval()
     return steps
