@@ -1,16 +1,15 @@
 """Running `grade_photo` over files: no database, no key lookup.
 
-`grade_pages` decodes one file (a photo, or a PDF of several pages) and grades each page;
-`map_files` does that for a stream of files in this process, and `grade_in_worker` is the task a
-Dask worker runs for one file (grader.cluster sends them). The grading service (grader.grading)
-decides what to grade and stores the outcomes.
+`grade_pages` decodes one file (a photo, or a PDF of several pages) and grades each page, and
+`grade_in_worker` is the task a Dask worker runs for one file (grader.cluster sends them). The
+grading service (grader.grading) decides what to grade and stores the outcomes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Sequence
 
 from grader.answer_key import AnswerKey
 from grader.config import DEFAULT_GRADING, GradingConfig
@@ -24,22 +23,27 @@ from grader.roster import RosterEntry
 @dataclass
 class PageOutcome:
     """One page of a file after grading: the graded page, or why it failed, or `skipped` when
-    it was already in the gradebook."""
+    it was already in the gradebook, or `stored`: its result (grader.grading.PageResult) when
+    the worker that graded it stored it too."""
 
     label: str
     source_page: int
     graded: GradedPage | None = None
     error: str | None = None
     skipped: bool = False
+    stored: Any = None
 
 
 @dataclass(frozen=True)
 class FileJob:
-    """A file to grade: its bytes, its label, and the pages (of a PDF) not to grade again."""
+    """A file to grade: its bytes, its label, and the pages (of a PDF) not to grade again. A
+    worker on the machine that holds the file gets its absolute `path` instead of its bytes,
+    and reads it itself (grader.grading.grade_file_on_worker)."""
 
     data: bytes
     name: str
     skip: frozenset[int] = frozenset()
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,17 +84,6 @@ def grade_pages(job: FileJob, spec: GradingSpec, reader: Reader) -> list[PageOut
             outcomes.append(PageOutcome(label, index, error=f"internal error while grading this "
                                         f"page ({type(error).__name__}: {error}); please report it"))
     return outcomes
-
-
-T = TypeVar("T")
-
-
-def map_files(items: Iterable[tuple[T, FileJob | None]], spec: GradingSpec,
-              reader: Reader) -> Iterator[tuple[T, list[PageOutcome]]]:
-    """(item, outcomes) for each (item, job), graded here by `reader`, in input order; a job of
-    None (nothing to grade) gives no outcomes. The parallel path is grader.cluster."""
-    for item, job in items:
-        yield item, ([] if job is None else grade_pages(job, spec, reader))
 
 
 # --- on a Dask worker --------------------------------------------------------------------------

@@ -13,15 +13,23 @@ What travels, and how often:
   and handed to each task as a reference;
 - the recogniser never: each worker process loads it on its first task and keeps it
   (grader.batch.grade_in_worker);
-- each file's bytes once, as its task's argument, while at most `window` files are in flight,
-  so a batch of 100,000 photos never sits in memory;
-- the outcomes (graded pages with their crops) back to the caller, who stores them.
+- the files, as their tasks' arguments, while at most `window` tasks are in flight, so a batch
+  of 100,000 photos never sits in memory. A task is one file at first, then up to
+  FILES_PER_TASK files: the scheduler and the client spend about 3 CPU ms on each task,
+  which the 2 cores of a small machine share with the workers (bench/scale.py);
+- what comes back. To a remote cluster, grader.grading sends each photo's bytes and gets the
+  graded pages with their crops back, and stores them itself. On a LocalCluster the workers
+  share this machine's disk and gradebook: each gets the photo's path, and reads, grades and
+  stores the file itself (grader.grading.grade_file_on_worker), so only the pages' small
+  results come back and the caller, which also runs the scheduler, is not the batch's one
+  writer.
 
 A worker that dies mid-task has its task run again on another worker by the scheduler (Dask
 retries a task whose worker was lost up to `distributed.scheduler.allowed-failures` times); a
-file whose task still fails comes back as an error outcome, and the batch goes on. Only the
-caller writes to the gradebook, so a page a dead worker had finished is stored at most once
-(and the database's unique constraint holds that across callers).
+task of several files that still fails is tried again file by file, and a file that still
+fails comes back as an error outcome, and the batch goes on. A page is stored at most once:
+each page is stored in its own transaction, a task run again finds the pages stored before
+(the photo's hash), and the database's unique constraint holds that across processes.
 
 The worker processes of a LocalCluster end with the process that started them: distributed's
 process wrapper watches a pipe from its parent and exits when the parent is gone, even after
@@ -34,7 +42,7 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
 
 from grader.batch import FileJob, GradingSpec, PageOutcome, grade_in_worker
 from grader.errors import GraderError
@@ -95,51 +103,103 @@ def worker_count(client: "Client") -> int:
     return max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
 
 
+def is_local(client: "Client") -> bool:
+    """Whether the client's workers run on this machine (a LocalCluster: they reach the same
+    files and the same database as this process)."""
+    from distributed import LocalCluster
+
+    return isinstance(getattr(client, "cluster", None), LocalCluster)
+
+
+FILES_PER_TASK = 4  # after the first round of single files (module docstring)
+
+
 def grade_on_cluster(client: "Client", items: Iterable[tuple[T, FileJob | None]], spec: GradingSpec,
-                     models_dir: str | Path | None = None,
-                     window: int | None = None) -> Iterator[tuple[T, list[PageOutcome]]]:
+                     models_dir: str | Path | None = None, window: int | None = None,
+                     task: Callable[..., list[PageOutcome]] = grade_in_worker,
+                     task_args: tuple = (), files_per_task: int = FILES_PER_TASK,
+                     total: int | None = None) -> Iterator[tuple[T, list[PageOutcome]]]:
     """(item, outcomes) for each (item, job) as its grading finishes (completion order); a job
-    of None (nothing to grade) comes back at once with no outcomes. At most `window` files
-    (default: two per worker) are in flight; the next is read only when one comes back."""
+    of None (nothing to grade) comes back at once with no outcomes.
+
+    Each file is a call `task(job, spec, models_dir, *task_args)` on a worker (by default
+    grade_in_worker; grader.grading's task also stores the pages). The first `window` tasks
+    (default: two per worker) are one file each, so a small batch spreads over every worker;
+    later ones take up to `files_per_task` files (fewer near the end of a batch of `total`
+    files, so the workers end together). At most `window` tasks are in flight; the next files
+    are read only when one comes back. A task of several files that fails for good is
+    tried again one file per task, so that a file that kills its worker fails alone."""
     from distributed import as_completed
 
     window = window or 2 * worker_count(client)
     shared = client.scatter(spec, broadcast=True, hash=False)  # the key travels once
     running = as_completed()
-    owners: dict[object, tuple[T, str]] = {}  # by task key
+    owners: dict[object, list[tuple[T, FileJob]]] = {}  # by task key
     source = iter(items)
-    exhausted = False
+    exhausted, submitted, taken = False, 0, 0
+
+    def submit(chunk: list[tuple[T, FileJob]]) -> None:
+        future = client.submit(grade_files, [job for _, job in chunk], shared, models_dir, task,
+                               task_args, pure=False)
+        owners[future.key] = chunk
+        running.add(future)
+
     while True:
         while not exhausted and running.count() < window:
-            try:
-                item, job = next(source)
-            except StopIteration:
-                exhausted = True
-                break
-            if job is None:
+            size = 1 if submitted < window else max(1, files_per_task)
+            if total is not None:
+                size = max(1, min(size, (total - taken) // window))
+            chunk, empty, exhausted = _take(source, size)
+            taken += len(chunk) + len(empty)
+            for item in empty:
                 yield item, []
-                continue
-            future = client.submit(grade_in_worker, job, shared, models_dir, pure=False)
-            owners[future.key] = (item, job.name)
-            running.add(future)
+            if chunk:
+                submit(chunk)
+                submitted += 1
         if running.is_empty():
             if exhausted:
                 break
             continue
         future = next(running)
-        item, name = owners.pop(future.key)
-        yield item, _outcomes(future, name)
+        chunk = owners.pop(future.key)
+        try:
+            done = future.result()
+        except Exception as error:  # noqa: BLE001 - one file must never stop the batch
+            if len(chunk) > 1:
+                for one in chunk:
+                    submit([one])
+            else:
+                item, job = chunk[0]
+                yield item, [PageOutcome(job.name, 0, error=f"grading this file failed on the "
+                                         f"cluster ({type(error).__name__}: {error}); try it again")]
+        else:
+            for (item, _), outcomes in zip(chunk, done):
+                yield item, outcomes
         future.release()
 
 
-def _outcomes(future, name: str) -> list[PageOutcome]:
-    """The task's outcomes; a task that failed for good (its worker died on every try, or the
-    file crashed the grading) is an error outcome for the file, and the batch goes on."""
-    try:
-        return future.result()
-    except Exception as error:  # noqa: BLE001 - one file must never stop the batch
-        return [PageOutcome(name, 0, error=f"grading this file failed on the cluster "
-                                          f"({type(error).__name__}: {error}); try it again")]
+def _take(source: Iterator[tuple[T, FileJob | None]],
+          size: int) -> tuple[list[tuple[T, FileJob]], list[T], bool]:
+    """Up to `size` jobs from `source`, the items passed on the way that have nothing to grade,
+    and whether the source ended."""
+    chunk: list[tuple[T, FileJob]] = []
+    empty: list[T] = []
+    while len(chunk) < size:
+        try:
+            item, job = next(source)
+        except StopIteration:
+            return chunk, empty, True
+        if job is None:
+            empty.append(item)
+        else:
+            chunk.append((item, job))
+    return chunk, empty, False
+
+
+def grade_files(jobs: list[FileJob], spec: GradingSpec, models_dir: str | Path | None,
+                task: Callable[..., list[PageOutcome]], task_args: tuple) -> list[list[PageOutcome]]:
+    """A cluster task: `task` over several files, one after the other, on one worker."""
+    return [task(job, spec, models_dir, *task_args) for job in jobs]
 
 
 def default_address() -> str | None:

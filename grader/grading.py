@@ -36,14 +36,14 @@ import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, Sized
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from grader import cluster, db, store
 from grader.answer_key import AnswerKey, Question, parse_answer_key
-from grader.batch import FileJob, GradingSpec, PageOutcome, map_files
+from grader.batch import FileJob, GradingSpec, PageOutcome, grade_pages, worker_reader
 from grader.config import DEFAULT_GRADING, GradingConfig
 from grader.errors import AnswerKeyInvalid, ImageUnreadable, StoreError
 from grader.files import FileStore
@@ -227,6 +227,20 @@ class _File:
         return FileJob(self.data, self.label, frozenset(self.stored))
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where graded pages go: the assignment and key version, whether a failed photo is kept
+    (GradeOptions.keep_photo); for the worker processes of a local cluster, which store what
+    they grade, also the gradebook's URL and the folder of kept files (grader.files)."""
+
+    assignment_id: str
+    key_version_id: int
+    keep_photo: bool = False
+    url: str = ""
+    files_root: str | None = None
+    total: int | None = None  # the batch's files, when known
+
+
 def grade_photos(engine: Engine, context: GradingContext, photos: Iterable[str | Path | Photo],
                  reader: Reader | None = None, options: GradeOptions = GradeOptions(),
                  files: FileStore | None = None,
@@ -234,34 +248,100 @@ def grade_photos(engine: Engine, context: GradingContext, photos: Iterable[str |
     """Grade photo/PDF files into the gradebook, one result per page in input order.
 
     Pages are graded here by `reader` (loaded from options.models_dir when None), or on a Dask
-    cluster when the options name one (grader.cluster), each page stored as its grading comes
-    back. `files` is where keep_photo and keep_page keep theirs. `on_done` is called after each
-    file (a progress bar)."""
+    cluster when the options name one (grader.cluster), each page stored as its grading ends.
+    `files` is where keep_photo and keep_page keep theirs. `on_done` is called after each file
+    (a progress bar)."""
     spec = GradingSpec(context.key, context.key_text, context.roster, context.config,
                        options.keep_page and files is not None)
-    read = (_read_file(engine, context, photo, index) for index, photo in enumerate(photos))
-    jobs = ((f, f.job()) for f in read)
-    with _graded(jobs, spec, reader, options) as graded:
-        yield from _in_input_order(
-            _store_file(engine, context, file, outcomes, options, files, on_done)
-            for file, outcomes in graded)
+    where = Destination(context.key.id, context.key_version_id, options.keep_photo)
+    if isinstance(photos, Sized):  # a list's length shapes the cluster's last tasks
+        where = replace(where, total=len(photos))
+    with _graded(engine, enumerate(photos), spec, reader, options, where, files) as graded:
+        for results in _in_input_order(_announced(graded, on_done)):
+            yield from results
+
+
+Numbered = Iterable[tuple[int, "str | Path | Photo"]]
+Results = Iterator[tuple[int, list[PageResult]]]
 
 
 @contextmanager
-def _graded(jobs: Iterator[tuple[_File, FileJob | None]], spec: GradingSpec, reader: Reader | None,
-            options: GradeOptions) -> Iterator[Iterator[tuple[_File, list[PageOutcome]]]]:
-    """The files' outcomes, graded here (input order) or on the options' cluster (completion
-    order), the cluster opened for the batch when the options do not hand one in."""
+def _graded(engine: Engine, photos: Numbered, spec: GradingSpec, reader: Reader | None,
+            options: GradeOptions, where: Destination, files: FileStore | None) -> Iterator[Results]:
+    """Each file's results (its index, its pages), graded and stored here (input order) or on
+    the options' cluster (completion order), the cluster opened for the batch when the options
+    do not hand one in."""
     if not options.on_cluster:
-        yield map_files(jobs, spec, reader or load_reader(options.models_dir))
+        here = reader or load_reader(options.models_dir)
+        yield ((index, _grade_file(engine, where, _read_file(engine, where, photo), spec, here, files))
+               for index, photo in photos)
     elif options.client is not None:
-        yield cluster.grade_on_cluster(options.client, jobs, spec, options.models_dir)
+        yield _on_cluster(options.client, engine, photos, spec, options, where, files)
     else:
         with cluster.connect(options.workers, options.cluster) as client:
-            yield cluster.grade_on_cluster(client, jobs, spec, options.models_dir)
+            yield _on_cluster(client, engine, photos, spec, options, where, files)
 
 
-def _in_input_order(stored: Iterable[tuple[int, list[PageResult]]]) -> Iterator[PageResult]:
+def _on_cluster(client: Any, engine: Engine, photos: Numbered, spec: GradingSpec,
+                options: GradeOptions, where: Destination, files: FileStore | None) -> Results:
+    """On a cluster of this machine (a LocalCluster) each worker does a file's whole work: it
+    reads the photo from disk (bytes received travel with the task), recognises pages already
+    graded, grades and stores the rest, and records failures; this process, which also runs
+    the scheduler, only hands out the files. A remote cluster's workers may reach neither the
+    files nor the gradebook (an SQLite file, a server on localhost): this process reads each
+    file, sends its bytes, and stores the pages that come back."""
+    url = engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if not cluster.is_local(client) or in_memory:
+        read = ((file, file.job()) for file in (_read_file(engine, where, photo, index)
+                                                 for index, photo in photos))
+        for file, outcomes in cluster.grade_on_cluster(client, read, spec, options.models_dir,
+                                                       total=where.total):
+            yield file.index, list(_stored_pages(engine, where, file, outcomes, files))
+        return
+    target = replace(where, url=url.render_as_string(hide_password=False),
+                     files_root=str(files.root) if files is not None else None)
+    jobs = (((index, photo), FileJob(photo.data, photo.name) if isinstance(photo, Photo)
+             else FileJob(b"", str(photo), path=str(Path(photo).resolve())))
+            for index, photo in photos)
+    for (index, photo), outcomes in cluster.grade_on_cluster(
+            client, jobs, spec, options.models_dir, task=grade_file_on_worker, task_args=(target,),
+            total=where.total):
+        if outcomes and all(outcome.stored is not None for outcome in outcomes):
+            yield index, [outcome.stored for outcome in outcomes]
+        else:  # the file's task failed for good (it killed its worker on every try): say so here
+            file = _read_file(engine, where, photo, index)
+            yield index, list(_stored_pages(engine, where, file, outcomes, files))
+
+
+_worker_engines: dict[str, Engine] = {}  # per worker process: the gradebook, opened once
+
+
+def grade_file_on_worker(job: FileJob, spec: GradingSpec, models_dir: str | Path | None,
+                         where: Destination) -> list[PageOutcome]:
+    """A cluster task on a worker of this machine: a file's whole work, as grade_photos does it
+    in one process, its pages' results handed back as `PageOutcome.stored`. A task run again
+    after its worker died finds the pages that worker stored and returns them as already
+    graded."""
+    engine = _worker_engines.get(where.url)
+    if engine is None:
+        engine = _worker_engines[where.url] = db.open_engine(where.url, migrate=False)
+    files = FileStore(Path(where.files_root)) if where.files_root else None
+    photo = Path(job.path) if job.path else Photo(job.name, job.data)
+    file = _read_file(engine, where, photo, label=job.name)
+    results = _grade_file(engine, where, file, spec, worker_reader(models_dir), files)
+    return [PageOutcome(result.label, result.source_page, stored=result) for result in results]
+
+
+def _announced(results: Results, on_done: Callable[[], None] | None) -> Results:
+    """`results`, calling on_done as each file's come (the progress bar moves as files end)."""
+    for item in results:
+        if on_done:
+            on_done()
+        yield item
+
+
+def _in_input_order(stored: Results) -> Iterator[list[PageResult]]:
     """Each file's results once those of every file before it are out. Only the small result
     dicts wait here (the photos and crops are stored and gone)."""
     waiting: dict[int, list[PageResult]] = {}
@@ -269,16 +349,16 @@ def _in_input_order(stored: Iterable[tuple[int, list[PageResult]]]) -> Iterator[
     for index, results in stored:
         waiting[index] = results
         while expected in waiting:
-            yield from waiting.pop(expected)
+            yield waiting.pop(expected)
             expected += 1
 
 
-def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Photo,
-               index: int = 0) -> _File:
+def _read_file(engine: Engine, where: Destination, photo: str | Path | Photo, index: int = 0,
+               label: str | None = None) -> _File:
     if isinstance(photo, Photo):  # bytes from the network: its name is a label, never opened
-        label, data = photo.name, photo.data
+        label, data = label or photo.name, photo.data
     else:
-        label = str(photo)
+        label = label or str(photo)
         try:
             data = read_file(photo)  # its size checked before it is read (grader.limits)
         except ImageUnreadable as error:
@@ -286,8 +366,16 @@ def _read_file(engine: Engine, context: GradingContext, photo: str | Path | Phot
     digest = store.photo_hash(data)
     with db.read_session(engine) as session:
         stored = {page: _stored_result(submission, label) for page, submission in
-                  store.graded_pages(session, context.key.id, digest).items()}
+                  store.graded_pages(session, where.assignment_id, digest).items()}
     return _File(label, index, data, digest, stored)
+
+
+def _grade_file(engine: Engine, where: Destination, file: _File, spec: GradingSpec,
+                reader: Reader, files: FileStore | None) -> list[PageResult]:
+    """Grade what is left of a file read by _read_file, and store each page."""
+    job = file.job()
+    outcomes = [] if job is None else grade_pages(job, spec, reader)
+    return list(_stored_pages(engine, where, file, outcomes, files))
 
 
 def _stored_result(submission: Submission, label: str) -> PageResult:
@@ -299,19 +387,9 @@ def _is_pdf(data: bytes) -> bool:
     return data[:5] == b"%PDF-"
 
 
-def _store_file(engine: Engine, context: GradingContext, file: _File,
-                outcomes: list[PageOutcome], options: GradeOptions, files: FileStore | None,
-                on_done: Callable[[], None] | None = None) -> tuple[int, list[PageResult]]:
-    """Store a file's graded pages (each in its own transaction): (its index, its results)."""
-    results = list(_stored_pages(engine, context, file, outcomes, options, files))
-    if on_done:
-        on_done()
-    return file.index, results
-
-
-def _stored_pages(engine: Engine, context: GradingContext, file: _File,
-                  outcomes: list[PageOutcome], options: GradeOptions,
+def _stored_pages(engine: Engine, where: Destination, file: _File, outcomes: list[PageOutcome],
                   files: FileStore | None) -> Iterator[PageResult]:
+    """Store a file's graded pages (each in its own transaction) and record its failed ones."""
     if file.error is not None or file.digest is None:
         yield PageResult(file.label, None, 0, error=file.error)
         return
@@ -322,28 +400,28 @@ def _stored_pages(engine: Engine, context: GradingContext, file: _File,
         if outcome.skipped:
             yield replace(file.stored[outcome.source_page], label=outcome.label)
         elif outcome.error is not None:
-            yield _record_failure(engine, context, file, outcome, options, files)
+            yield _record_failure(engine, where, file, outcome, files)
         else:
-            yield _save(engine, context, file.digest, outcome, files)
+            yield _save(engine, where, file.digest, outcome, files)
 
 
-def _record_failure(engine: Engine, context: GradingContext, file: _File, outcome: PageOutcome,
-                    options: GradeOptions, files: FileStore | None) -> PageResult:
+def _record_failure(engine: Engine, where: Destination, file: _File, outcome: PageOutcome,
+                    files: FileStore | None) -> PageResult:
     assert file.digest is not None and outcome.error is not None
-    if options.keep_photo and files is not None:
+    if where.keep_photo and files is not None:
         files.save_photo(file.digest, file.data)
     try:
         with db.write_session(engine) as session:
-            store.record_failed_photo(session, context.key.id, file.digest, outcome.error,
+            store.record_failed_photo(session, where.assignment_id, file.digest, outcome.error,
                                       outcome.source_page, outcome.label,
-                                      store.key_version(session, context.key_version_id))
+                                      store.key_version(session, where.key_version_id))
     except StoreError:
         # Another process recorded (or graded) the same page at the same moment (a server
         # database; the unique constraint caught it): a graded result stands, else ours is said.
-        existing = _stored_page(engine, context, file.digest, outcome.source_page)
+        existing = _stored_page(engine, where.assignment_id, file.digest, outcome.source_page)
         if existing is None:
             with db.read_session(engine) as session:
-                if store.find_submission(session, context.key.id, file.digest,
+                if store.find_submission(session, where.assignment_id, file.digest,
                                          outcome.source_page) is None:
                     raise
         else:
@@ -351,7 +429,7 @@ def _record_failure(engine: Engine, context: GradingContext, file: _File, outcom
     return PageResult(outcome.label, file.digest, outcome.source_page, error=outcome.error)
 
 
-def _save(engine: Engine, context: GradingContext, digest: str, outcome: PageOutcome,
+def _save(engine: Engine, where: Destination, digest: str, outcome: PageOutcome,
           files: FileStore | None) -> PageResult:
     graded = outcome.graded
     assert graded is not None
@@ -359,7 +437,7 @@ def _save(engine: Engine, context: GradingContext, digest: str, outcome: PageOut
         files.save_thumbnail(digest, outcome.source_page, graded.page_image)
     try:
         with db.write_session(engine) as session:
-            version = store.key_version(session, context.key_version_id)
+            version = store.key_version(session, where.key_version_id)
             submission, created = store.save_graded_page(session, graded, version, digest,
                                                          outcome.source_page, outcome.label)
             return PageResult(outcome.label, digest, outcome.source_page, submission.id,
@@ -368,16 +446,16 @@ def _save(engine: Engine, context: GradingContext, digest: str, outcome: PageOut
     except StoreError:
         # Another process stored the same photo between our check and our insert (a server
         # database has no BEGIN IMMEDIATE; the unique constraint caught it): its result stands.
-        existing = _stored_page(engine, context, digest, outcome.source_page)
+        existing = _stored_page(engine, where.assignment_id, digest, outcome.source_page)
         if existing is None:
             raise
         return _stored_result(existing, outcome.label)
 
 
-def _stored_page(engine: Engine, context: GradingContext, digest: str,
+def _stored_page(engine: Engine, assignment_id: str, digest: str,
                  source_page: int) -> Submission | None:
     with db.read_session(engine) as session:
-        return store.graded_pages(session, context.key.id, digest).get(source_page)
+        return store.graded_pages(session, assignment_id, digest).get(source_page)
 
 
 def retry_failed(engine: Engine, context: GradingContext, files: FileStore,

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 
 from grader import cluster, db
 from grader.answer_key import load_answer_key
+from grader.batch import FileJob, GradingSpec, grade_in_worker
 from grader.cli import main
-from grader.grading import GradeOptions, KeyRef, grade_photos, prepare
+from grader.grading import Destination, GradeOptions, KeyRef, grade_file_on_worker, grade_photos, prepare
 from grader.orm import Answer, Submission
 from grader.paths import ANSWER_KEYS_DIR
 from grader.reader import load_reader
@@ -103,13 +104,85 @@ def test_a_batch_stopped_half_way_and_run_again_grades_only_the_rest(client, pho
     context = prepare(engine, KeyRef(KEY_ID))
     first = grade_photos(engine, context, photos, options=GradeOptions(client=client))
     stopped = [next(first) for _ in range(3)]
-    first.close()  # the caller crashed: its cluster work is dropped, what was stored stays
+    first.close()  # the caller stopped: its queued work is dropped, what was stored stays
+    settle(client)  # (the pages a worker was grading are stored when it ends them)
     stored, _, _ = counts(engine)
     assert 3 <= stored <= 8 and all(not r.already_graded for r in stopped)
     again = list(grade_photos(engine, context, photos, options=GradeOptions(client=client)))
     assert [r.as_json() for r in again] == serial
     assert sum(r.already_graded for r in again) == stored
     assert counts(engine) == (8, 8 * 20, 8)
+    engine.dispose()
+
+
+def settle(client, timeout_s: float = 60) -> None:
+    """Wait until the scheduler holds no task (a dropped batch's running tasks have ended)."""
+    deadline = time.monotonic() + timeout_s
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_local_workers_read_the_photos_and_store_the_pages_themselves(client, photos, tmp_path):
+    """A LocalCluster's worker does a file's whole work (grader.grading.grade_file_on_worker):
+    it reads the photo from its path (or takes the bytes sent), grades it, stores the page, and
+    hands back only the result; a file graded before is found, not graded again."""
+    engine = db.open_engine(f"sqlite:///{tmp_path / 'g.db'}")
+    context = prepare(engine, KeyRef(KEY_ID))
+    where = Destination(context.key.id, context.key_version_id, url=str(engine.url))
+    spec = GradingSpec(context.key, context.key_text)
+    jobs = [(0, FileJob(b"", "first.jpg", path=str(photos[0]))),
+            (1, FileJob(photos[1].read_bytes(), "sent.jpg")),
+            (2, FileJob(b"", "gone.jpg", path=str(tmp_path / "gone.jpg")))]
+    results = [outcomes[0].stored for _, outcomes in sorted(cluster.grade_on_cluster(
+        client, jobs, spec, task=grade_file_on_worker, task_args=(where,)))]
+    assert [r.result["student"] for r in results[:2]] == ["s0", "s1"]
+    assert [r.label for r in results] == ["first.jpg", "sent.jpg", "gone.jpg"]
+    assert not any(r.already_graded for r in results) and results[0].submission_id
+    assert "gone.jpg: cannot read the file (file not found)" in results[2].error
+    assert counts(engine) == (2, 2 * 20, 2)
+    ((_, (again,)),) = cluster.grade_on_cluster(client, jobs[:1], spec, task=grade_file_on_worker,
+                                               task_args=(where,))
+    assert again.stored.already_graded and again.stored.submission_id == results[0].submission_id
+    engine.dispose()
+
+
+def refuse_one_file(job, spec, models_dir):
+    """A task that breaks on one file, as a file that crashes the grading would."""
+    if job.name == "poison.jpg":
+        raise RuntimeError("this file breaks the task")
+    return grade_in_worker(job, spec, models_dir)
+
+
+def test_a_task_of_several_files_that_fails_is_tried_again_file_by_file(client, photos):
+    """Only the file that breaks its task fails; the three beside it in its task are graded."""
+    key = load_answer_key(ANSWER_KEYS_DIR / f"{KEY_ID}.yaml")
+    names = ["s0.jpg", "s1.jpg", "poison.jpg", "s2.jpg", "s3.jpg"]
+    jobs = [(name, FileJob(photos[0 if name == "poison.jpg" else int(name[1])].read_bytes(), name))
+            for name in names]
+    done = dict(cluster.grade_on_cluster(client, jobs, GradingSpec(key, ""), window=1,
+                                         files_per_task=4, task=refuse_one_file))
+    assert "failed on the cluster (RuntimeError: this file breaks the task)" in done["poison.jpg"][0].error
+    graded = {name: outcomes[0].graded for name, outcomes in done.items() if name != "poison.jpg"}
+    assert {name: page.student_id for name, page in graded.items()} == {
+        "s0.jpg": "s0", "s1.jpg": "s1", "s2.jpg": "s2", "s3.jpg": "s3"}
+
+
+@pytest.mark.parametrize("gradebook_url", ["sqlite"], indirect=True)
+def test_a_remote_cluster_s_workers_get_the_bytes_and_the_caller_stores(client, photos, serial,
+                                                                       gradebook_url):
+    """A client on a scheduler's address (no LocalCluster of ours: its workers may be on other
+    machines, without our files or our database) sends the photos and stores what comes back."""
+    from distributed import Client
+
+    with Client(client.scheduler.address) as remote:
+        assert not cluster.is_local(remote) and cluster.is_local(client)
+        engine = db.open_engine(gradebook_url)
+        context = prepare(engine, KeyRef(KEY_ID))
+        results = [r.as_json() for r in grade_photos(engine, context, photos[:3],
+                                                     options=GradeOptions(client=remote))]
+    assert results == serial[:3]
+    assert counts(engine) == (3, 3 * 20, 3)
     engine.dispose()
 
 
