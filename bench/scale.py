@@ -11,13 +11,15 @@ worker loads its recogniser, and `grade_photos` grades the whole batch into the 
 
 - pages per minute over the batch (the cluster already up: its start is printed apart, as a
   `grade --workers N` command pays it once per batch);
-- CPU seconds per page: the workers' CPU time plus this process's (the scheduler, the client,
-  reading the files and the database writes) divided by the pages, and the two apart;
+- CPU seconds per page: the workers' CPU time plus this process's divided by the pages, and the
+  two apart (on a LocalCluster the workers read the photos and store the pages themselves;
+  this process runs the scheduler and the client and hands out the files);
 - peak resident memory (VmHWM) of each worker process, and of this process;
 - the cores the run kept busy (CPU seconds a page x pages a second);
 - the speed-up of 2 workers over 1 (and the most it can be when the batch's own process, which
-  reads the photos, schedules and stores the pages, shares the cores), and the engine's cost
-  per task: the CPU seconds per page of 1 worker against a serial run in this process (no Dask).
+  schedules the files, shares the cores), and the engine's cost per task: the CPU seconds per
+  page of 1 worker against a serial run in this process (no Dask; OpenCV there uses its own
+  threads, the workers one each, so the figure can come out below zero).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.grading import THROUGHPUT_KEY, ChildPeaks, _vm_hwm_mb, class_answers, photo_of  # noqa: E402
+from bench.grading import THROUGHPUT_KEY, _vm_hwm_mb, class_answers, photo_of  # noqa: E402
 from grader import cluster, db  # noqa: E402
 from grader.answer_key import list_answer_keys  # noqa: E402
 from grader.batch import worker_reader  # noqa: E402
@@ -104,7 +106,7 @@ def on_cluster(url: str, database: str, workers: int, paths: list[Path]) -> Run:
     context = prepare(engine, KeyRef(THROUGHPUT_KEY))
     empty_mb = _database_mb(engine)
     started = time.perf_counter()
-    with ChildPeaks() as peaks, cluster.connect(workers=workers) as client:
+    with cluster.connect(workers=workers) as client:
         before = client.run(_warm, None)  # every worker's recogniser loaded before the clock
         start_s = time.perf_counter() - started
         main_cpu = _cpu()
@@ -115,7 +117,7 @@ def on_cluster(url: str, database: str, workers: int, paths: list[Path]) -> Run:
         main_cpu = _cpu() - main_cpu
         cpu = main_cpu + sum(after[w] - before[w][1] for w in before)
         pids = [pid for pid, _ in before.values()]
-        worker_peaks = [peaks.peaks.get(pid, _vm_hwm_mb(pid)) for pid in pids]
+        worker_peaks = [_vm_hwm_mb(pid) for pid in pids]  # the kernel's own peak (VmHWM)
     size = _database_mb(engine) - empty_mb
     engine.dispose()
     return Run(database, workers, len(results), seconds, cpu / len(results), worker_peaks,
@@ -200,7 +202,7 @@ def main() -> int:
     for database in args.databases.split(","):
         by = {r.workers: r for r in runs if r.database == database}
         line = f"{database}: 2 workers / 1 worker = {by[2].per_minute / by[1].per_minute:.2f}x"
-        # One worker has a core to itself while this process (reading, scheduling, storing) runs
+        # One worker has a core to itself while this process (the scheduler, the client) runs
         # beside it; two workers and this process share the cores. With every core full, the
         # ratio is at most cores x (the workers' share of a page's CPU).
         two = by[2]
