@@ -166,6 +166,7 @@ def main() -> int:
                         help="when adapt keeps the old model, compare the version it rejected anyway")
     parser.add_argument("--passes", type=float, default=AdaptConfig.max_passes,
                         help="passes over the labelled crops at most (0: the time budget decides)")
+    parser.add_argument("--lr", type=float, default=AdaptConfig.lr, help="peak learning rate")
     parser.add_argument("--out", type=Path, default=None, help="keep the gradebook here")
     args = parser.parse_args()
     if args.seed == 2:
@@ -183,7 +184,7 @@ def main() -> int:
     print("labels:", fill_gradebook(engine, class_writers, shipped), flush=True)
     t0 = time.time()
     report = adapt(engine, AdaptConfig(minutes=args.minutes, seed=args.seed % 1000, max_passes=args.passes,
-                                       keep_rejected=args.compare_rejected),
+                                       lr=args.lr, keep_rejected=args.compare_rejected),
                    lambda f, m: None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"adapt: {time.time() - t0:.0f} s, peak RSS of the bench process so far {peak:.0f} MB")
@@ -209,6 +210,9 @@ def main() -> int:
         groups.setdefault(f"{role}, {d['kind']}", []).append((d["kind"], d["next"]))
     for role in ("adapted writers", "held-back class writers", "other writers"):
         groups[f"{role}, all"] = [p for k, v in groups.items() if k.startswith(role + ",") for p in v]
+    # A check that training took: the crops adapt learned from (the adapted writers' first pages).
+    groups["trained on: adapted writers' first pages"] = [
+        (d["kind"], d["first"]) for w, d in class_writers.items() if w not in held_writers]
     table(dict(sorted(groups.items())), shipped, new)
     return 0
 
