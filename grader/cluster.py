@@ -15,7 +15,7 @@ What travels, and how often:
   (grader.batch.grade_in_worker);
 - the files, as their tasks' arguments, while at most `window` tasks are in flight, so a batch
   of 100,000 photos never sits in memory. A task is one file at first, then up to
-  FILES_PER_TASK files: the scheduler and the client spend about 6 CPU ms on each task,
+  FILES_PER_TASK files: the scheduler and the client spend about 3.5 CPU ms on each task,
   which the 2 cores of a small machine share with the workers (bench/scale.py);
 - what comes back. To a remote cluster, grader.grading sends each photo's bytes and gets the
   graded pages with their crops back, and stores them itself. On a LocalCluster the workers
