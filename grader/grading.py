@@ -238,7 +238,6 @@ class Destination:
     keep_photo: bool = False
     url: str = ""
     files_root: str | None = None
-    total: int | None = None  # the batch's files, when known
 
 
 def grade_photos(engine: Engine, context: GradingContext, photos: Iterable[str | Path | Photo],
@@ -254,9 +253,8 @@ def grade_photos(engine: Engine, context: GradingContext, photos: Iterable[str |
     spec = GradingSpec(context.key, context.key_text, context.roster, context.config,
                        options.keep_page and files is not None)
     where = Destination(context.key.id, context.key_version_id, options.keep_photo)
-    if isinstance(photos, Sized):  # a list's length shapes the cluster's last tasks
-        where = replace(where, total=len(photos))
-    with _graded(engine, enumerate(photos), spec, reader, options, where, files) as graded:
+    total = len(photos) if isinstance(photos, Sized) else None  # shapes a cluster's last tasks
+    with _graded(engine, enumerate(photos), total, spec, reader, options, where, files) as graded:
         for results in _in_input_order(_announced(graded, on_done)):
             yield from results
 
@@ -266,8 +264,9 @@ Results = Iterator[tuple[int, list[PageResult]]]
 
 
 @contextmanager
-def _graded(engine: Engine, photos: Numbered, spec: GradingSpec, reader: Reader | None,
-            options: GradeOptions, where: Destination, files: FileStore | None) -> Iterator[Results]:
+def _graded(engine: Engine, photos: Numbered, total: int | None, spec: GradingSpec,
+            reader: Reader | None, options: GradeOptions, where: Destination,
+            files: FileStore | None) -> Iterator[Results]:
     """Each file's results (its index, its pages), graded and stored here (input order) or on
     the options' cluster (completion order), the cluster opened for the batch when the options
     do not hand one in."""
@@ -276,14 +275,15 @@ def _graded(engine: Engine, photos: Numbered, spec: GradingSpec, reader: Reader 
         yield ((index, _grade_file(engine, where, _read_file(engine, where, photo), spec, here, files))
                for index, photo in photos)
     elif options.client is not None:
-        yield _on_cluster(options.client, engine, photos, spec, options, where, files)
+        yield _on_cluster(options.client, engine, photos, total, spec, options, where, files)
     else:
         with cluster.connect(options.workers, options.cluster) as client:
-            yield _on_cluster(client, engine, photos, spec, options, where, files)
+            yield _on_cluster(client, engine, photos, total, spec, options, where, files)
 
 
-def _on_cluster(client: Any, engine: Engine, photos: Numbered, spec: GradingSpec,
-                options: GradeOptions, where: Destination, files: FileStore | None) -> Results:
+def _on_cluster(client: Any, engine: Engine, photos: Numbered, total: int | None,
+                spec: GradingSpec, options: GradeOptions, where: Destination,
+                files: FileStore | None) -> Results:
     """On a cluster of this machine (a LocalCluster) each worker does a file's whole work: it
     reads the photo from disk (bytes received travel with the task), recognises pages already
     graded, grades and stores the rest, and records failures; this process, which also runs
@@ -296,7 +296,7 @@ def _on_cluster(client: Any, engine: Engine, photos: Numbered, spec: GradingSpec
         read = ((file, file.job()) for file in (_read_file(engine, where, photo, index)
                                                  for index, photo in photos))
         for file, outcomes in cluster.grade_on_cluster(client, read, spec, options.models_dir,
-                                                       total=where.total):
+                                                       total=total):
             yield file.index, list(_stored_pages(engine, where, file, outcomes, files))
         return
     target = replace(where, url=url.render_as_string(hide_password=False),
@@ -306,7 +306,7 @@ def _on_cluster(client: Any, engine: Engine, photos: Numbered, spec: GradingSpec
             for index, photo in photos)
     for (index, photo), outcomes in cluster.grade_on_cluster(
             client, jobs, spec, options.models_dir, task=grade_file_on_worker, task_args=(target,),
-            total=where.total):
+            total=total):
         if outcomes and all(outcome.stored is not None for outcome in outcomes):
             yield index, [outcome.stored for outcome in outcomes]
         else:  # the file's task failed for good (it killed its worker on every try): say so here
