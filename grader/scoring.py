@@ -524,19 +524,28 @@ def one_character_off(text: str, question: QuestionLike) -> bool:
 
 # Marks small enough for the recogniser to miss with confidence (tiny decimal points are among
 # its classic confusions; docs/design.md section 6, `175` for `1.75`); a number written without
-# one is another number, so such readings go to review rather than to zero.
+# one is another number, so such readings go to review rather than to zero. A leading zero
+# before the point goes with it: `0.8` misread as `8` (the point missed, the `0` taken for the
+# page) was the one wrong automatic verdict on the bench's generated number validation pages.
 _SMALL_MARKS = str.maketrans("", "", "./,-")
+_LEADING_ZERO = re.compile(r"(?<![0-9])0(?=[.,][0-9])")
+
+
+def _without_marks(text: str) -> set[str]:
+    """The text without its small marks, with and without a zero before a decimal point."""
+    return {text.translate(_SMALL_MARKS), _LEADING_ZERO.sub("", text).translate(_SMALL_MARKS)}
 
 
 def only_marks_differ(text: str, question: QuestionLike) -> bool:
-    """Whether the reading equals an accepted answer once the small marks (. / , -) are removed
-    from both (`175` for `1.75`, `14` for `1/4`); number and math questions only."""
+    """Whether the reading equals an accepted answer once the small marks (. / , -) and a zero
+    before a decimal point are removed from both (`175` for `1.75`, `14` for `1/4`, `8` for
+    `0.8`); number and math questions only."""
     if question.kind not in (Kind.NUMBER, Kind.MATH):
         return False
     options = Rules.of(question.match).options()
-    reading = normalize(text, question.kind, options).translate(_SMALL_MARKS)
+    reading = _without_marks(normalize(text, question.kind, options)) - {""}
     return bool(reading) and any(
-        normalize(str(a), question.kind, options).translate(_SMALL_MARKS) == reading
+        _without_marks(normalize(str(a), question.kind, options)) & reading
         for a in question.answers)
 
 

@@ -233,6 +233,8 @@ def test_a_missed_decimal_point_goes_to_review_not_to_zero():
 @pytest.mark.parametrize("reading, answers, review", [
     ("175", ["1.75"], True), ("14", ["0.25", "1/4"], True), ("075", ["3/4", "0.75"], True),
     ("5", ["-5"], True), ("176", ["1.75"], False), ("36", ["3.7"], False),
+    ("8", ["4/5", "0.8"], True), ("08", ["0.8"], True), ("5", ["-0.5"], True), ("80", ["0.8"], False),
+    ("8", ["10.8"], False),
 ])
 def test_a_reading_missing_only_small_marks_is_never_auto_zero(reading, answers, review):
     r = score_answer(question("number", answers), reading, 0.99, LN(0.95), {answers[0]: -20.0})
