@@ -116,10 +116,13 @@ def test_a_batch_stopped_half_way_and_run_again_grades_only_the_rest(client, pho
 
 
 def settle(client, timeout_s: float = 60) -> None:
-    """Wait until the scheduler holds no task (a dropped batch's running tasks have ended)."""
+    """Wait until no worker is executing a task: a dropped batch's tasks run to their end on
+    the worker (the scheduler forgets them at once; a thread cannot be stopped mid-task)."""
+    def executing(dask_worker) -> int:
+        return len(dask_worker.state.executing)
+
     deadline = time.monotonic() + timeout_s
-    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and \
-            time.monotonic() < deadline:
+    while any(client.run(executing).values()) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
