@@ -11,7 +11,8 @@ stores the same photo between our check and our insert, its result stands. A pag
 recorded with its reason and the batch goes on. `GradeOptions` keeps a failed photo's bytes for a
 retry and a thumbnail of each registered page (the app), or grades on a Dask cluster (grader.
 cluster: `grade --workers N`, `--cluster`, the API's jobs); grader.batch runs the pages, this
-module decides what to grade and stores each page as it comes back. Re-running a batch after a
+module decides what to grade and stores each page: here, or on the worker that graded it when
+the cluster's workers share this machine (`grade_file_on_worker`). Re-running a batch after a
 crash grades only what is missing: the pages already stored come back with already_graded.
 
 Which answer key version applies, wherever the grading starts:
