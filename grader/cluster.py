@@ -133,7 +133,7 @@ def grade_on_cluster(client: "Client", items: Iterable[tuple[T, FileJob | None]]
 
     window = window or 2 * worker_count(client)
     shared = client.scatter(spec, broadcast=True, hash=False)  # the key travels once
-    running = as_completed()
+    running = as_completed(loop=client.loop)  # this client's loop, not the latest client's
     owners: dict[object, list[tuple[T, FileJob]]] = {}  # by task key
     source = iter(items)
     exhausted, submitted, taken = False, 0, 0
