@@ -22,7 +22,7 @@ from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,13 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def sqlite_path(url: URL) -> Path | None:
+    """The file an SQLite URL names (`~` expanded); None for an in-memory or a server database."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).expanduser()
+
+
 def open_engine(url: str | None = None, *, migrate: bool = True,
                 busy_timeout_s: float | None = None) -> Engine:
     """An engine on the gradebook, its schema brought up to date (`alembic upgrade head`).
@@ -106,15 +113,16 @@ def open_engine(url: str | None = None, *, migrate: bool = True,
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if parsed.drivername == "postgresql":  # the driver we ship (SQLAlchemy's default is psycopg2)
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if is_sqlite and parsed.database and parsed.database != ":memory:":
-        folder = Path(parsed.database).expanduser().resolve().parent
+    path = sqlite_path(parsed)
+    if path is not None:
+        folder = path.resolve().parent
         if not folder.is_dir():
             if url == f"sqlite:///{DEFAULT_PATH}":
                 folder.mkdir(parents=True, exist_ok=True)
             else:
                 raise StoreError(f"cannot open the gradebook {describe(url)}: "
                                  f"folder {folder} does not exist")
-        sqlite_file.check_gradebook_file(Path(parsed.database).expanduser(), describe(url))
+        sqlite_file.check_gradebook_file(path, describe(url))
     try:
         engine = sa.create_engine(parsed, connect_args={"timeout": busy_timeout_s} if is_sqlite
                                   else {"connect_timeout": int(busy_timeout_s)})
@@ -159,8 +167,8 @@ def _backup_before_upgrade(engine: Engine, config) -> None:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    path = sqlite_path(engine.url)
+    if path is None:
         return  # a server database is backed up by its administrator (pg_dump)
     try:
         current = schema_revision(engine)
@@ -173,7 +181,6 @@ def _backup_before_upgrade(engine: Engine, config) -> None:
         script.get_revision(current)
     except CommandError:
         return  # a newer grader's schema: the upgrade refuses it, nothing to back up for
-    path = Path(url.database).expanduser()
     sqlite_file.backup(path, sqlite_file.backup_name(path, current))
 
 

@@ -27,9 +27,9 @@ class FileStore:
     @classmethod
     def for_engine(cls, engine: Engine) -> "FileStore":
         """`<db>-files/` beside an SQLite file; for a server database a folder in the cache."""
-        url = make_url(str(engine.url))
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-            path = Path(url.database).expanduser().resolve()
+        path = db.sqlite_path(make_url(str(engine.url)))
+        if path is not None:
+            path = path.resolve()
             return cls(path.with_name(path.stem + "-files"))
         digest = sha256(db.describe(str(engine.url)).encode()).hexdigest()[:12]
         return cls(cache_dir() / "files" / digest)

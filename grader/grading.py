@@ -292,7 +292,7 @@ def _on_cluster(client: Any, engine: Engine, photos: Numbered, total: int | None
     files nor the gradebook (an SQLite file, a server on localhost): this process reads each
     file, sends its bytes, and stores the pages that come back."""
     url = engine.url
-    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    in_memory = url.get_backend_name() == "sqlite" and db.sqlite_path(url) is None
     if not cluster.is_local(client) or in_memory:
         read = ((file, file.job()) for file in (_read_file(engine, where, photo, index)
                                                  for index, photo in photos))
