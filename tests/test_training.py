@@ -160,6 +160,7 @@ def test_init_continues_another_runs_weights_with_a_fresh_schedule(crops, tmp_pa
                       eval_samples=6), resume=False, init=first / "last.pt")
     run2 = torch.load(second / "last.pt", weights_only=False)
     assert run2["step"] == 4  # steps carry on from the first run
+    assert run2["metrics"]["all"]["n"] == 6  # the last step's validation travels with it (export reads it)
     assert run2["prior_s"] == pytest.approx(run1["elapsed_s"])  # and so does the time trained
     assert run2["elapsed_s"] < run1["elapsed_s"] + 60  # while the schedule's clock restarted
     assert torch.load(second / "best.pt", weights_only=False)["step"] == 4  # the stale best is gone

@@ -477,10 +477,11 @@ def _loop(run: Run, cfg: TrainConfig, device: torch.device, stream: Batches, val
             return
         progress.log(run, lr, tuner.current, now)
         done = run.step >= cfg.total_steps or run.elapsed(now) / 60 >= cfg.max_minutes
+        metrics = None  # a validation of these very weights, for last.pt (export reads it)
         if run.step % cfg.eval_every == 0 or done:
-            _validate(run, cfg, val_sets, run.elapsed(now))
+            metrics = _validate(run, cfg, val_sets, run.elapsed(now))
         if now - t_ckpt >= cfg.checkpoint_minutes * 60 or done:
-            run.save(run.last, cfg, None, run.elapsed(time.time()))
+            run.save(run.last, cfg, metrics, run.elapsed(time.time()))
             t_ckpt = now
         if done:
             print(f"finished at step {run.step}", flush=True)
@@ -508,13 +509,14 @@ def _step(run: Run, cfg: TrainConfig, device: torch.device, data: LineDataset, i
     return loss, x.shape[-1]
 
 
-def _validate(run: Run, cfg: TrainConfig, val_sets: dict[str, LineDataset], elapsed: float) -> None:
-    """Validation figures printed; best.pt written when they beat the best so far."""
+def _validate(run: Run, cfg: TrainConfig, val_sets: dict[str, LineDataset], elapsed: float) -> dict:
+    """Validation figures printed and returned; best.pt written when they beat the best so far."""
     print(f"eval step {run.step}:", flush=True)
     metrics = evaluate_sets(run.model, val_sets, run.chars, cfg.eval_samples)
     if selection_cer(metrics) < run.best_cer:
         run.best_cer = selection_cer(metrics)
         run.save(run.out / "best.pt", cfg, metrics, elapsed)
+    return metrics
 
 
 def _epochs(train_set: LineDataset, cfg: TrainConfig, rng: np.random.Generator):
