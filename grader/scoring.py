@@ -444,6 +444,7 @@ class Evidence:
     marks_only: the reading is an accepted answer without its small marks (`175` for `1.75`).
     one_off: the reading is one character away from an accepted answer (normalised).
     stacked_refused: the answer was written as a stacked fraction and the key does not accept one.
+    incomplete: a number or math reading that is not a whole expression (`z=x-/0`, `1-`, `(2`).
     """
 
     text: str
@@ -454,6 +455,7 @@ class Evidence:
     marks_only: bool
     one_off: bool
     stacked_refused: bool = False
+    incomplete: bool = False
 
 
 def answer_evidence(question: QuestionLike, text: str, confidence: float,
@@ -472,7 +474,8 @@ def answer_evidence(question: QuestionLike, text: str, confidence: float,
     stacked_refused = written_stacked and not rules.stacked_fractions and question.kind in (Kind.NUMBER, Kind.MATH)
     return Evidence(text, confidence, text_match, own, delta,
                     not own and only_marks_differ(text, question),
-                    not own and one_character_off(text, question), stacked_refused)
+                    not own and one_character_off(text, question), stacked_refused,
+                    not own and question.kind in (Kind.NUMBER, Kind.MATH) and incomplete_expression(text))
 
 
 def score_answer(question: QuestionLike, text: str, confidence: float,
@@ -502,6 +505,10 @@ def verdict_of(question: QuestionLike, evidence: Evidence, config: ScoringConfig
         # A decimal point, slash or minus is a few pixels: the model misses them confidently.
         # The reading is the key without its small marks, so the teacher decides.
         decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.SMALL_MARK
+    elif decision == Verdict.INCORRECT and evidence.incomplete:
+        # The reader lost part of the writing (a stacked fraction's top, a bracket): the reading
+        # is no evidence that the child's answer is wrong.
+        decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.INCOMPLETE
     elif decision == Verdict.INCORRECT and evidence.one_off and config.one_off_to_review:
         decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.ONE_CHARACTER
     elif decision == Verdict.CORRECT and evidence.stacked_refused:
@@ -547,6 +554,37 @@ def only_marks_differ(text: str, question: QuestionLike) -> bool:
     return bool(reading) and any(
         _without_marks(normalize(str(a), question.kind, options)) & reading
         for a in question.answers)
+
+
+# Signs that need something on both sides; `-` (and `+` after `=`, `<`, `>` or `(`) may also
+# stand before a number alone.
+_BINARY_SIGNS = frozenset("+×÷/*=<>:")
+_SIGNS = _BINARY_SIGNS | {"-"}
+
+
+def incomplete_expression(text: str) -> bool:
+    """Whether a number or math reading is not a whole expression: it starts with a sign that
+    needs something before it, ends with a sign, has a sign where a number should follow another
+    sign or an opening bracket, empty or unbalanced brackets. Children seldom write such a thing;
+    the reader produces it when it loses a stroke (`z=x-b/3a` with `b` over `3a` read `z=x-/0`),
+    so it is never evidence enough for an automatic "incorrect"."""
+    s = "".join(text.split())
+    if not s:
+        return False
+    if (s[0] in _BINARY_SIGNS and s[0] != "+") or s[-1] in _SIGNS:
+        return True
+    depth = 0
+    for prev, ch in zip(" " + s, s):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0 or prev in _SIGNS or prev == "(":
+                return True
+        elif ch in _BINARY_SIGNS and (prev in _SIGNS or prev == "("):
+            if not (ch == "+" and prev in "=<>("):
+                return True
+    return depth != 0
 
 
 def key_margin(reading_ll: float | None, answer_lls: Mapping[str, float] | None) -> float | None:

@@ -73,6 +73,7 @@ class ReviewReason(StrEnum):
     ONE_CHARACTER = "one_character"
     SMALL_MARK = "small_mark"
     STACKED_FRACTION = "stacked_fraction"
+    INCOMPLETE = "incomplete"
 
     def explain(self) -> str:
         return _REVIEW_REASON_TEXT[self]
@@ -84,6 +85,8 @@ _REVIEW_REASON_TEXT = {
     ReviewReason.ONE_CHARACTER: "what was read differs from the key by one character",
     ReviewReason.SMALL_MARK: "what was read is the key without a small mark (. / , -)",
     ReviewReason.STACKED_FRACTION: "written as a stacked fraction, which the key does not accept",
+    ReviewReason.INCOMPLETE: "what was read is not a whole expression (a sign with nothing beside it, "
+                             "or a bracket left open): part of the writing was missed",
 }
 
 

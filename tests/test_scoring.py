@@ -16,6 +16,7 @@ from grader.scoring import (
     ScoringConfig,
     blank_answer,
     candidate_strings,
+    incomplete_expression,
     key_margin,
     match_text,
     resolve_mode,
@@ -420,6 +421,7 @@ def test_a_stacked_fraction_the_key_refuses_goes_to_review():
     ("1234", 0.9, -1.0, -5.0, "close_call"),       # between the margins: the key nearly as likely
     ("1234", 0.05, -1.0, -20.0, "low_confidence"),  # far from the key but unsure of itself
     ("1.5", 0.99, -1.0, -30.0, "small_mark"),      # the key once a small mark is taken away
+    ("/7", 0.99, -1.0, -30.0, "incomplete"),       # the top of a stacked fraction lost
     ("1234", 0.99, -1.0, -30.0, None),             # decided: incorrect
 ])
 def test_review_reasons(reading, confidence, reading_ll, key_ll, reason):
@@ -464,3 +466,39 @@ def test_the_runtime_thresholds_were_chosen_for_the_shipped_model():
     assert DEFAULT_CONFIG == load_scoring_config()
     for kind, values in thresholds["kinds"].items():
         assert {k: getattr(DEFAULT_CONFIG.for_kind(kind), k) for k in values} == values
+
+
+@pytest.mark.parametrize("reading, incomplete", [
+    ("z=x-/0", True),      # `b` over `3a` lost: a sign with nothing between
+    ("/2", True),          # a fraction's top missed
+    ("1-", True),          # a sign at the end
+    ("(2", True),          # a bracket left open
+    ("2)", True),          # closed before it opened
+    ("(-+)", True),        # a sign before the closing bracket
+    ("()", True),          # empty brackets
+    ("3×÷4", True),        # two signs that each need a number
+    ("z=x-b/3a", False),
+    ("-5", False),         # a minus alone before a number
+    ("+5", False),         # a leading plus (`leading_plus`)
+    ("x=+5", False),       # a plus after `=`
+    ("3×-2", False),       # a minus after another sign
+    ("4(x+2)", False),
+    ("(-t)", False),
+    ("3 : 4", False),
+    ("50%", False),
+    ("", False),
+])
+def test_incomplete_expressions(reading, incomplete):
+    assert incomplete_expression(reading) is incomplete
+
+
+def test_an_incomplete_reading_is_never_marked_incorrect_automatically():
+    config = ScoringConfig()
+    math_q = question("math", ["z=x-b/3a"])
+    lost = score_answer(math_q, "z=x-/0", 0.99, -1.0, {"z=x-b/3a": -40.0}, config)
+    whole = score_answer(math_q, "z=x-1/0", 0.99, -1.0, {"z=x-b/3a": -40.0}, config)
+    assert (lost.status, lost.reason) == ("review", "incomplete")
+    assert (whole.verdict, whole.status) == ("incorrect", "auto")
+    # the rule is for numbers and maths: a text answer may end with any sign
+    text = score_answer(question("text", ["cat"]), "dog-", 0.99, -1.0, {"cat": -40.0}, config)
+    assert text.verdict == "incorrect"

@@ -40,7 +40,8 @@ class QuestionResult(BaseModel):
     max: float
     status: Status
     reason: str | None = Field(None, description="Why the answer is in review (status review): "
-                               "low_confidence, close_call, one_character, small_mark, stacked_fraction")
+                               "low_confidence, close_call, one_character, small_mark, stacked_fraction, "
+                               "incomplete")
 
 
 class PhotoResult(BaseModel):
