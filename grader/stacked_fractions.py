@@ -14,6 +14,9 @@ import numpy as np
 # Kinds whose crops may hold a stacked fraction; in others a bar between two blocks of ink is
 # more likely part of a character.
 STACKABLE_KINDS = ("number", "math")
+# A bar spans FULL_BAR of the ink's width, or SHORT_BAR when the parts above and below are apart.
+FULL_BAR = 0.7
+SHORT_BAR = 0.5
 
 
 def _longest_runs(mask: np.ndarray) -> np.ndarray:
@@ -32,7 +35,10 @@ def find_fraction_bar(gray: np.ndarray) -> tuple[int, int] | None:
     A bar is the row band with the longest horizontal ink run, spanning >= 70 % of the ink
     width, thin, with a block of ink above and below (each >= 25 % of the ink height and
     >= 8 % of its width), and not crossed by a single stroke on both sides, which is how
-    characters such as 干 or 士 differ from a fraction.
+    characters such as 干 or 士 differ from a fraction. A slanted hand shifts the numerator
+    and the denominator apart, so a bar may span only half the ink width when the numerator
+    and the denominator are separate pieces of ink (in a 5 or a crossed 7 one stroke joins the
+    parts above and below the bar).
     """
     if gray.ndim == 3:
         gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
@@ -49,7 +55,7 @@ def find_fraction_bar(gray: np.ndarray) -> tuple[int, int] | None:
         return None
     m = mask[y0:y1, x0:x1]
     runs = _longest_runs(m)
-    rows = np.flatnonzero(runs >= 0.7 * w)
+    rows = np.flatnonzero(runs >= SHORT_BAR * w)
     if len(rows) == 0:
         return None
     # contiguous bands of long rows, longest run first (a stray border piece may be longer)
@@ -60,7 +66,9 @@ def find_fraction_bar(gray: np.ndarray) -> tuple[int, int] | None:
             top -= 1
         while bottom < h - 1 and runs[bottom + 1] >= 0.25 * w:
             bottom += 1
-        if bottom - top + 1 <= 0.2 * h and _is_fraction_split(m, top, bottom, h, w):
+        if bottom - top + 1 > 0.2 * h or not _is_fraction_split(m, top, bottom, h, w):
+            continue
+        if runs[top:bottom + 1].max() >= FULL_BAR * w or _parts_apart(m, top, bottom):
             return int(y0 + top), int(y0 + bottom)
     return None
 
@@ -91,6 +99,13 @@ def _is_fraction_split(m: np.ndarray, top: int, bottom: int, h: int, w: int) -> 
     # one stroke crossing the bar (ink right above and right below at the same x): a character
     edge_above = cv2.dilate(above[-1:].astype(np.uint8), np.ones((1, 3), np.uint8))[0] > 0
     return not bool((edge_above & below[0]).any())
+
+
+def _parts_apart(m: np.ndarray, top: int, bottom: int) -> bool:
+    """Whether no piece of ink (8-connected, the bar included) reaches both above and below
+    the band: a numerator and a denominator apart, not one character's strokes."""
+    _, labels = cv2.connectedComponents(m.astype(np.uint8), connectivity=8)
+    return not (set(np.unique(labels[:top])) & set(np.unique(labels[bottom + 1:]))) - {0}
 
 
 def _trim_to_ink(gray: np.ndarray, margin: int = 3) -> np.ndarray:

@@ -18,7 +18,7 @@ from grader.lines import READ_MAX_WIDTH, VIEWS, join_windows, prepare_line_u8, v
 from grader.paths import REPO_ROOT
 from grader.readings import Reading
 from grader.recognizer import Recognizer, needs_views
-from grader.stacked_fractions import find_fraction_bar, unstack_fraction
+from grader.stacked_fractions import _longest_runs, find_fraction_bar, unstack_fraction
 from tests.ink_crops import fonts_available, make_crops, stacked_fractions
 from tests.misreads import Misread, crowded, near_misses
 
@@ -381,3 +381,37 @@ def test_stacked_fraction_reads_as_a_over_b(recognizer):
     assert right >= 5, [(label, r.text) for r, (_, label) in zip(readings, items)]
     # the rewrite turns the two-storey crop into one wide line
     assert unstack_fraction(items[0][0]).shape != items[0][0].shape
+
+
+def _slanted_fraction(shift: int) -> np.ndarray:
+    """3 over a bar over 4, the 3 pushed right and the 4 left by `shift` px as a slanted hand
+    writes them: the bar spans little more than half the ink's width."""
+    img = np.full((110, 150), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, "3", (52 + shift, 45), font, 1.4, 0, 3, cv2.LINE_AA)
+    cv2.line(img, (53, 56), (80, 56), 0, 3)
+    cv2.putText(img, "4", (52 - shift, 100), font, 1.4, 0, 3, cv2.LINE_AA)
+    return img
+
+
+def _joined_five() -> np.ndarray:
+    """A 5 drawn as its strokes: the flag, the stem, the middle bar and the bowl with its tail
+    curling back left, one piece of ink; the middle bar spans about half its width."""
+    img = np.full((110, 150), 255, np.uint8)
+    cv2.line(img, (62, 20), (84, 20), 0, 3)   # flag
+    cv2.line(img, (62, 20), (62, 52), 0, 3)   # stem, meeting the bar's left end
+    cv2.line(img, (62, 52), (84, 52), 0, 3)   # the middle bar
+    cv2.ellipse(img, (80, 72), (18, 20), 0, -90, 90, 0, 3)  # the bowl, hanging from the bar
+    cv2.line(img, (80, 92), (44, 88), 0, 3)   # its tail, back to the left
+    return img
+
+
+def test_a_fraction_written_slanted_is_found_and_a_joined_five_is_not():
+    for shift in (12, 15):
+        crop = _slanted_fraction(shift)
+        _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+        xs = np.nonzero(ink)[1]
+        share = _longest_runs(ink > 0).max() / (xs.max() - xs.min() + 1)
+        assert 0.5 < share < 0.7, share  # the bar alone fails the full rule
+        assert find_fraction_bar(crop) is not None, shift
+    assert find_fraction_bar(_joined_five()) is None
