@@ -122,3 +122,42 @@ def test_a_missing_pack_is_named(tmp_path):
         packs.load_casia("train", tmp_path)
     with pytest.raises(ValueError, match="split"):
         packs.load_imadocsen("test")
+
+
+@pytest.mark.parametrize("text, shares", [
+    ("", packs.TRAIN_MIX),
+    ("crohme=1,casia=0,olhwdb=0,hit=0,imadocsen=0,optdigits=0", {"crohme": 1.0}),
+    ("imadocsen=0.5, crohme=0.5, casia=0, olhwdb=0, hit=0, optdigits=0", {"imadocsen": 0.5, "crohme": 0.5}),
+])
+def test_a_mix_sets_the_named_packs_shares_and_keeps_the_others(text, shares):
+    mix = packs.parse_mix(text)
+    assert set(mix) == set(packs.TRAIN_MIX) and sum(mix.values()) == pytest.approx(1.0)
+    assert {k: v for k, v in mix.items() if v} == pytest.approx(dict(shares))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("casiaa=0.3", "'casiaa=0.3' is not PACK=SHARE with PACK one of casia"),
+    ("casia", "'casia' is not PACK=SHARE"),
+    ("casia=lots", "the share in 'casia=lots' is not a number"),
+    ("casia=1.5", "the share in 'casia=1.5' is not between 0 and 1"),
+    ("casia=0,olhwdb=0,hit=0,imadocsen=0,crohme=0,optdigits=0", "every pack's share is 0"),
+])
+def test_a_bad_mix_is_refused_with_the_part_named(text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        packs.parse_mix(text)
+
+
+def test_a_training_jobs_mix_decides_which_packs_it_draws():
+    """Only CROHME in the mix: every sample is an expression (drawn here from the held-back side's
+    CROHME, loaded as the job's sources, so that the test needs only the small validation load)."""
+    saved = dict(packs._SOURCES)
+    packs._SOURCES["train"] = packs.RealSources.load("val")
+    try:
+        mix = tuple(packs.parse_mix("crohme=1,casia=0,olhwdb=0,hit=0,imadocsen=0,optdigits=0").items())
+        *_, groups = packs.render_real_chunk(packs.RealJob(0, 12, 5, "train", 1024, mix=mix))
+        *_, default_groups = packs.render_real_chunk(packs.RealJob(0, 40, 5, "val", 1024, mix=mix))
+    finally:
+        packs._SOURCES.clear()
+        packs._SOURCES.update(saved)
+    assert {packs.GROUPS[g] for g in groups} <= {"math", "number"}
+    assert {packs.GROUPS[g] for g in default_groups} & {"zh-words", "zh-chars", "en-words"}  # val keeps VAL_MIX

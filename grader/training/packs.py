@@ -444,6 +444,7 @@ class RealJob:
     split: str
     max_width: int
     folder: str | None = None
+    mix: tuple[tuple[str, float], ...] = ()  # the training packs' shares; empty: TRAIN_MIX
 
 
 _SOURCES: dict[str, RealSources] = {}
@@ -465,7 +466,7 @@ def render_real_chunk(job: RealJob) -> tuple[int, np.ndarray, np.ndarray, list[s
     for k in range(job.count):
         i = job.start + k
         rng = np.random.default_rng([job.seed, i])
-        pack = _pack_for(i, job.seed, TRAIN_MIX if train else VAL_MIX)
+        pack = _pack_for(i, job.seed, (dict(job.mix) or TRAIN_MIX) if train else VAL_MIX)
         crop, label, group = real_sample(pack, src, rng, hand_warp=0.2 if train else 0.0)
         line = prepare_line_u8(crop, HEIGHT, job.max_width)
         images[k, :, :line.shape[1]] = line
@@ -476,10 +477,13 @@ def render_real_chunk(job: RealJob) -> tuple[int, np.ndarray, np.ndarray, list[s
 
 
 def render_real_dataset(out: Path, count: int, seed: int, split: str, max_width: int = REAL_MAX_WIDTH,
-                        workers: int = 2, chunk: int = 500, folder: Path | None = None) -> None:
+                        workers: int = 2, chunk: int = 500, folder: Path | None = None,
+                        mix: dict[str, float] | None = None) -> None:
     """Render `count` composed real samples of a split into `out` (dataset.write_lines); wide
-    enough by default for a 60-character English line at the model's height."""
-    jobs = [RealJob(s, min(chunk, count - s), seed, split, max_width, str(folder) if folder else None)
+    enough by default for a 60-character English line at the model's height. `mix`: the
+    training packs' shares (default TRAIN_MIX); validation always draws VAL_MIX."""
+    jobs = [RealJob(s, min(chunk, count - s), seed, split, max_width, str(folder) if folder else None,
+                    tuple((mix or {}).items()))
             for s in range(0, count, chunk)]
     with mp.get_context("spawn").Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
         write_lines(out, count, max_width, pool.imap_unordered(render_real_chunk, jobs), names=GROUPS)
@@ -522,8 +526,30 @@ def fit_and_render_strokes(count: int, seed: int, workers: int, folder: Path | N
     return 0
 
 
+def parse_mix(text: str) -> dict[str, float]:
+    """`imadocsen=0.35,crohme=0.18`: those packs' shares of the training samples, the other
+    packs' as in TRAIN_MIX; the shares are then scaled to sum to 1."""
+    mix = dict(TRAIN_MIX)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name.strip() not in TRAIN_MIX:
+            raise ValueError(f"--mix: {part!r} is not PACK=SHARE with PACK one of {', '.join(TRAIN_MIX)}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"--mix: the share in {part!r} is not a number") from None
+        if not 0 <= share <= 1:
+            raise ValueError(f"--mix: the share in {part!r} is not between 0 and 1")
+        mix[name.strip()] = share
+    total = sum(mix.values())
+    if total <= 0:
+        raise ValueError("--mix: every pack's share is 0")
+    return {name: share / total for name, share in mix.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """python -m grader.training.packs render [--count N] [--val N] [--seed S] [--workers W] [--packs DIR]"""
+    """python -m grader.training.packs render [--count N] [--val N] [--seed S] [--workers W] [--packs DIR]
+    [--mix PACK=SHARE,...]"""
     parser = argparse.ArgumentParser(prog="python -m grader.training.packs")
     sub = parser.add_subparsers(dest="cmd", required=True)
     render = sub.add_parser("render", help="compose real samples into cache_dir()/real/{train,val}")
@@ -532,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--seed", type=int, default=1, help="training-sample seed (validation: always 2)")
     render.add_argument("--workers", type=int, default=2)
     render.add_argument("--packs", type=Path, default=None, help=f"the packs' folder (default {packs_dir()})")
+    render.add_argument("--mix", default="", metavar="PACK=SHARE,...",
+                        help="training packs' shares that differ from TRAIN_MIX (e.g. imadocsen=0.35)")
     strokes = sub.add_parser("strokes", help="fit the real writers' stroke style (stroke_style) on OLHWDB "
                                              "and render Chinese crops in it into cache_dir()/strokes/train")
     strokes.add_argument("--count", type=int, default=60_000, help="Chinese crops to render (0: fit only)")
@@ -541,12 +569,17 @@ def main(argv: list[str] | None = None) -> int:
     strokes.add_argument("--refit", action="store_true", help="fit again though a fit is in the cache")
     args = parser.parse_args(argv)
     check_training_seed(args.seed)
+    try:
+        mix = parse_mix(args.mix) if args.cmd == "render" else None
+    except ValueError as error:
+        parser.error(str(error))
     if args.cmd == "strokes":
         return fit_and_render_strokes(args.count, args.seed, args.workers, args.packs, args.refit)
     root = cache_dir() / "real"
     if args.val:
         render_real_dataset(root / "val", args.val, VALIDATION_SEED, "val", workers=args.workers, folder=args.packs)
-    render_real_dataset(root / "train", args.count, args.seed, "train", workers=args.workers, folder=args.packs)
+    render_real_dataset(root / "train", args.count, args.seed, "train", workers=args.workers, folder=args.packs,
+                        mix=mix)
     return 0
 
 
