@@ -319,16 +319,24 @@ def print_caseless(title: str, readings: dict[str, list], sets: dict[str, list])
     print(f"\n{title} (int8): " + "; ".join(cells))
 
 
+def write_unlisted_list(words_dir: Path, items: list, out: Path) -> int:
+    """Write into folder `out` the English list of `words_dir` less every word of the (crop,
+    label) items' labels, so that those labels read as words the list lacks (a name, a rare
+    word); returns how many words were taken out."""
+    from grader import words
+
+    label_words = {w.casefold() for _, label in items for w in words.WORD.findall(label)}
+    shipped = words.read_list(words_dir / words.FILES["text"])
+    words.write_list((w for w in shipped if w.casefold() not in label_words), out / words.FILES["text"])
+    return len(label_words)
+
+
 def print_unlisted(rec: Recognizer, items: list, listed_readings: list) -> None:
     """English read with a word list that lacks every word of the labels: what the word-list prior
     costs a name or a word the list does not hold (bench labels are drawn from that list), beside
     `listed_readings`, the same items read with the shipped list."""
-    from grader import words
-
-    label_words = {w.casefold() for _, label in items for w in words.WORD.findall(label)}
-    shipped = words.read_list(rec.words_dir / words.FILES["text"])
     with tempfile.TemporaryDirectory() as tmp:
-        words.write_list((w for w in shipped if w.casefold() not in label_words), Path(tmp) / words.FILES["text"])
+        taken_out = write_unlisted_list(rec.words_dir, items, Path(tmp))
         listed_dir, rec.words_dir = rec.words_dir, Path(tmp)
         try:
             unlisted, _ = exact_rates(read_items(rec, items, "text"), items)
@@ -337,7 +345,7 @@ def print_unlisted(rec: Recognizer, items: list, listed_readings: list) -> None:
     listed, _ = exact_rates(listed_readings, items)
     own, _ = exact_rates(read_items(rec, items, "text", use_words=False), items)
     print(f"\nHeld-out English (int8): {listed:.1%} with the word list, {own:.1%} letters only, "
-          f"{unlisted:.1%} when no label word is in the list ({len(label_words)} words taken out)")
+          f"{unlisted:.1%} when no label word is in the list ({taken_out} words taken out)")
 
 
 def reading_stage_times(rec: Recognizer, crops: list, kind: str, repeats: int = 3) -> dict[str, float]:

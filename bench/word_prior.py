@@ -9,7 +9,8 @@ also turns more words the list lacks (a name, a rare word, a child's misspelling
 ones; so every setting is read twice, with the shipped list and with the list lacking every word
 of the set's labels ("unlisted").
 
-Sets (all English, decoded with kind `text`, the default reading: int8, one view):
+Sets (all English, decoded with kind `text`, the default reading: int8, one view; the network
+runs once per set, and every setting decodes its output):
 - generated: bench/recognizer.py's validation set (training fonts, seed 9001), the "plain" set of
   the original choice;
 - real, choose: the held-back writers' words and sentences (packs.held_back_items, seed 2: the
@@ -32,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recognizer import exact_rates, validation_set  # noqa: E402
+from recognizer import validation_set, write_unlisted_list  # noqa: E402
 
 from grader import words  # noqa: E402
 from grader.paths import MODELS_DIR  # noqa: E402
@@ -50,23 +51,26 @@ def english(items: dict[str, list]) -> list:
     return items.get("en-words", []) + items.get("en-lines", [])
 
 
-def pruned_dir(shipped: list[str], sets: list[list], tmp: Path) -> Path:
-    """A folder whose English list lacks every word of every label in `sets`."""
-    label_words = {w.casefold() for items in sets for _, label in items for w in words.WORD.findall(label)}
-    words.write_list((w for w in shipped if w.casefold() not in label_words), tmp / words.FILES["text"])
-    return tmp
+class EnglishSet:
+    """(crop, label) items and the model's log-probabilities for them, computed once: every
+    setting decodes the same network output (the default reading: one view)."""
 
+    def __init__(self, rec: Recognizer, items: list):
+        self.rec, self.labels = rec, [label for _, label in items]
+        self.log_probs = rec.log_probs([c for c, _ in items], kind="text")
 
-def rates(rec: Recognizer, items: list, folder: Path | None) -> float:
-    """Exact match of the default reading; folder: the word list's, None for letters only."""
-    crops = [c for c, _ in items]
-    if folder is None:
-        return exact_rates(rec.read(crops, kind="text", use_words=False), items)[0]
-    shipped, rec.words_dir = rec.words_dir, folder
-    try:
-        return exact_rates(rec.read(crops, kind="text"), items)[0]
-    finally:
-        rec.words_dir = shipped
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def exact(self, words_dir: Path | None) -> float:
+        """Exact match decoded with the English list in `words_dir`; None: letters only."""
+        shipped = self.rec.words_dir
+        self.rec.words_dir = words_dir or shipped
+        try:
+            texts = [self.rec.decode(lp, "text", use_words=words_dir is not None).text for lp in self.log_probs]
+        finally:
+            self.rec.words_dir = shipped
+        return sum(t == label for t, label in zip(texts, self.labels)) / len(self.labels)
 
 
 def main() -> int:
@@ -75,14 +79,15 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     args = parser.parse_args()
     rec = Recognizer.load(args.models, precision="int8", threads=1)
-    sets = {"generated": validation_set(data.load_sources("val"), args.n)["text"],
-            "real, choose": english(packs.held_back_items(args.n, CHOOSE_SEED)),
-            "real, report": english(packs.held_back_items(args.n, REPORT_SEED))}
-    shipped = words.read_list(args.models / words.FILES["text"])
+    items = {"generated": validation_set(data.load_sources("val"), args.n)["text"],
+             "real, choose": english(packs.held_back_items(args.n, CHOOSE_SEED)),
+             "real, report": english(packs.held_back_items(args.n, REPORT_SEED))}
+    sets = {name: EnglishSet(rec, its) for name, its in items.items()}
     default = words.ENGLISH_NATS
     with tempfile.TemporaryDirectory() as tmp:
-        unlisted = pruned_dir(shipped, list(sets.values()), Path(tmp))
-        letters = {name: rates(rec, items, None) for name, items in sets.items()}
+        unlisted = Path(tmp)
+        write_unlisted_list(args.models, [item for its in items.values() for item in its], unlisted)
+        letters = {name: st.exact(None) for name, st in sets.items()}
         print(f"English crops: {', '.join(f'{k} {len(v)}' for k, v in sets.items())}; letters only: "
               f"{', '.join(f'{k} {v:.1%}' for k, v in letters.items())}\n")
         print("| ENGLISH_NATS | generated listed / unlisted | real choose listed / unlisted | expected (0.8 / 0.2) |")
@@ -91,7 +96,7 @@ def main() -> int:
         try:
             for nats in GRID:
                 words.ENGLISH_NATS = nats
-                r = {name: (rates(rec, sets[name], args.models), rates(rec, sets[name], unlisted))
+                r = {name: (sets[name].exact(args.models), sets[name].exact(unlisted))
                      for name in ("generated", "real, choose")}
                 expected = (1 - UNLISTED_SHARE) * r["real, choose"][0] + UNLISTED_SHARE * r["real, choose"][1]
                 allowed = letters["generated"] - r["generated"][1] <= MAX_UNLISTED_COST
@@ -103,8 +108,7 @@ def main() -> int:
             report = {}
             for nats in dict.fromkeys((default, chosen)):
                 words.ENGLISH_NATS = nats
-                report[nats] = (rates(rec, sets["real, report"], args.models),
-                                rates(rec, sets["real, report"], unlisted))
+                report[nats] = (sets["real, report"].exact(args.models), sets["real, report"].exact(unlisted))
         finally:
             words.ENGLISH_NATS = default
     print(f"\nChosen by the rule: {chosen} (shipped: {default}). Real, report (seed {REPORT_SEED}), listed / unlisted: "
