@@ -105,9 +105,9 @@ def width_batches(lines: Sequence[np.ndarray], height: int, batch_size: int,
 
     A line is batched only with lines of its own padded width: the backward LSTM reads the
     padding too, so a reading must not depend on which other crops happen to share its batch.
-    The int8 model still lets the batch decide for a crop on the edge between two readings: its
-    BiLSTM quantises the input with a scale taken over the whole batch (DynamicQuantizeLSTM; 8 of
-    656 real held-back crops read differently alone, crnn-9; model card, known weaknesses).
+    The int8 model's BiLSTM quantises its inputs with ranges pinned at export
+    (grader/training/fixed_range.py), so its reading of a crop does not depend on the batch
+    either (before the pins, 8 of 656 real held-back crops read differently alone, crnn-9).
     """
     buckets: dict[int, list[int]] = {}
     for i, line in enumerate(lines):

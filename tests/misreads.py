@@ -57,10 +57,10 @@ def squeezed(word: str, seed: int, squeeze: float) -> np.ndarray:
 
 
 def _letters(recognizer: Recognizer, crops: list[np.ndarray]) -> list[str]:
-    """Each crop read alone, letter by letter. Alone, because the int8 model's BiLSTM quantises
-    its input with a scale taken over the whole batch (DynamicQuantizeLSTM): a crop on the edge
-    between two readings (`rlephant` / `Blephant`, crnn-9) may read one way beside the other
-    rungs of its ladder and the other way beside other words. The tests read the picks alone too."""
+    """Each crop read alone, letter by letter, as the tests read the picks. (The first int8 file
+    of crnn-9 read a crop on the edge between two readings, `rlephant` / `Blephant`, one way beside
+    the other rungs of its ladder and the other way alone; since the pinned ranges of
+    grader/training/fixed_range.py a batch reads each crop as alone, tests/test_fixed_range.py.)"""
     return [recognizer.read([crop], kind="text", use_words=False)[0].text for crop in crops]
 
 

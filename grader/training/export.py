@@ -28,7 +28,9 @@ from grader.charset import save_charset
 from grader.errors import ModelUnavailable
 from grader.model_spec import INPUT_NAME, LineInput, ModelFiles, ModelOutput, ModelSpec
 from grader.paths import MODELS_DIR, cache_dir
+from grader.training.fixed_range import FixedRangeCRNN
 from grader.training.labels import CATEGORIES
+from grader.training.model import CRNN
 from grader.training.packs import REAL_MAX_WIDTH
 from grader.training.train import LineDataset, load_model
 
@@ -98,6 +100,45 @@ def quantize(fp32: Path, out: Path, data: LineDataset, count: int = 320) -> None
             root.level = level
 
 
+def lstm_input_max(int8: Path) -> float:
+    """The largest value the int8 graph can feed its first BiLSTM layer: the first
+    DynamicQuantizeLSTM's input traced back (through ReLU, reshaping and the pins' Concat) to the
+    static DequantizeLinear of the last convolution, whose top code is (255 - zero point) * scale,
+    computed in float32 as onnxruntime dequantizes."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(int8)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    lstm = next(n for n in graph.node if n.op_type == "DynamicQuantizeLSTM")
+    node = producer[lstm.input[0]]
+    while node.op_type in ("Transpose", "Squeeze", "Relu", "Reshape", "Concat"):
+        node = producer[node.input[0]]
+    if node.op_type != "DequantizeLinear":
+        raise RuntimeError(f"the first BiLSTM's input comes from {node.op_type}, not a static DequantizeLinear")
+    scale, zero = init[node.input[1]], init[node.input[2]]
+    if scale.size != 1 or zero.dtype != np.uint8:
+        raise RuntimeError("the BiLSTM's input is not quantized per tensor to uint8")
+    return float(np.float32(255 - int(zero)) * np.float32(scale))
+
+
+def quantize_fixed_range(model: CRNN, fp32: Path, out: Path, line: LineInput, data: LineDataset) -> float:
+    """int8 whose reading of a crop does not depend on the other crops in the batch
+    (grader/training/fixed_range.py): quantize once to learn the range the static convolutions
+    give the BiLSTM, then quantize the network with that range pinned. The two passes calibrate
+    the same convolutions on the same crops, so they must agree on the range. Returns it."""
+    quantize(fp32, out, data)
+    feature_max = lstm_input_max(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        pinned = Path(tmp) / "pinned.onnx"
+        export_onnx(FixedRangeCRNN(model, feature_max).eval(), pinned, line, ModelOutput())
+        quantize(pinned, out, data)
+    if lstm_input_max(out) != feature_max:
+        raise RuntimeError("the pinned network's static range differs from the first pass's")
+    return feature_max
+
+
 def _session(path: Path, threads: int = 1):
     import onnxruntime as ort
 
@@ -153,7 +194,7 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000, version: str = MO
     out.mkdir(parents=True, exist_ok=True)
     fp32, int8 = out / FP32_NAME, out / INT8_NAME
     export_onnx(model, fp32, line, ModelOutput())
-    quantize(fp32, int8, val)
+    lstm_max = quantize_fixed_range(model, fp32, int8, line, val)
     acc_fp32 = onnx_accuracy(fp32, val, chars, val_limit)
     acc_int8 = onnx_accuracy(int8, val, chars, val_limit)
     t32, t8 = ms_per_crop([fp32, int8], line.height)
@@ -170,7 +211,10 @@ def export(checkpoint: Path, out: Path, val_limit: int = 2000, version: str = MO
         version=version, charset="charset.txt",
         files=ModelFiles(fp32=FP32_NAME, int8=INT8_NAME, checkpoint="crnn.pt"), input=line,
         exported=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        int8={"static_qdq_kept": int8_kept, "calibration_crops": 320, "lstm": "dynamic int8 (DynamicQuantizeLSTM)",
+        int8={"static_qdq_kept": int8_kept, "calibration_crops": 320,
+              "lstm": ("dynamic int8 (DynamicQuantizeLSTM), input ranges pinned (fixed_range.py): "
+                       "a crop reads the same alone and in any batch"),
+              "lstm_input_max": lstm_max,
               "weights": "7-bit (reduce_range): the same readings on CPUs with and without VNNI"},
         training={"step": ckpt["step"],  # all runs: --init carries steps and time forward
                   "elapsed_s": round(ckpt.get("elapsed_s", 0.0) + ckpt.get("prior_s", 0.0)),
