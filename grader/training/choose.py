@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import ctc
+from grader.charset import load_charset
 from grader.paths import MODELS_DIR, cache_dir
 from grader.training.train import LineDataset, load_model, selection_cer
 
@@ -133,8 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from grader.charset import load_charset
-
     index = {c: i for i, c in enumerate(load_charset(MODELS_DIR / "charset.txt"))}
     sets = {"generated": LineDataset.load(cache_dir() / "dataset" / "val", index)}
     real = cache_dir() / "real" / "val"

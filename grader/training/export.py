@@ -36,7 +36,7 @@ from grader.training.train import LineDataset, load_model
 
 FP32_NAME = "crnn.onnx"
 INT8_NAME = "crnn.int8.onnx"
-MODEL_VERSION = "crnn-9"
+MODEL_VERSION = "crnn-10"
 # The widest line the model trained on whole (the composed real writers' lines); the runtime reads
 # wider lines in overlapping windows of this width.
 TRAINED_MAX_WIDTH = REAL_MAX_WIDTH
