@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from grader.training.choose import Readings, judge, worse_by_more_than_chance
+from grader.training.labels import CATEGORIES
+from grader.training.train import LineDataset
 
 
 def _pair(n: int, only_base: int, only_cand: int, both: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,9 +39,11 @@ def test_a_category_is_worse_only_by_half_a_point_or_more_that_chance_does_not_e
 
 
 def _readings(right_generated: np.ndarray, edits: int) -> Readings:
+    """Generated validation lines, half numbers, half Chinese, with these per-crop results."""
     n = len(right_generated)
-    cats = ["number"] * (n // 2) + ["chinese"] * (n - n // 2)
-    return Readings({"generated": cats}, {"generated": right_generated},
+    cats = np.asarray([CATEGORIES.index("number")] * (n // 2) + [CATEGORIES.index("chinese")] * (n - n // 2), np.int8)
+    lines = LineDataset(np.zeros((n, 32, 8), np.uint8), np.full(n, 8, np.int32), cats, [""] * n, {})
+    return Readings({"generated": lines}, {"generated": right_generated},
                     {"generated": np.full(n, edits)}, {"generated": np.full(n, 10)})
 
 

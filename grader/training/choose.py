@@ -30,12 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from grader import ctc
 from grader.charset import load_charset
 from grader.paths import MODELS_DIR, cache_dir
-from grader.training.train import LineDataset, load_model, selection_cer
+from grader.training.train import LineDataset, load_model, read_crops, selection_cer, summarize
 
 MIN_DROP = 0.005  # share of a category's crops
 ALPHA = 0.01  # one-sided, per category
@@ -43,57 +41,35 @@ ALPHA = 0.01  # one-sided, per category
 
 @dataclass
 class Readings:
-    """Per set: each crop's category name, whether it read exactly, its edits and its length."""
+    """Per set: its lines, and train.read_crops' per-crop results (read exactly, edits, length)."""
 
-    cats: dict[str, list[str]]
+    sets: dict[str, LineDataset]
     right: dict[str, np.ndarray]
     edits: dict[str, np.ndarray]
-    chars: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray]
 
     def metrics(self) -> dict:
         """train.evaluate_sets' layout: the generated set's categories at the top level, each
         other set under its own name; selection_cer reads it."""
         out: dict = {}
-        for name in self.cats:
-            m = _summary(self.cats[name], self.right[name], self.edits[name], self.chars[name])
+        for name, data in self.sets.items():
+            m = summarize(data, self.right[name], self.edits[name], self.lengths[name])
             if name == "generated":
                 out.update(m)
             else:
                 out[name] = m
         return out
 
-
-def _summary(cats: list[str], right: np.ndarray, edits: np.ndarray, chars: np.ndarray) -> dict:
-    out = {}
-    names = np.asarray(cats)
-    for c in dict.fromkeys(cats):
-        k = names == c
-        out[c] = {"exact": float(right[k].mean()), "cer": float(edits[k].sum() / max(1, chars[k].sum())),
-                  "n": int(k.sum())}
-    out["all"] = {"exact": float(right.mean()), "cer": float(edits.sum() / max(1, chars.sum())), "n": len(cats)}
-    return out
+    def categories(self, name: str) -> dict[str, np.ndarray]:
+        """Each category of set `name` present in it: the mask of its crops."""
+        cats = np.asarray(self.sets[name].cats[:len(self.right[name])])
+        return {c: cats == i for i, c in enumerate(self.sets[name].names) if (cats == i).any()}
 
 
-def read_sets(checkpoint: Path, sets: dict[str, LineDataset], batch_size: int = 128) -> Readings:
+def read_sets(checkpoint: Path, sets: dict[str, LineDataset]) -> Readings:
     model, meta = load_model(checkpoint)
-    chars = meta["charset"]
-    cats, right, edits, lengths = {}, {}, {}, {}
-    with torch.no_grad():
-        for name, data in sets.items():
-            n = len(data)
-            order = np.argsort(data.widths[:n])
-            r, e, ln = np.zeros(n, bool), np.zeros(n, int), np.zeros(n, int)
-            for i in range(0, n, batch_size):
-                idx = order[i:i + batch_size]
-                x, *_ = data.batch(idx)
-                lp = F.log_softmax(model(x), dim=2).numpy()
-                for j, k in enumerate(idx):
-                    pred, truth = ctc.greedy_decode(lp[j], chars), data.labels[k]
-                    r[k] = pred == truth
-                    e[k], ln[k] = ctc.char_error_rate(pred, truth)
-            cats[name] = [data.names[c] for c in data.cats[:n]]
-            right[name], edits[name], lengths[name] = r, e, ln
-    return Readings(cats, right, edits, lengths)
+    results = {name: read_crops(model, data, meta["charset"], len(data)) for name, data in sets.items()}
+    return Readings(sets, *({name: r[i] for name, r in results.items()} for i in range(3)))
 
 
 def worse_by_more_than_chance(base: np.ndarray, cand: np.ndarray, min_drop: float = MIN_DROP,
@@ -114,10 +90,8 @@ def judge(base: Readings, cand: Readings, min_drop: float = MIN_DROP, alpha: flo
     sel_base, sel_cand = selection_cer(base.metrics()), selection_cer(cand.metrics())
     if sel_cand >= sel_base:
         reasons.append(f"selection CER {sel_cand:.4f} is not below {sel_base:.4f}")
-    for name in base.cats:
-        names = np.asarray(base.cats[name])
-        for c in dict.fromkeys(base.cats[name]):
-            k = names == c
+    for name in base.sets:
+        for c, k in base.categories(name).items():
             worse, p, b, a = worse_by_more_than_chance(base.right[name][k], cand.right[name][k], min_drop, alpha)
             if worse:
                 reasons.append(f"{name} {c}: {base.right[name][k].mean():.1%} -> {cand.right[name][k].mean():.1%} "

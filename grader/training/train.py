@@ -209,31 +209,45 @@ def frame_kl(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch_size: int = 128) -> dict:
-    """Greedy-decoded exact match and CER per category on the first `limit` samples."""
+def read_crops(model: CRNN, data: LineDataset, chars: list[str], limit: int,
+               batch_size: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy readings of the first `limit` samples, crop by crop: (read exactly, edit distance,
+    label length), each in the set's order. Leaves the model in training mode, as it found it in
+    the training loop."""
     model.eval()
-    idx_all = np.arange(min(limit, len(data)))
-    order = idx_all[np.argsort(data.widths[idx_all])]
-    stats = {c: [0, 0, 0, 0] for c in data.names}  # exact, n, edits, chars
+    n = min(limit, len(data))
+    order = np.argsort(data.widths[:n])  # the order evaluate always used: padding moves a few readings
+    right, edits, lengths = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64)
     device = next(model.parameters()).device
-    for i in range(0, len(order), batch_size):
+    for i in range(0, n, batch_size):
         idx = order[i:i + batch_size]
         x, *_ = data.batch(idx)
         lp = F.log_softmax(model(x.to(device)), dim=2).float().cpu().numpy()
         for j, k in enumerate(idx):
-            pred = ctc.greedy_decode(lp[j], chars)
-            truth = data.labels[k]
-            s = stats[data.names[data.cats[k]]]
-            d, n = ctc.char_error_rate(pred, truth)
-            s[0] += pred == truth
-            s[1] += 1
-            s[2] += d
-            s[3] += n
+            pred, truth = ctc.greedy_decode(lp[j], chars), data.labels[k]
+            right[k] = pred == truth
+            edits[k], lengths[k] = ctc.char_error_rate(pred, truth)
     model.train()
-    out = {c: {"exact": s[0] / s[1], "cer": s[2] / max(1, s[3]), "n": s[1]} for c, s in stats.items() if s[1]}
-    tot = [sum(s[i] for s in stats.values()) for i in range(4)]
-    out["all"] = {"exact": tot[0] / tot[1], "cer": tot[2] / max(1, tot[3]), "n": tot[1]}
+    return right, edits, lengths
+
+
+def summarize(data: LineDataset, right: np.ndarray, edits: np.ndarray, lengths: np.ndarray) -> dict:
+    """Exact match and CER per category of `data` (in data.names' order, those present) and "all",
+    from read_crops' per-crop results of its first len(right) samples."""
+    cats = np.asarray(data.cats[:len(right)])
+    out = {}
+    for c, name in enumerate(data.names):
+        k = cats == c
+        if k.any():
+            out[name] = {"exact": float(right[k].mean()), "cer": float(edits[k].sum() / max(1, lengths[k].sum())),
+                         "n": int(k.sum())}
+    out["all"] = {"exact": float(right.mean()), "cer": float(edits.sum() / max(1, lengths.sum())), "n": len(right)}
     return out
+
+
+def evaluate(model: CRNN, data: LineDataset, chars: list[str], limit: int, batch_size: int = 128) -> dict:
+    """Greedy-decoded exact match and CER per category on the first `limit` samples."""
+    return summarize(data, *read_crops(model, data, chars, limit, batch_size))
 
 
 def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, mcfg: ModelConfig,
