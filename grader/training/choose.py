@@ -33,7 +33,7 @@ import torch
 
 from grader.charset import load_charset
 from grader.paths import MODELS_DIR, cache_dir
-from grader.training.train import LineDataset, load_model, read_crops, selection_cer, summarize
+from grader.training.train import LineDataset, load_model, read_crops, selection_cer, set_metrics, summarize
 
 MIN_DROP = 0.005  # share of a category's crops
 ALPHA = 0.01  # one-sided, per category
@@ -49,16 +49,9 @@ class Readings:
     lengths: dict[str, np.ndarray]
 
     def metrics(self) -> dict:
-        """train.evaluate_sets' layout: the generated set's categories at the top level, each
-        other set under its own name; selection_cer reads it."""
-        out: dict = {}
-        for name, data in self.sets.items():
-            m = summarize(data, self.right[name], self.edits[name], self.lengths[name])
-            if name == "generated":
-                out.update(m)
-            else:
-                out[name] = m
-        return out
+        """train.evaluate_sets' figures (train.set_metrics' layout), which selection_cer reads."""
+        return set_metrics({name: summarize(data, self.right[name], self.edits[name], self.lengths[name])
+                            for name, data in self.sets.items()})
 
     def categories(self, name: str) -> dict[str, np.ndarray]:
         """Each category of set `name` present in it: the mask of its crops."""
@@ -109,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     index = {c: i for i, c in enumerate(load_charset(MODELS_DIR / "charset.txt"))}
-    sets = {"generated": LineDataset.load(cache_dir() / "dataset" / "val", index)}
+    generated = cache_dir() / "dataset" / "val"
+    if not (generated / "labels.json").exists():
+        raise SystemExit(f"no validation lines in {generated}: run `python -m grader.training render` first")
+    sets = {"generated": LineDataset.load(generated, index)}
     real = cache_dir() / "real" / "val"
     if (real / "labels.json").exists():
         sets["real"] = LineDataset.load(real, index)

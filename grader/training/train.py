@@ -548,12 +548,19 @@ def _mixed(generated, real, real_share: float, rng: np.random.Generator):
 
 
 def evaluate_sets(model: CRNN, sets: dict[str, LineDataset], chars: list[str], limit: int) -> dict:
-    """evaluate() on the generated validation set, its figures at the top level as before, and
-    on each other set (the held-back real writers) under its own key; printed."""
-    metrics: dict = {}
+    """evaluate() on every set, printed, in set_metrics' layout."""
+    per_set = {}
     for name, data in sets.items():
-        m = evaluate(model, data, chars, limit)
-        print(f"  eval {name}: {_fmt(m)}", flush=True)
+        per_set[name] = evaluate(model, data, chars, limit)
+        print(f"  eval {name}: {_fmt(per_set[name])}", flush=True)
+    return set_metrics(per_set)
+
+
+def set_metrics(per_set: dict[str, dict]) -> dict:
+    """The generated validation set's figures at the top level (as before real writers came),
+    each other set's (the held-back real writers) under its own key: what selection_cer reads."""
+    metrics: dict = {}
+    for name, m in per_set.items():
         if name == "generated":
             metrics.update(m)
         else:
