@@ -8,11 +8,12 @@ internet; words: the runtime's word lists. Training itself is `python -m grader.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from grader.charset import default_charset
 from grader.paths import MODELS_DIR
-from grader.training.data import bundle, fetch, unbundle, write_word_lists
+from grader.training.data import SourcesMissing, bundle, fetch, require_sources, unbundle, write_word_lists
 from grader.training.dataset import render_dataset_cli
 
 
@@ -34,9 +35,19 @@ def main(argv: list[str] | None = None) -> int:
                                               "sources into a models folder")
     word_lists.add_argument("--out", type=Path, default=MODELS_DIR)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except SourcesMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.cmd == "fetch":
         fetch()
+        require_sources()  # what fetch cannot bring (Debian packages), named before a render needs it
     elif args.cmd == "bundle":
+        require_sources()  # a bundle without them would carry the gap to the machine it is for
         out = bundle(args.out, "".join(default_charset()))
         print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
     elif args.cmd == "unbundle":
@@ -45,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, count in write_word_lists(args.out).items():
             print(f"{args.out / name}: {count} words")
     else:
+        require_sources()
         render_dataset_cli(scale=args.scale, workers=args.workers, seed=args.seed, train_only=args.train_only)
     return 0
 

@@ -364,6 +364,51 @@ def _debian_fonts(paths: tuple[str, ...], src: Path) -> list[str]:
     return found
 
 
+# The Debian package each training font folder (and the word list) comes from, to name in a message.
+DEBIAN_PACKAGES = {
+    "fifthhorseman": "fonts-dkg-handwriting", "comic-neue": "fonts-comic-neue", "kristi": "fonts-kristi",
+    "lxgw-wenkai": "fonts-lxgw-wenkai", "arphic": "fonts-arphic-ukai", "arphic-gkai00mp": "fonts-arphic-gkai00mp",
+    "seto": "fonts-seto", "dict": "wamerican",
+}
+FETCHED = ("mnist_trainval.npz", "jieba_dict.txt", "hanzi_medians.json")
+
+
+class SourcesMissing(FileNotFoundError):
+    """Rendering training or validation crops would go without some of the recorded sources."""
+
+
+def missing_sources(src: Path | None = None) -> list[str]:
+    """What rendering would otherwise go without, silently for the fonts: the fetched files and
+    fonts (fetch), each Debian font of the training lists that is neither installed, nor carried in
+    grader/fonts, nor brought by a bundle, and the word list. Without one, a run trains and
+    validates on other hands than the recorded runs, and its figures do not compare."""
+    src = src or sources_dir()
+    missing = [str(src / name) for name in FETCHED if not (src / name).exists()]
+    missing += [str(src / "fonts" / f"{name}.ttf") for name in LATIN_FONTSOURCE
+                if not (src / "fonts" / f"{name}.ttf").exists()]
+    missing += [str(src / "fonts" / "cjk" / f"{name}.ttf") for name in CJK_FONTSOURCE + CHINESE_FONTS_NPM
+                if not (src / "fonts" / "cjk" / f"{name}.ttf").exists()]
+    missing += [f for f in dict.fromkeys(DEBIAN_LATIN_FONTS + DEBIAN_CJK_FONTS) if not _debian_fonts((f,), src)]
+    if not word_list(src).exists():
+        missing.append(WORD_LIST)
+    return missing
+
+
+def require_sources(src: Path | None = None) -> None:
+    """Raise SourcesMissing naming what is missing and how to get it (the training CLIs call this
+    before they render; the library functions render with what there is, as the tests do)."""
+    missing = missing_sources(src)
+    if not missing:
+        return
+    debian = set(DEBIAN_LATIN_FONTS + DEBIAN_CJK_FONTS + (WORD_LIST,))
+    packages = sorted({DEBIAN_PACKAGES[Path(p).parent.name] for p in missing if p in debian})
+    how = ["run `python -m grader.training fetch`"] if any(p not in debian for p in missing) else []
+    if packages:
+        how.append(f"install `apt-get install {' '.join(packages)}`")
+    raise SourcesMissing(f"training sources missing: {', '.join(missing)}; {' and '.join(how)}, "
+                         "or unpack a bundle (`python -m grader.training unbundle FILE`)")
+
+
 def latin_fonts(src: Path | None = None) -> list[str]:
     src = src or sources_dir()
     fonts = sorted(str(p) for p in (src / "fonts").glob("*.ttf") if p.stem not in NOT_FOR_TRAINING)
