@@ -445,6 +445,8 @@ class Evidence:
     one_off: the reading is one character away from an accepted answer (normalised).
     stacked_refused: the answer was written as a stacked fraction and the key does not accept one.
     incomplete: a number or math reading that is not a whole expression (`z=x-/0`, `1-`, `(2`).
+    fraction_part: a number or math reading that is an accepted answer with one side of a
+        fraction left out (`3` for `1/3`, `x=1` for `x=1/3`).
     """
 
     text: str
@@ -456,6 +458,7 @@ class Evidence:
     one_off: bool
     stacked_refused: bool = False
     incomplete: bool = False
+    fraction_part: bool = False
 
 
 def answer_evidence(question: QuestionLike, text: str, confidence: float,
@@ -475,7 +478,8 @@ def answer_evidence(question: QuestionLike, text: str, confidence: float,
     return Evidence(text, confidence, text_match, own, delta,
                     not own and only_marks_differ(text, question),
                     not own and one_character_off(text, question), stacked_refused,
-                    not own and question.kind in (Kind.NUMBER, Kind.MATH) and incomplete_expression(text))
+                    not own and question.kind in (Kind.NUMBER, Kind.MATH) and incomplete_expression(text),
+                    not own and fraction_part(text, question))
 
 
 def score_answer(question: QuestionLike, text: str, confidence: float,
@@ -509,6 +513,10 @@ def verdict_of(question: QuestionLike, evidence: Evidence, config: ScoringConfig
         # The reader lost part of the writing (a stacked fraction's top, a bracket): the reading
         # is no evidence that the child's answer is wrong.
         decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.INCOMPLETE
+    elif decision == Verdict.INCORRECT and evidence.fraction_part:
+        # A stacked fraction read as one of its halves: the bar, or the number over or under
+        # it, was lost (the reader's, not the child's, most likely).
+        decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.FRACTION_PART
     elif decision == Verdict.INCORRECT and evidence.one_off and config.one_off_to_review:
         decision, margin, reason = Verdict.REVIEW, -1e-6, ReviewReason.ONE_CHARACTER
     elif decision == Verdict.CORRECT and evidence.stacked_refused:
@@ -554,6 +562,28 @@ def only_marks_differ(text: str, question: QuestionLike) -> bool:
     return bool(reading) and any(
         _without_marks(normalize(str(a), question.kind, options)) & reading
         for a in question.answers)
+
+
+# A fraction's two sides: a bracketed group, or a run of digits, letters and decimal marks.
+_FRACTION = re.compile(r"(\([^()]*\)|[0-9A-Za-z.,]+)/(\([^()]*\)|[0-9A-Za-z.,]+)")
+
+
+def _fraction_halves(answer: str) -> set[str]:
+    """The answer with each of its fractions replaced by its top or by its bottom alone."""
+    return {answer[:m.start()] + side + answer[m.end():]
+            for m in _FRACTION.finditer(answer) for side in m.groups()}
+
+
+def fraction_part(text: str, question: QuestionLike) -> bool:
+    """Whether the reading is an accepted answer with one side of a fraction left out (`3` for
+    `1/3`, `x=1` for `x=1/3`); number and math questions only. A stacked fraction whose bar or
+    other half the reader missed reads exactly so, and a child seldom writes it."""
+    if question.kind not in (Kind.NUMBER, Kind.MATH):
+        return False
+    options = Rules.of(question.match).options()
+    reading = normalize(text, question.kind, options)
+    return bool(reading) and any(reading in _fraction_halves(normalize(str(a), question.kind, options))
+                                 for a in question.answers)
 
 
 # Signs that need something on both sides; `-` (and `+` after `=`, `<`, `>` or `(`) may also

@@ -74,6 +74,7 @@ class ReviewReason(StrEnum):
     SMALL_MARK = "small_mark"
     STACKED_FRACTION = "stacked_fraction"
     INCOMPLETE = "incomplete"
+    FRACTION_PART = "fraction_part"
 
     def explain(self) -> str:
         return _REVIEW_REASON_TEXT[self]
@@ -87,6 +88,8 @@ _REVIEW_REASON_TEXT = {
     ReviewReason.STACKED_FRACTION: "written as a stacked fraction, which the key does not accept",
     ReviewReason.INCOMPLETE: "what was read is not a whole expression (a sign with nothing beside it, "
                              "or a bracket left open): part of the writing was missed",
+    ReviewReason.FRACTION_PART: "what was read is the key with one side of a fraction left out (3 for 1/3): "
+                                "the fraction bar or the number over or under it was missed",
 }
 
 

@@ -242,6 +242,27 @@ def test_a_reading_missing_only_small_marks_is_never_auto_zero(reading, answers,
     assert (r.status == "review") is review and (r.verdict == "incorrect") is not review
 
 
+@pytest.mark.parametrize("kind, reading, answers, review", [
+    ("number", "3", ["1/3"], True), ("number", "1", ["1/3"], True),    # the top or the bottom alone
+    ("number", "5", ["4/5"], True), ("number", "6", ["1/3"], False),  # another number
+    ("math", "x=1", ["x=1/3"], True), ("math", "x=3", ["x=1/3"], True),
+    ("math", "2", ["(a+b)/2"], True), ("math", "(a+b)", ["(a+b)/2"], True),
+    ("math", "3+1/2", ["3/4+1/2"], True),                           # one fraction of two lost a side
+    ("math", "x=2", ["x=1/3"], False), ("math", "13", ["x=1/3"], False),
+    ("number", "1", ["0.5", "1/2"], True),                          # any accepted answer's fraction
+    ("number", "2", ["12"], False),                                 # no fraction in the key
+])
+def test_a_reading_that_is_one_side_of_the_key_s_fraction_goes_to_review(kind, reading, answers, review):
+    # A stacked fraction read as one of its halves: the bar or the other number was missed.
+    r = score_answer(question(kind, answers), reading, 0.99, LN(0.95), {answers[0]: -30.0}, ScoringConfig())
+    assert (r.status, r.reason) == (("review", "fraction_part") if review else ("auto", None))
+
+
+def test_a_text_reading_is_never_a_fraction_part():
+    r = score_answer(question("text", ["1/3"]), "3", 0.99, LN(0.95), {"1/3": -30.0}, ScoringConfig())
+    assert r.verdict == "incorrect"
+
+
 def test_unlikely_answer_is_not_rescued_by_fuzzy_threshold():
     # "recieve" passes fuzzy 85, but the model is sure it does not say "receive".
     r = score_answer(question("text", ["receive"]), "recieve", 0.95, LN(0.9), {"receive": -12.0},
