@@ -298,6 +298,8 @@ def test_bundle_carries_training_sources_to_a_bare_machine_and_nothing_reserved(
     shutil.copyfile(LATIN_FONTS[1], here / "ComicNeue-Regular.otf")  # a Debian font, installed here
     monkeypatch.setattr(data, "DEBIAN_LATIN_FONTS", (str(here / "ComicNeue-Regular.otf"),))
     monkeypatch.setattr(data, "DEBIAN_CJK_FONTS", ())
+    (here / "american-english").write_text("cat\nhouse\n", encoding="utf-8")  # wamerican, installed here
+    monkeypatch.setattr(data, "WORD_LIST", str(here / "american-english"))
 
     chars = "abcXYZ0123我们十二"
     archive = data.bundle(tmp_path / "sources.tar.xz", chars, src)
