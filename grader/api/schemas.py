@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grader.vocab import Kind, Status
+from grader.vocab import Kind, ReviewReason, Status
 
 KIND_NAMES: tuple[str, ...] = tuple(k.value for k in Kind)  # what the multipart form's `kind` may say
 
@@ -40,8 +40,7 @@ class QuestionResult(BaseModel):
     max: float
     status: Status
     reason: str | None = Field(None, description="Why the answer is in review (status review): "
-                               "low_confidence, close_call, one_character, small_mark, stacked_fraction, "
-                               "incomplete")
+                               + ", ".join(ReviewReason))
 
 
 class PhotoResult(BaseModel):
