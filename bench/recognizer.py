@@ -512,10 +512,7 @@ def main() -> int:
     parser.add_argument("--pipeline-seeds", type=int, default=2,
                         help="photos per demo key page for the paper-side pipeline set (0: skip)")
     args = parser.parse_args()
-    try:
-        data.require_sources()  # without every source the validation figures do not compare with earlier runs
-    except data.SourcesMissing as error:
-        parser.error(str(error))
+    data.require_sources_or_exit(parser)  # without every source the validation figures do not compare
     val_src = data.load_sources("val")
     t0 = time.time()
     int8 = Recognizer.load(args.models, precision="int8", threads=1)

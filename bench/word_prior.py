@@ -78,10 +78,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=150, help="crops per set and group")
     parser.add_argument("--models", type=Path, default=MODELS_DIR)
     args = parser.parse_args()
-    try:
-        data.require_sources()  # the generated set is drawn from every training source
-    except data.SourcesMissing as error:
-        parser.error(str(error))
+    data.require_sources_or_exit(parser)  # the generated set is drawn from every training source
     rec = Recognizer.load(args.models, precision="int8", threads=1)
     items = {"generated": validation_set(data.load_sources("val"), args.n)["text"],
              "real, choose": english(packs.held_back_items(args.n, CHOOSE_SEED)),

@@ -12,6 +12,7 @@ bench/recognizer.py fetches the reserved ones for evaluation.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import json
@@ -153,9 +154,19 @@ def _refuse_reserved(name: str) -> None:
         raise ValueError(f"{name} is reserved for evaluation")
 
 
+def latin_font_path(fonts_dir: Path, name: str) -> Path:
+    """Where fetch puts a Latin @fontsource font (and where missing_sources looks for it)."""
+    return fonts_dir / f"{name}.ttf"
+
+
+def cjk_font_path(fonts_dir: Path, name: str) -> Path:
+    """Where fetch puts a Chinese font merged from its pieces."""
+    return fonts_dir / "cjk" / f"{name}.ttf"
+
+
 def fetch_fontsource(name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
     _refuse_reserved(name)
-    out = fonts_dir / f"{name}.ttf"
+    out = latin_font_path(fonts_dir, name)
     if out.exists():
         return out
     tgz = _npm_pack(f"@fontsource/{name}", npm_dir)
@@ -181,7 +192,7 @@ CJK_PIECES = {
 def fetch_cjk(scope: str, name: str, npm_dir: Path, fonts_dir: Path) -> Path | None:
     """Merge the pieces of the CJK web font scope/name (a CJK_PIECES scope) into fonts_dir/cjk/."""
     _refuse_reserved(name)
-    out = fonts_dir / "cjk" / f"{name}.ttf"
+    out = cjk_font_path(fonts_dir, name)
     if out.exists():
         return out
     tgz = _npm_pack(f"{scope}/{name}", npm_dir)
@@ -384,10 +395,9 @@ def missing_sources(src: Path | None = None) -> list[str]:
     validates on other hands than the recorded runs, and its figures do not compare."""
     src = src or sources_dir()
     missing = [str(src / name) for name in FETCHED if not (src / name).exists()]
-    missing += [str(src / "fonts" / f"{name}.ttf") for name in LATIN_FONTSOURCE
-                if not (src / "fonts" / f"{name}.ttf").exists()]
-    missing += [str(src / "fonts" / "cjk" / f"{name}.ttf") for name in CJK_FONTSOURCE + CHINESE_FONTS_NPM
-                if not (src / "fonts" / "cjk" / f"{name}.ttf").exists()]
+    fonts = [latin_font_path(src / "fonts", n) for n in LATIN_FONTSOURCE]
+    fonts += [cjk_font_path(src / "fonts", n) for n in CJK_FONTSOURCE + CHINESE_FONTS_NPM]
+    missing += [str(f) for f in fonts if not f.exists()]
     missing += [f for f in dict.fromkeys(DEBIAN_LATIN_FONTS + DEBIAN_CJK_FONTS) if not _debian_fonts((f,), src)]
     if not word_list(src).exists():
         missing.append(WORD_LIST)
@@ -407,6 +417,14 @@ def require_sources(src: Path | None = None) -> None:
         how.append(f"install `apt-get install {' '.join(packages)}`")
     raise SourcesMissing(f"training sources missing: {', '.join(missing)}; {' and '.join(how)}, "
                          "or unpack a bundle (`python -m grader.training unbundle FILE`)")
+
+
+def require_sources_or_exit(parser: argparse.ArgumentParser) -> None:
+    """require_sources for a command line: the message through parser.error (exit 2)."""
+    try:
+        require_sources()
+    except SourcesMissing as error:
+        parser.error(str(error))
 
 
 def latin_fonts(src: Path | None = None) -> list[str]:

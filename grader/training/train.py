@@ -36,7 +36,7 @@ from grader import ctc
 from grader.charset import default_charset, load_charset
 from grader.lines import FRAMES_PER_PIXEL, WIDTH_MULTIPLE, to_float
 from grader.paths import cache_dir
-from grader.training.data import Sources, SourcesMissing, require_sources
+from grader.training.data import Sources, require_sources_or_exit
 from grader.training.dataset import TRAINING, RenderJob, check_training_seed, render_chunk, render_pool
 from grader.training.labels import CATEGORIES
 from grader.training.model import CRNN, ModelConfig
@@ -605,10 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill-weight", type=float, default=TrainConfig.distill_weight)
     args = parser.parse_args(argv)
     if args.online > 0:
-        try:
-            require_sources()
-        except SourcesMissing as error:
-            parser.error(str(error))
+        require_sources_or_exit(parser)
     if args.extra_share > 0 and (not args.extra_dir or args.real_share + args.extra_share >= 1):
         parser.error("--extra-share needs --extra-dir, and with --real-share must leave generated batches")
     cfg = TrainConfig(total_steps=args.steps, max_minutes=args.minutes, batch_size=args.batch_size,
