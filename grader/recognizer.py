@@ -51,15 +51,19 @@ from grader.stacked_fractions import unstack_for_kind
 # Checked again for crnn-10 (bench/decoding.py --n 500, seeds 61, 71 and 41: the generated plain
 # and hard sets and the packs' held-back writers, 2,500 crops per kind a seed), crops gained /
 # lost against one view, summed over the sets of each seed:
-#   Chinese below 0.90: +32 / -21, +36 / -23, +30 / -21; below 0.95: +37 / -26, +39 / -27, +33 / -22.
-#   That is +0.44 points, but the views cost a held-out Chinese crop 4.6 ms (3.2 -> 7.8 ms,
-#   most reserved-font crops leave doubt) and put the careful reading over PP-OCRv6 tiny's time
-#   on the same 400 held-out crops (6.37 against 6.16 ms a crop; 5.62 in one view), the speed
-#   the careful reading must keep: Chinese stays in one view.
+#   Chinese, all views below 0.90: +32 / -21, +36 / -23, +30 / -21; below 0.95: the same net;
+#   the line, squeezed and stretched only (VIEWS[:3]): below 0.9 +33 / -14, +29 / -12, +27 / -16,
+#   below 0.8 +26 / -9, +26 / -8, +23 / -11 (+0.63 points), below 0.7 and 0.6 about +10 a seed.
+#   Chinese stays in one view, for speed: VIEWS[:3] below 0.8 costs a held-out Chinese crop
+#   1.2 ms (2.9 -> 4.1 ms), which puts the careful reading of the 400 held-out crops of
+#   bench/recognizer.py --n 100 at about PP-OCRv6 tiny's time on them (per kind medians of six
+#   runs: 4.53 ms a crop now, about 4.8 with the views; tiny 4.70), the time it must keep.
+#   VIEWS_BY_KIND holds the views Chinese would take, for a faster network or decoding.
 #   Text, math, numbers below 0.95 as before: one view loses on every seed but on the real
 #   numbers, which repeat 15 writings (a decimal point that squeezed and slanted views drop).
 VIEWS_BELOW = 0.95
 VIEWS_BELOW_BY_KIND: dict[str | None, float] = {"chinese": 0.0}  # 0: never
+VIEWS_BY_KIND: dict[str | None, tuple[tuple[float, float], ...]] = {"chinese": VIEWS[:3]}  # no slants
 
 Kinds = str | None | Sequence[str | None]  # one kind for all crops, or one per crop
 
@@ -193,10 +197,11 @@ class Recognizer:
         doubtful = [i for i, (r, k) in enumerate(zip(readings, kinds)) if views and needs_views(r, k)]
         if doubtful:
             # every other view of every doubtful crop in one pass of the model (fuller batches)
-            others = self.model([view_line(lines[i], *v, self.max_width) for v in VIEWS[1:] for i in doubtful])
-            for j, i in enumerate(doubtful):
-                lps = [first[i], *(self.decoder.from_logits(others[v * len(doubtful) + j], kinds[i])
-                                   for v in range(len(VIEWS) - 1))]
+            jobs = [(i, v) for i in doubtful for v in views_of(kinds[i])[1:]]
+            others = iter(self.model([view_line(lines[i], *v, self.max_width) for i, v in jobs]))
+            for i in doubtful:
+                lps = [first[i], *(self.decoder.from_logits(next(others), kinds[i])
+                                   for _ in views_of(kinds[i])[1:])]
                 # the first view was decoded above; only the others are decoded here
                 texts = [found[i], *(self.decoder.texts(lp, kinds[i], beam_width, use_words, next_best=False)
                                      for lp in lps[1:])]
@@ -225,6 +230,12 @@ class Recognizer:
     def decode_views(self, log_probs: Sequence[np.ndarray], kind: str | None = None, beam_width: int = 0,
                      use_words: bool = True) -> Reading:
         return self.decoder.decode_views(log_probs, kind, beam_width, use_words)
+
+
+def views_of(kind: str | None) -> tuple[tuple[float, float], ...]:
+    """The views (width factor, shear) the careful reading scores a doubtful crop of `kind` in,
+    the line as prepared first."""
+    return VIEWS_BY_KIND.get(kind, VIEWS)
 
 
 def views_below(kind: str | None) -> float:

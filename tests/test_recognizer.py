@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from grader import ctc, words
+from grader import recognizer as recognizer_module
 from grader.charset import kind_alphabet
 from grader.errors import ModelUnavailable
-from grader.lines import READ_MAX_WIDTH, VIEWS, join_windows, prepare_line_u8, view_line, window_starts
+from grader.lines import READ_MAX_WIDTH, join_windows, prepare_line_u8, view_line, window_starts
 from grader.paths import REPO_ROOT
 from grader.readings import Reading
-from grader.recognizer import Recognizer, needs_views
+from grader.recognizer import Recognizer, needs_views, views_of
 from grader.stacked_fractions import _longest_runs, find_fraction_bar, unstack_fraction
 from tests.ink_crops import fonts_available, make_crops, stacked_fractions
 from tests.misreads import Misread, crowded, near_misses
@@ -159,7 +160,7 @@ def test_views_pick_the_candidate_most_likely_over_all_views(recognizer, crops, 
     doubtful = 0
     for crop, _, kind in items:
         lines = recognizer.lines([crop], kind)
-        per_view = [recognizer.log_probs_lines([view_line(lines[0], *v)])[0] for v in VIEWS]
+        per_view = [recognizer.log_probs_lines([view_line(lines[0], *v)])[0] for v in views_of(kind)]
         masked = [recognizer.decoder.restricted(lp, kind) for lp in per_view]
         word_list = words.load(kind, recognizer.words_dir)
         texts = {recognizer.decode(lp, kind).text for lp in per_view}
@@ -186,6 +187,40 @@ def test_views_pick_the_candidate_most_likely_over_all_views(recognizer, crops, 
         doubtful += needs_views(first, kind)
     # both ways are taken: the misread words leave doubt, the clear training-font crops do not
     assert 1 <= doubtful <= len(items) - 1, doubtful
+
+
+def test_a_kind_is_read_in_its_own_views_when_they_are_on(recognizer, crops, misread_words, monkeypatch):
+    """Chinese has its own views (recognizer.VIEWS_BY_KIND, the line squeezed and stretched), off
+    in the shipped reading (threshold 0); turned on for every crop, a batch of Chinese and English
+    crops reads each Chinese one as decode_views over its own views, the English ones over all."""
+    chinese = [(c, k) for c, _, k in crops if k == "chinese"]
+    english = [(m.crop, "text") for m in misread_words]
+    assert chinese and english
+    assert len(views_of("chinese")) < len(views_of("text"))
+    monkeypatch.setattr(recognizer_module, "VIEWS_BELOW_BY_KIND", {"chinese": 1.01, "text": 1.01})
+    items = chinese + english
+    passes: list[int] = []  # lines per pass of the model: the first views, then the others
+    model = recognizer.model
+
+    def counted(lines, *args):
+        passes.append(len(lines))
+        return model(lines, *args)
+
+    monkeypatch.setattr(recognizer, "model", counted)
+    careful = recognizer.read([c for c, _ in items], kind=[k for _, k in items], views=True)
+    monkeypatch.setattr(recognizer, "model", model)
+    assert passes == [len(items), len(chinese) * (len(views_of("chinese")) - 1)
+                      + len(english) * (len(views_of("text")) - 1)]
+    for (crop, kind), got in zip(items, careful):
+        line = recognizer.lines([crop], kind)[0]
+        per_view = [recognizer.log_probs_lines([view_line(line, *v)])[0] for v in views_of(kind)]
+        want = recognizer.decode_views(per_view, kind)
+        assert (got.text, got.model_text) == (want.text, want.model_text), kind
+        assert got.log_likelihood == pytest.approx(want.log_likelihood, abs=1e-3)
+    # off as shipped: a Chinese crop reads the same with and without views=True
+    monkeypatch.undo()
+    assert [r.text for r in recognizer.read([c for c, _ in chinese], "chinese", views=True)] == \
+        [r.text for r in recognizer.read([c for c, _ in chinese], "chinese")]
 
 
 def test_view_line_keeps_the_height_and_scales_the_width():
