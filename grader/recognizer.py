@@ -184,8 +184,8 @@ class Recognizer:
         """Read each crop; `kind` (one for all, or one per crop) restricts the alphabet, and for
         `text` and `chinese` brings in the word list unless `use_words` is False; a crop without
         a kind is read as the kind the model's output says its script is (`guess_kind`). With `views`,
-        a crop read with a confidence below its kind's `views_below` is read again in the other VIEWS
-        and the reading most likely over all of them wins (ReadingDecoder.choose); see `needs_views`."""
+        a crop read with a confidence below its kind's `views_below` is read again in its kind's other
+        views (`views_of`) and the reading most likely over all of them wins (ReadingDecoder.choose)."""
         kinds = _per_crop(kind, len(crops))
         lines = self.lines(crops, kinds)
         logits = self.model(lines)

@@ -4,9 +4,9 @@ crop images.
 With `--kind text` or `--kind chinese` the reading goes through the word list (grader.words):
 a near miss of a listed word becomes that word. `--letters-only` gives the model's own reading.
 A crop whose first reading leaves doubt (a confidence below its kind's threshold,
-grader.recognizer.views_below) is read again in four more views (squeezed, stretched, slanted
-both ways) and the reading most likely over all five wins; `--one-view` reads each crop once, as
-POST /ocr does (faster, a little less accurate).
+grader.recognizer.views_below) is read again in more views (squeezed, stretched, slanted both
+ways: grader.recognizer.views_of) and the reading most likely over all of them wins;
+`--one-view` reads each crop once, as POST /ocr does (faster, a little less accurate).
 
 Prints one entry per image in input order: {"path", "text", "confidence"}, or {"path", "error"}
 for a file that cannot be read (the others still run). Each file is checked from its header
