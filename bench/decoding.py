@@ -112,9 +112,8 @@ def views_table(rec: Recognizer, sets: dict[str, dict[str, Items]]) -> None:
     table("Careful reading: the other views (time: whole careful reading per crop, one thread)",
           [shipped, "one view"] + [f"views below {t}" for t in VIEW_THRESHOLDS])
     for kind, named in sets.items():
-        for items in named.values():  # the word lists load outside the timing
-            rec.read([c for c, _ in items[:4]], kind=kind, views=True)
-            break
+        warm_up = next(iter(named.values()))[:4]  # the word list loads outside the timing
+        rec.read([c for c, _ in warm_up], kind=kind, views=True)
         for name, items in named.items():
             base, ms = exact(rec, items, kind, views=True)
             row = [cell(base, ms, base), cell(*exact(rec, items, kind, views=False), base)]
